@@ -1,0 +1,142 @@
+"""The ``quiver`` command: ``quiver demo`` and ``quiver sql DATABASE "SQL"``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from typing import Any, List, Optional, Sequence
+
+from . import __version__, connect_with_vec, kernels, serialize_float32
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"<blob {len(value)} bytes>" if len(value) > 16 else "X'" + value.hex() + "'"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as an aligned text table."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    line = "-+-".join("-" * w for w in widths)
+    out = [" | ".join(h.ljust(w) for h, w in zip(headers, widths)), line]
+    out += [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(out)
+
+
+def run_sql(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> str:
+    cur = conn.execute(sql, params)
+    if cur.description is None:
+        return f"ok ({cur.rowcount} rows changed)" if cur.rowcount >= 0 else "ok"
+    headers = [d[0] for d in cur.description]
+    return format_table(headers, cur.fetchall())
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def demo(out_dir: Optional[str] = None) -> int:
+    """Build a small database in a temporary file and show what sqlite-quiver does."""
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        path = os.path.join(tmp, "demo.db")
+        conn = connect_with_vec(path)
+        print(f"sqlite-quiver {__version__} | SQLite {sqlite3.sqlite_version} | "
+              f"kernels: {kernels()} | database: {path}")
+
+        _section("Scalar vector functions (sqlite-vec compatible)")
+        print(run_sql(conn, """
+            select vec_version() as version,
+                   vec_to_json(vec_normalize('[2,3,1,-4]')) as normalized,
+                   vec_distance_l2('[1,2]', '[4,6]') as l2,
+                   vec_distance_cosine('[1,0]', '[0,1]') as cosine,
+                   hex(vec_quantize_binary('[1,2,3,4,-5,-6,-7,-8]')) as bits"""))
+
+        _section("vec_each")
+        print(run_sql(conn, "select rowid, value from vec_each(vec_int8('[5,-6,7]'))"))
+
+        _section("Nearest neighbours by brute force over a plain table (2,000 x 64-d)")
+        rng = random.Random(42)
+        dims, count = 64, 2000
+        conn.execute("create table docs(id integer primary key, title text, emb blob)")
+        rows = [
+            (i, f"doc-{i}", serialize_float32([rng.gauss(0, 1) for _ in range(dims)]))
+            for i in range(count)
+        ]
+        with conn:
+            conn.executemany("insert into docs values (?, ?, ?)", rows)
+        query = rows[7][2]
+        started = time.perf_counter()
+        print(run_sql(conn, """
+            select id, title, vec_distance_cosine(emb, :q) as distance
+            from docs order by distance limit 5""", {"q": query}))
+        print(f"({(time.perf_counter() - started) * 1000:.1f} ms; doc-7 finds itself first)")
+
+        _section("Bad input gets a clear error")
+        try:
+            conn.execute("select vec_distance_l2('[1,2]', '[1,2,3]')").fetchone()
+        except sqlite3.OperationalError as exc:
+            print(f"OperationalError: {exc}")
+        conn.close()
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="quiver",
+        description="sqlite-quiver: vector search, Arrow and ML inside SQLite.",
+    )
+    parser.add_argument("--version", action="version", version=f"sqlite-quiver {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("demo", help="build a demo database in a temporary file and show the features")
+    sql = sub.add_parser("sql", help="run SQL on a database with sqlite-quiver loaded")
+    sql.add_argument("database", help="database file (created if missing) or :memory:")
+    sql.add_argument("sql", help="the SQL to run; several statements are run in order")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        return demo()
+    if args.command == "sql":
+        conn = connect_with_vec(args.database)
+        try:
+            statements = [s for s in _split_statements(args.sql) if s.strip()]
+            for statement in statements:
+                print(run_sql(conn, statement))
+            conn.commit()
+        except sqlite3.Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            conn.close()
+        return 0
+    parser.print_help()
+    return 2
+
+
+def _split_statements(sql: str) -> List[str]:
+    """Split on ';' at statement ends (sqlite3.complete_statement knows quoting)."""
+    statements, current = [], ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            statements.append(current)
+            current = ""
+    if current.strip(" ;\n\t"):
+        statements.append(current)
+    return statements
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+//! Distance kernels and vector codecs for sqlite-quiver.
+//!
+//! * [`distance`] — the functions the rest of the project calls; each one
+//!   forwards to the fastest kernel this CPU can run.
+//! * [`dispatch`] — the table of kernels, picked once at run time.
+//! * [`codec`] — sqlite-vec compatible blob and JSON formats.
+//!
+//! Every SIMD kernel must return exactly what the scalar kernel returns for
+//! integer inputs, and agree within float rounding for `f32` inputs; the
+//! integration tests hold each path to that.
+
+// Unsafe intrinsics calls stay visible (and commented) even inside
+// `unsafe fn` bodies.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod codec;
+pub mod dispatch;
+pub mod distance;
+
+mod scalar;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[macro_use]
+mod table;
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+/// Largest vector dimension accepted anywhere (codecs, tables, queries).
+pub const MAX_DIMENSIONS: usize = 65_536;
+
+/// How many int8 elements a SIMD kernel may fold into 32-bit lanes before it
+/// must widen them to 64 bits. The worst term is a squared difference,
+/// 255² = 65 025; even if a whole block landed in a single i32 lane the sum is
+/// 4096 · 65 025 ≈ 2.7e8, far below `i32::MAX` ≈ 2.1e9.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) const I8_BLOCK: usize = 4096;
+
+/// Cuts both slices to their common length. Kernels take `&[T]` pairs through
+/// safe function pointers, so a mismatched pair must never read past the
+/// shorter slice; the public [`distance`] functions reject mismatches earlier.
+#[inline(always)]
+pub(crate) fn common_prefix<'a, 'b, T>(a: &'a [T], b: &'b [T]) -> (&'a [T], &'b [T]) {
+    let n = a.len().min(b.len());
+    (&a[..n], &b[..n])
+}

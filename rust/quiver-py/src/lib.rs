@@ -1,0 +1,106 @@
+//! `sqlite_quiver._quiver`: the Python module, which is also the SQLite extension
+//! (entry point `sqlite3_quiver_init`), so caches are shared by Python and SQL.
+
+mod host_loader;
+
+use std::ffi::{c_char, c_int, c_void};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use quiver_sqlite::ffi;
+
+/// SQLite's entry point: `sqlite3_load_extension(db, path, "sqlite3_quiver_init")`.
+///
+/// # Safety
+/// Called by SQLite's extension loader with a live connection and its API table.
+#[no_mangle]
+pub unsafe extern "C" fn sqlite3_quiver_init(
+    db: *mut ffi::sqlite3,
+    pz_err_msg: *mut *mut c_char,
+    p_api: *mut ffi::sqlite3_api_routines,
+) -> c_int {
+    // SAFETY: forwarded unchanged from SQLite.
+    unsafe { quiver_sqlite::entry::quiver_init(db, pz_err_msg, p_api) }
+}
+
+/// A `sqlite3.OperationalError` carrying `message`.
+fn operational_error(py: Python<'_>, message: String) -> PyErr {
+    match py
+        .import("sqlite3")
+        .and_then(|m| m.getattr("OperationalError"))
+        .and_then(|cls| cls.call1((message.clone(),)))
+    {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// Loads the SQLite extension at `path` into a stdlib `sqlite3.Connection` through
+/// the C API of the SQLite library at `host_library` (the `_sqlite3` module's file).
+#[pyfunction]
+#[pyo3(signature = (conn, path, entrypoint, host_library))]
+fn load_extension_into(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    path: &str,
+    entrypoint: Option<&str>,
+    host_library: &str,
+) -> PyResult<()> {
+    let connection_type = py.import("sqlite3")?.getattr("Connection")?;
+    if !conn.is_instance(&connection_type)? {
+        return Err(PyTypeError::new_err(format!(
+            "expected a sqlite3.Connection, got {}",
+            conn.get_type().name()?
+        )));
+    }
+    // Raises ProgrammingError on a closed connection or from the wrong thread.
+    let total_changes: i64 = conn.getattr("total_changes")?.extract()?;
+    // SAFETY: conn is a CPython sqlite3.Connection (checked above), whose struct
+    // starts with PyObject_HEAD followed by the `sqlite3 *db` pointer.
+    let db = unsafe {
+        conn.as_ptr()
+            .cast::<u8>()
+            .add(std::mem::size_of::<pyo3::ffi::PyObject>())
+            .cast::<*mut c_void>()
+            .read()
+    };
+    if db.is_null() {
+        return Err(PyValueError::new_err("the connection is closed"));
+    }
+    let host = host_loader::host(host_library).map_err(|m| operational_error(py, m))?;
+    // SAFETY: db was read from a live, open connection of this host library.
+    if !unsafe { host.check_handle(db, total_changes) } {
+        return Err(operational_error(
+            py,
+            "cannot locate the SQLite handle inside this sqlite3.Connection (unknown \
+             object layout); use apsw, or a Python whose sqlite3 has enable_load_extension"
+                .to_string(),
+        ));
+    }
+    // SAFETY: db is live; the GIL is held, so no Python thread uses it meanwhile.
+    unsafe { host.load(db, path, entrypoint) }.map_err(|m| operational_error(py, m))
+}
+
+/// The host SQLite's version number (e.g. 3040001), read at run time.
+#[pyfunction]
+fn host_sqlite_version_number(py: Python<'_>, host_library: &str) -> PyResult<i64> {
+    let host = host_loader::host(host_library).map_err(|m| operational_error(py, m))?;
+    // SAFETY: a plain getter of the host library.
+    Ok(i64::from(unsafe { (host.libversion_number)() }))
+}
+
+/// The distance-kernel path this CPU uses ("avx2+fma", "avx512", "neon", "scalar").
+#[pyfunction]
+fn kernels() -> &'static str {
+    quiver_kernels::dispatch::best().name
+}
+
+#[pymodule]
+fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("VEC_VERSION", quiver_sqlite::scalar_functions::vec_version_string())?;
+    m.add_function(wrap_pyfunction!(load_extension_into, m)?)?;
+    m.add_function(wrap_pyfunction!(host_sqlite_version_number, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The loadable-extension entry point, shared by the Python module and the plain
+//! `libquiver` extension.
+
+use std::ffi::{c_char, c_int};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use rusqlite::{ffi, Connection};
+
+/// The SQLite library this process bound us to first. rusqlite keeps one global API
+/// table, so serving a second, different SQLite library (e.g. apsw's bundled copy next
+/// to the stdlib's) would call the wrong library: refuse it.
+static BOUND_API: AtomicPtr<ffi::sqlite3_api_routines> = AtomicPtr::new(ptr::null_mut());
+
+const DIFFERENT_LIBRARY: &[u8] = b"sqlite-quiver is already bound to a different SQLite library \
+in this process (for example the stdlib sqlite3 module and apsw each bring their own); use one \
+SQLite library per process\0";
+
+fn init(conn: Connection) -> rusqlite::Result<bool> {
+    crate::register(&conn)?;
+    Ok(false)
+}
+
+/// Implements `sqlite3_quiver_init`.
+///
+/// # Safety
+/// Must be called by SQLite as an extension entry point: `db` a live connection,
+/// `p_api` the host's API table, `pz_err_msg` writable.
+pub unsafe fn quiver_init(
+    db: *mut ffi::sqlite3,
+    pz_err_msg: *mut *mut c_char,
+    p_api: *mut ffi::sqlite3_api_routines,
+) -> c_int {
+    if p_api.is_null() {
+        return ffi::SQLITE_ERROR;
+    }
+    if let Err(bound) =
+        BOUND_API.compare_exchange(ptr::null_mut(), p_api, Ordering::AcqRel, Ordering::Acquire)
+    {
+        if bound != p_api {
+            // SAFETY: p_api is the host's live API table; its malloc gives memory
+            // that SQLite frees with sqlite3_free, as pz_err_msg requires.
+            unsafe {
+                if let (Some(malloc), false) = ((*p_api).malloc, pz_err_msg.is_null()) {
+                    let buf = malloc(DIFFERENT_LIBRARY.len() as c_int).cast::<u8>();
+                    if !buf.is_null() {
+                        ptr::copy_nonoverlapping(
+                            DIFFERENT_LIBRARY.as_ptr(),
+                            buf,
+                            DIFFERENT_LIBRARY.len(),
+                        );
+                        *pz_err_msg = buf.cast::<c_char>();
+                    }
+                }
+            }
+            return ffi::SQLITE_ERROR;
+        }
+    }
+    // SAFETY: forwarded unchanged from SQLite, per this function's contract.
+    unsafe { Connection::extension_init2(db, pz_err_msg, p_api, init) }
+}

@@ -1,0 +1,30 @@
+//! The SQL surface of sqlite-quiver: sqlite-vec's functions and tables on quiver's
+//! kernels. `register(conn)` installs everything on one connection.
+
+pub mod errors;
+pub mod raw_value;
+pub mod scalar_functions;
+pub mod vec_each;
+pub mod vector;
+
+#[cfg(feature = "loadable")]
+pub mod entry;
+
+pub use rusqlite::ffi;
+use rusqlite::{Connection, Result};
+
+/// Whether quiver's functions are already installed on `conn` (loading twice is a no-op).
+pub fn is_registered(conn: &Connection) -> bool {
+    conn.prepare("SELECT quiver_version()").is_ok()
+}
+
+/// Installs every function and module on `conn`.
+pub fn register(conn: &Connection) -> Result<()> {
+    if is_registered(conn) {
+        return Ok(());
+    }
+    vec_each::load_module(conn)?;
+    // Last: quiver_version() is the marker that the rest is in place.
+    scalar_functions::register(conn)?;
+    Ok(())
+}

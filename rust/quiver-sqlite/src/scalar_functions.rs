@@ -1,0 +1,390 @@
+//! sqlite-vec's scalar functions (same names, arguments, BLOB formats, subtypes),
+//! plus `vec_distance_dot` and `quiver_version`.
+
+use std::borrow::Cow;
+
+use quiver_kernels::{dispatch, distance};
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, Result};
+
+use crate::errors::{arg_error, sql_error};
+use crate::vector::{
+    check_finite, describe_value, read_bit_vector, read_f32_vector, read_i8_vector, read_vector,
+    ElementType, Vector,
+};
+
+/// What vector-returning functions give back: the BLOB and its subtype.
+type VectorOut = (Vec<u8>, Option<u32>);
+
+fn vector_out(v: &Vector<'_>) -> VectorOut {
+    (v.to_blob(), Some(v.element_type().subtype()))
+}
+
+/// The `index`-th argument read as any vector.
+fn vector_arg<'a>(ctx: &'a Context<'_>, function: &str, index: usize) -> Result<Vector<'a>> {
+    read_vector(ctx.get_raw(index), ctx.get_subtype(index))
+        .map_err(|m| arg_error(function, index, m))
+}
+
+fn integer_arg(ctx: &Context<'_>, function: &str, index: usize, name: &str) -> Result<i64> {
+    match ctx.get_raw(index) {
+        ValueRef::Integer(i) => Ok(i),
+        other => Err(arg_error(
+            function,
+            index,
+            format!("expected an integer {name}, got {}", describe_value(other)),
+        )),
+    }
+}
+
+/// Both arguments must be vectors of the same type and dimension count.
+fn same_shape(function: &str, a: &Vector<'_>, b: &Vector<'_>) -> Result<()> {
+    if a.element_type() != b.element_type() || a.dims() != b.dims() {
+        return Err(arg_error(
+            function,
+            1,
+            format!(
+                "expected {} (like argument 1), got {}",
+                a.describe(),
+                b.describe()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Float32 inputs that produced a non-finite result: name the argument that holds
+/// a NaN or infinity; if neither does, the result really overflowed and is returned.
+fn check_finite_args(function: &str, a: &[f32], b: &[f32]) -> Result<()> {
+    check_finite(a).map_err(|m| arg_error(function, 0, m))?;
+    check_finite(b).map_err(|m| arg_error(function, 1, m))
+}
+
+#[derive(Clone, Copy)]
+enum Metric {
+    L2,
+    L1,
+    Cosine,
+    Dot,
+}
+
+impl Metric {
+    fn function_name(self) -> &'static str {
+        match self {
+            Metric::L2 => "vec_distance_l2",
+            Metric::L1 => "vec_distance_l1",
+            Metric::Cosine => "vec_distance_cosine",
+            Metric::Dot => "vec_distance_dot",
+        }
+    }
+
+    fn f32(self, a: &[f32], b: &[f32]) -> Option<f32> {
+        match self {
+            Metric::L2 => Some(distance::l2_f32(a, b)),
+            Metric::L1 => Some(distance::l1_f32(a, b)),
+            Metric::Cosine => distance::cosine_f32(a, b),
+            Metric::Dot => Some(-distance::dot_f32(a, b)),
+        }
+    }
+
+    fn i8(self, a: &[i8], b: &[i8]) -> Value {
+        let real = |x: Option<f32>| x.map_or(Value::Null, |d| Value::Real(f64::from(d)));
+        match self {
+            Metric::L2 => real(Some(distance::l2_i8(a, b))),
+            // sqlite-vec returns an INTEGER for the L1 distance of int8 vectors.
+            Metric::L1 => Value::Integer((dispatch::best().l1_i8)(a, b)),
+            Metric::Cosine => real(distance::cosine_i8(a, b)),
+            Metric::Dot => Value::Integer(-(dispatch::best().dot_i8)(a, b)),
+        }
+    }
+}
+
+fn vec_distance(ctx: &Context<'_>, metric: Metric) -> Result<Value> {
+    let name = metric.function_name();
+    let a = vector_arg(ctx, name, 0)?;
+    let b = vector_arg(ctx, name, 1)?;
+    same_shape(name, &a, &b)?;
+    match (&a, &b) {
+        (Vector::Float32(x), Vector::Float32(y)) => match metric.f32(x, y) {
+            None => Ok(Value::Null),
+            Some(d) => {
+                if !d.is_finite() {
+                    check_finite_args(name, x, y)?;
+                }
+                Ok(Value::Real(f64::from(d)))
+            }
+        },
+        (Vector::Int8(x), Vector::Int8(y)) => Ok(metric.i8(x, y)),
+        _ => Err(sql_error(format!(
+            "{name}: cannot compute this distance between bit vectors; use vec_distance_hamming"
+        ))),
+    }
+}
+
+fn vec_distance_hamming(ctx: &Context<'_>) -> Result<f64> {
+    let name = "vec_distance_hamming";
+    let a = vector_arg(ctx, name, 0)?;
+    let b = vector_arg(ctx, name, 1)?;
+    match (&a, &b) {
+        (Vector::Bit(x), Vector::Bit(y)) => {
+            same_shape(name, &a, &b)?;
+            Ok(distance::hamming_bits(x, y) as f64)
+        }
+        (Vector::Bit(_), _) => Err(arg_error(
+            name,
+            1,
+            format!("expected a bit vector, got {}", b.describe()),
+        )),
+        _ => Err(arg_error(
+            name,
+            0,
+            format!("expected a bit vector, got {}", a.describe()),
+        )),
+    }
+}
+
+fn vec_f32(ctx: &Context<'_>) -> Result<VectorOut> {
+    let v = read_f32_vector(ctx.get_raw(0), ctx.get_subtype(0))
+        .map_err(|m| arg_error("vec_f32", 0, m))?;
+    Ok(vector_out(&Vector::Float32(v)))
+}
+
+fn vec_int8(ctx: &Context<'_>) -> Result<VectorOut> {
+    let v = read_i8_vector(ctx.get_raw(0), ctx.get_subtype(0))
+        .map_err(|m| arg_error("vec_int8", 0, m))?;
+    Ok(vector_out(&Vector::Int8(v)))
+}
+
+fn vec_bit(ctx: &Context<'_>) -> Result<VectorOut> {
+    let v = read_bit_vector(ctx.get_raw(0), ctx.get_subtype(0))
+        .map_err(|m| arg_error("vec_bit", 0, m))?;
+    Ok(vector_out(&Vector::Bit(v)))
+}
+
+fn vec_add_sub(ctx: &Context<'_>, subtract: bool) -> Result<VectorOut> {
+    let name = if subtract { "vec_sub" } else { "vec_add" };
+    let a = vector_arg(ctx, name, 0)?;
+    let b = vector_arg(ctx, name, 1)?;
+    same_shape(name, &a, &b)?;
+    let out = match (&a, &b) {
+        (Vector::Float32(x), Vector::Float32(y)) => {
+            check_finite_args(name, x, y)?;
+            let out: Vec<f32> = x
+                .iter()
+                .zip(y.iter())
+                .map(|(p, q)| if subtract { p - q } else { p + q })
+                .collect();
+            check_finite(&out).map_err(|_| {
+                sql_error(format!("{name}: the result overflows float32"))
+            })?;
+            Vector::Float32(Cow::Owned(out))
+        }
+        (Vector::Int8(x), Vector::Int8(y)) => {
+            let mut out = Vec::with_capacity(x.len());
+            for (i, (p, q)) in x.iter().zip(y.iter()).enumerate() {
+                let r = if subtract { p.checked_sub(*q) } else { p.checked_add(*q) };
+                // sqlite-vec wraps around silently; a wrong vector is worse than an error.
+                out.push(r.ok_or_else(|| {
+                    let exact = if subtract {
+                        i16::from(*p) - i16::from(*q)
+                    } else {
+                        i16::from(*p) + i16::from(*q)
+                    };
+                    sql_error(format!(
+                        "{name}: element {i} is {exact}, outside the int8 range -128..=127"
+                    ))
+                })?);
+            }
+            Vector::Int8(Cow::Owned(out))
+        }
+        _ => {
+            return Err(sql_error(format!(
+                "{name}: bit vectors cannot be added or subtracted"
+            )))
+        }
+    };
+    Ok(vector_out(&out))
+}
+
+fn vec_normalize(ctx: &Context<'_>) -> Result<VectorOut> {
+    let name = "vec_normalize";
+    let v = vector_arg(ctx, name, 0)?;
+    let Vector::Float32(x) = &v else {
+        return Err(arg_error(
+            name,
+            0,
+            format!("expected a float32 vector, got {}", v.describe()),
+        ));
+    };
+    check_finite(x).map_err(|m| arg_error(name, 0, m))?;
+    let norm = distance::norm_f32(x);
+    if norm == 0.0 {
+        return Err(arg_error(name, 0, "cannot normalize a zero vector"));
+    }
+    let out: Vec<f32> = x.iter().map(|e| e / norm).collect();
+    Ok(vector_out(&Vector::Float32(Cow::Owned(out))))
+}
+
+fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
+    let name = "vec_slice";
+    let v = vector_arg(ctx, name, 0)?;
+    let start = integer_arg(ctx, name, 1, "start")?;
+    let end = integer_arg(ctx, name, 2, "end")?;
+    let dims = v.dims() as i64;
+    if start < 0 || start >= dims {
+        return Err(arg_error(
+            name,
+            1,
+            format!("expected a start index in 0..{dims}, got {start}"),
+        ));
+    }
+    if end <= start || end > dims {
+        return Err(arg_error(
+            name,
+            2,
+            format!("expected an end index in {}..={dims}, got {end}", start + 1),
+        ));
+    }
+    let (s, e) = (start as usize, end as usize);
+    let out = match &v {
+        Vector::Float32(x) => Vector::Float32(Cow::Borrowed(&x[s..e])),
+        Vector::Int8(x) => Vector::Int8(Cow::Borrowed(&x[s..e])),
+        Vector::Bit(x) => {
+            if s % 8 != 0 || e % 8 != 0 {
+                return Err(sql_error(format!(
+                    "{name}: bit vectors slice on byte boundaries: start and end must be \
+                     multiples of 8, got {s} and {e}"
+                )));
+            }
+            Vector::Bit(Cow::Borrowed(&x[s / 8..e / 8]))
+        }
+    };
+    Ok(vector_out(&out))
+}
+
+fn vec_quantize_binary(ctx: &Context<'_>) -> Result<VectorOut> {
+    let name = "vec_quantize_binary";
+    let v = vector_arg(ctx, name, 0)?;
+    if v.dims() % 8 != 0 {
+        return Err(arg_error(
+            name,
+            0,
+            format!(
+                "expected a dimension count divisible by 8, got {}",
+                v.describe()
+            ),
+        ));
+    }
+    let positive: Vec<bool> = match &v {
+        Vector::Float32(x) => {
+            check_finite(x).map_err(|m| arg_error(name, 0, m))?;
+            x.iter().map(|&e| e > 0.0).collect()
+        }
+        Vector::Int8(x) => x.iter().map(|&e| e > 0).collect(),
+        Vector::Bit(_) => {
+            return Err(arg_error(name, 0, "expected a float32 or int8 vector, got a bit vector"))
+        }
+    };
+    let bytes = positive
+        .chunks_exact(8)
+        .map(|bits| {
+            bits.iter()
+                .enumerate()
+                .fold(0u8, |byte, (i, &on)| byte | (u8::from(on) << i))
+        })
+        .collect();
+    Ok((bytes, Some(ElementType::Bit.subtype())))
+}
+
+fn vec_quantize_int8(ctx: &Context<'_>) -> Result<VectorOut> {
+    let name = "vec_quantize_int8";
+    let v = vector_arg(ctx, name, 0)?;
+    let Vector::Float32(x) = &v else {
+        return Err(arg_error(
+            name,
+            0,
+            format!("expected a float32 vector, got {}", v.describe()),
+        ));
+    };
+    check_finite(x).map_err(|m| arg_error(name, 0, m))?;
+    match ctx.get_raw(1) {
+        ValueRef::Text(b"unit") => {}
+        other => {
+            return Err(arg_error(
+                name,
+                1,
+                format!(
+                    "expected the range 'unit' (the only one sqlite-vec defines), got {}",
+                    match other {
+                        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
+                        _ => describe_value(other),
+                    }
+                ),
+            ))
+        }
+    }
+    // sqlite-vec's 'unit' mapping: [-1, 1] onto 256 steps, truncated toward zero.
+    // Values outside [-1, 1] saturate at -128 / 127 (sqlite-vec leaves them undefined).
+    let step = 2.0f32 / 255.0;
+    let out: Vec<i8> = x.iter().map(|&e| ((e + 1.0) / step - 128.0) as i8).collect();
+    Ok(vector_out(&Vector::Int8(Cow::Owned(out))))
+}
+
+fn vec_length(ctx: &Context<'_>) -> Result<i64> {
+    Ok(vector_arg(ctx, "vec_length", 0)?.dims() as i64)
+}
+
+fn vec_type(ctx: &Context<'_>) -> Result<&'static str> {
+    Ok(vector_arg(ctx, "vec_type", 0)?.element_type().name())
+}
+
+fn vec_to_json(ctx: &Context<'_>) -> Result<String> {
+    let v = vector_arg(ctx, "vec_to_json", 0)?;
+    if let Vector::Float32(x) = &v {
+        check_finite(x).map_err(|m| arg_error("vec_to_json", 0, m))?;
+    }
+    Ok(v.to_json())
+}
+
+/// The sqlite-vec API level this implements, tagged with quiver's own version.
+pub fn vec_version_string() -> String {
+    format!("v0.1.9-quiver.{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Registers every scalar function on `conn`.
+pub fn register(conn: &Connection) -> Result<()> {
+    let pure = FunctionFlags::SQLITE_UTF8
+        | FunctionFlags::SQLITE_DETERMINISTIC
+        | FunctionFlags::SQLITE_INNOCUOUS;
+    // Reads argument subtypes; and also sets a result subtype.
+    let reads = pure | FunctionFlags::SQLITE_SUBTYPE;
+    let makes = reads | FunctionFlags::SQLITE_RESULT_SUBTYPE;
+
+    conn.create_scalar_function("vec_version", 0, pure, |_| Ok(vec_version_string()))?;
+    conn.create_scalar_function("quiver_version", 0, pure, |_| {
+        Ok(env!("CARGO_PKG_VERSION"))
+    })?;
+    conn.create_scalar_function("quiver_kernels", 0, pure, |_| {
+        Ok(dispatch::best().name)
+    })?;
+    conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
+    conn.create_scalar_function("vec_int8", 1, makes, vec_int8)?;
+    conn.create_scalar_function("vec_bit", 1, makes, vec_bit)?;
+    conn.create_scalar_function("vec_length", 1, reads, vec_length)?;
+    conn.create_scalar_function("vec_type", 1, reads, vec_type)?;
+    conn.create_scalar_function("vec_to_json", 1, reads, vec_to_json)?;
+    conn.create_scalar_function("vec_add", 2, makes, |c| vec_add_sub(c, false))?;
+    conn.create_scalar_function("vec_sub", 2, makes, |c| vec_add_sub(c, true))?;
+    conn.create_scalar_function("vec_normalize", 1, makes, vec_normalize)?;
+    conn.create_scalar_function("vec_slice", 3, makes, vec_slice)?;
+    conn.create_scalar_function("vec_quantize_binary", 1, makes, vec_quantize_binary)?;
+    conn.create_scalar_function("vec_quantize_int8", 2, makes, vec_quantize_int8)?;
+    for metric in [Metric::L2, Metric::L1, Metric::Cosine, Metric::Dot] {
+        conn.create_scalar_function(metric.function_name(), 2, reads, move |c| {
+            vec_distance(c, metric)
+        })?;
+    }
+    conn.create_scalar_function("vec_distance_hamming", 2, reads, vec_distance_hamming)?;
+    Ok(())
+}
