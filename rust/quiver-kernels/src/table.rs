@@ -7,15 +7,15 @@
 macro_rules! detected_table {
     ($table:ident, $name:literal, $imp:ident) => {
         static $table: Kernels = {
-            detected_table!(@wrap $imp::l2_squared_f32(a: &[f32], b: &[f32]) -> f32);
-            detected_table!(@wrap $imp::l1_f32(a: &[f32], b: &[f32]) -> f32);
-            detected_table!(@wrap $imp::dot_f32(a: &[f32], b: &[f32]) -> f32);
-            detected_table!(@wrap $imp::dot_and_norms_f32(a: &[f32], b: &[f32]) -> (f32, f32, f32));
-            detected_table!(@wrap $imp::l2_squared_i8(a: &[i8], b: &[i8]) -> i64);
-            detected_table!(@wrap $imp::l1_i8(a: &[i8], b: &[i8]) -> i64);
-            detected_table!(@wrap $imp::dot_i8(a: &[i8], b: &[i8]) -> i64);
-            detected_table!(@wrap $imp::dot_and_norms_i8(a: &[i8], b: &[i8]) -> (i64, i64, i64));
-            detected_table!(@wrap $imp::hamming(a: &[u8], b: &[u8]) -> u64);
+    detected_table!(@wrap $imp::l2_squared_f32(a: &[f32], b: &[f32]) -> f32);
+    detected_table!(@wrap $imp::l1_f32(a: &[f32], b: &[f32]) -> f32);
+    detected_table!(@wrap $imp::dot_f32(a: &[f32], b: &[f32]) -> f32);
+    detected_table!(@wrap $imp::dot_and_norms_f32(a: &[f32], b: &[f32]) -> (f32, f32, f32));
+    detected_table!(@wrap $imp::l2_squared_i8(a: &[i8], b: &[i8]) -> i64);
+    detected_table!(@wrap $imp::l1_i8(a: &[i8], b: &[i8]) -> i64);
+    detected_table!(@wrap $imp::dot_i8(a: &[i8], b: &[i8]) -> i64);
+    detected_table!(@wrap $imp::dot_and_norms_i8(a: &[i8], b: &[i8]) -> (i64, i64, i64));
+    detected_table!(@wrap $imp::hamming(a: &[u8], b: &[u8]) -> u64);
             Kernels {
                 name: $name,
                 l2_squared_f32,

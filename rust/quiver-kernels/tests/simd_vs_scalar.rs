@@ -37,7 +37,9 @@ impl Rng {
     }
 
     fn vec_i8(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| self.next_u64().to_le_bytes()[0] as i8).collect()
+        (0..n)
+            .map(|_| self.next_u64().to_le_bytes()[0] as i8)
+            .collect()
     }
 
     fn vec_u8(&mut self, n: usize) -> Vec<u8> {
@@ -226,10 +228,19 @@ fn mismatched_lengths_use_common_prefix() {
         let name = path.name;
         let want = (dispatch::scalar().l2_squared_f32)(&a[..37], &b);
         assert_close((path.l2_squared_f32)(&a, &b), want, 1e3, name);
-        assert_close((path.dot_f32)(&b, &a), (path.dot_f32)(&b, &a[..37]), 1e3, name);
+        assert_close(
+            (path.dot_f32)(&b, &a),
+            (path.dot_f32)(&b, &a[..37]),
+            1e3,
+            name,
+        );
         assert_eq!((path.l1_i8)(&x, &y), (path.l1_i8)(&x[..37], &y), "{name}");
         assert_eq!((path.dot_i8)(&y, &x), (path.dot_i8)(&y, &x[..37]), "{name}");
-        assert_eq!((path.hamming)(&p, &q), (path.hamming)(&p[..37], &q), "{name}");
+        assert_eq!(
+            (path.hamming)(&p, &q),
+            (path.hamming)(&p[..37], &q),
+            "{name}"
+        );
         assert_eq!((path.l2_squared_f32)(&[], &a), 0.0, "{name}");
         assert_eq!((path.hamming)(&[], &[]), 0, "{name}");
     }

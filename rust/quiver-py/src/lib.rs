@@ -1,6 +1,7 @@
 //! `sqlite_quiver._quiver`: the Python module, which is also the SQLite extension
 //! (entry point `sqlite3_quiver_init`), so caches are shared by Python and SQL.
 
+pub mod connection;
 mod host_loader;
 
 use std::ffi::{c_char, c_int, c_void};

@@ -16,6 +16,11 @@ const DIFFERENT_LIBRARY: &[u8] = b"sqlite-quiver is already bound to a different
 in this process (for example the stdlib sqlite3 module and apsw each bring their own); use one \
 SQLite library per process\0";
 
+/// Whether an SQLite library has bound sqlite-quiver's API table in this process.
+pub fn is_bound() -> bool {
+    !BOUND_API.load(Ordering::Acquire).is_null()
+}
+
 fn init(conn: Connection) -> rusqlite::Result<bool> {
     crate::register(&conn)?;
     Ok(false)

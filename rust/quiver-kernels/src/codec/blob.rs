@@ -17,9 +17,18 @@ pub fn f32_from_blob(bytes: &[u8]) -> Result<Vec<f32>, CodecError> {
             let x = f32::from_le_bytes(word);
             match x {
                 x if x.is_finite() => Ok(x),
-                x if x.is_nan() => Err(CodecError::NonFinite { index, value: "NaN" }),
-                x if x > 0.0 => Err(CodecError::NonFinite { index, value: "inf" }),
-                _ => Err(CodecError::NonFinite { index, value: "-inf" }),
+                x if x.is_nan() => Err(CodecError::NonFinite {
+                    index,
+                    value: "NaN",
+                }),
+                x if x > 0.0 => Err(CodecError::NonFinite {
+                    index,
+                    value: "inf",
+                }),
+                _ => Err(CodecError::NonFinite {
+                    index,
+                    value: "-inf",
+                }),
             }
         })
         .collect()

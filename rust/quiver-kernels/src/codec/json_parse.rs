@@ -190,15 +190,24 @@ mod tests {
         // Underflow to zero is fine; only overflow is an error.
         assert_eq!(parse_json_f32("[1e-60]"), Ok(vec![0.0]));
         assert_eq!(parse_json_f32("[3.4028234e38]"), Ok(vec![f32::MAX]));
-        assert_eq!(parse_json_i8("[1,-2,127,-128, 0]"), Ok(vec![1, -2, 127, -128, 0]));
+        assert_eq!(
+            parse_json_i8("[1,-2,127,-128, 0]"),
+            Ok(vec![1, -2, 127, -128, 0])
+        );
         assert_eq!(parse_json_i8("[-0]"), Ok(vec![0]));
     }
 
     #[test]
     fn grammar_errors() {
         let cases = [
-            ("[1,2", "expected ',' or ']' at offset 4, found end of input"),
-            ("[1,2 ", "expected ',' or ']' at offset 5, found end of input"),
+            (
+                "[1,2",
+                "expected ',' or ']' at offset 4, found end of input",
+            ),
+            (
+                "[1,2 ",
+                "expected ',' or ']' at offset 5, found end of input",
+            ),
             ("[1,,2]", "expected a number at offset 3, found ','"),
             ("[1,2,]", "expected a number at offset 5, found ']'"),
             ("abc", "expected '[' at offset 0, found 'a'"),
