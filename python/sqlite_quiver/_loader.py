@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from typing import Any, Optional
@@ -38,13 +39,20 @@ def _load_into_apsw(conn: Any, path: str, entrypoint: Optional[str]) -> None:
         conn.enable_load_extension(False)
 
 
-def _load_with_python_api(
-    conn: sqlite3.Connection, path: str, entrypoint: Optional[str]
-) -> None:
+def _default_entrypoint(path: str) -> str:
+    """The entry point SQLite derives from a file name: ``sqlite3_X_init`` with X the
+    lowercased letters of the base name up to its first dot, less a leading "lib"."""
+    base = os.path.basename(path).split(".", 1)[0]
+    if base.startswith("lib"):
+        base = base[3:]
+    return "sqlite3_" + "".join(c.lower() for c in base if c.isascii() and c.isalpha()) + "_init"
+
+
+def _load_with_python_api(conn: sqlite3.Connection, path: str, entrypoint: Optional[str]) -> None:
     """Fallback through Python's own enable_load_extension, switched off again after."""
     conn.enable_load_extension(True)
     try:
-        if entrypoint is None:
+        if entrypoint is None or entrypoint == _default_entrypoint(path):
             conn.load_extension(path)
         elif sys.version_info >= (3, 12):
             conn.load_extension(path, entrypoint=entrypoint)
@@ -84,7 +92,7 @@ def load_extension(conn: Any, path: str, entrypoint: Optional[str] = None) -> No
             f"{type(conn).__module__}.{type(conn).__qualname__}"
         )
     try:
-        conn.total_changes  # raises ProgrammingError when closed
+        _ = conn.total_changes  # raises ProgrammingError when closed
     except sqlite3.ProgrammingError as exc:
         raise ValueError(f"cannot load into this connection: {exc}") from exc
     route_error: Optional[str] = None

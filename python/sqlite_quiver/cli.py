@@ -53,16 +53,23 @@ def demo(out_dir: Optional[str] = None) -> int:
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         path = os.path.join(tmp, "demo.db")
         conn = connect_with_vec(path)
-        print(f"sqlite-quiver {__version__} | SQLite {sqlite3.sqlite_version} | "
-              f"kernels: {kernels()} | database: {path}")
+        print(
+            f"sqlite-quiver {__version__} | SQLite {sqlite3.sqlite_version} | "
+            f"kernels: {kernels()} | database: {path}"
+        )
 
         _section("Scalar vector functions (sqlite-vec compatible)")
-        print(run_sql(conn, """
+        print(
+            run_sql(
+                conn,
+                """
             select vec_version() as version,
                    vec_to_json(vec_normalize('[2,3,1,-4]')) as normalized,
                    vec_distance_l2('[1,2]', '[4,6]') as l2,
                    vec_distance_cosine('[1,0]', '[0,1]') as cosine,
-                   hex(vec_quantize_binary('[1,2,3,4,-5,-6,-7,-8]')) as bits"""))
+                   hex(vec_quantize_binary('[1,2,3,4,-5,-6,-7,-8]')) as bits""",
+            )
+        )
 
         _section("vec_each")
         print(run_sql(conn, "select rowid, value from vec_each(vec_int8('[5,-6,7]'))"))
@@ -79,9 +86,15 @@ def demo(out_dir: Optional[str] = None) -> int:
             conn.executemany("insert into docs values (?, ?, ?)", rows)
         query = rows[7][2]
         started = time.perf_counter()
-        print(run_sql(conn, """
+        print(
+            run_sql(
+                conn,
+                """
             select id, title, vec_distance_cosine(emb, :q) as distance
-            from docs order by distance limit 5""", {"q": query}))
+            from docs order by distance limit 5""",
+                {"q": query},
+            )
+        )
         print(f"({(time.perf_counter() - started) * 1000:.1f} ms; doc-7 finds itself first)")
 
         _section("Bad input gets a clear error")

@@ -32,14 +32,10 @@ mod neon;
 /// Largest vector dimension accepted anywhere (codecs, tables, queries).
 pub const MAX_DIMENSIONS: usize = 65_536;
 
-/// How many int8 elements a SIMD kernel may fold into 32-bit lanes before it
+/// How many int8 elements a kernel may fold into 32-bit lanes before it
 /// must widen them to 64 bits. The worst term is a squared difference,
 /// 255² = 65 025; even if a whole block landed in a single i32 lane the sum is
 /// 4096 · 65 025 ≈ 2.7e8, far below `i32::MAX` ≈ 2.1e9.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
 pub(crate) const I8_BLOCK: usize = 4096;
 
 /// Cuts both slices to their common length. Kernels take `&[T]` pairs through

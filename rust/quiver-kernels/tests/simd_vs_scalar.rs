@@ -166,31 +166,35 @@ fn check_i8(path: &Kernels, scalar: &Kernels, a: &[i8], b: &[i8]) {
     );
 }
 
-/// Extreme values at the largest dimension: any i32 lane that is not widened
-/// in time overflows here (65 536 · 255² ≈ 4.3e9 > i32::MAX).
+/// Extreme values. At the largest dimension the total overflows i32
+/// (65 536 · 255² ≈ 4.3e9), so the lane sums must be widened before the
+/// final reduction. The kernels themselves accept any length, and at 400 000
+/// elements a single 8-lane i32 accumulator would overflow too (50 000 ·
+/// 255² ≈ 3.3e9 per lane), so the periodic widening is exercised as well.
 #[test]
 fn i8_extremes_do_not_overflow() {
-    const N: usize = quiver_kernels::MAX_DIMENSIONS;
-    let lo = vec![-128i8; N];
-    let hi = vec![127i8; N];
-    let n = N as i64;
-    let mut rng = Rng(7);
-    let mixed: Vec<i8> = (0..N)
-        .map(|_| if rng.next_u64() & 1 == 0 { -128 } else { 127 })
-        .collect();
-    for path in dispatch::available() {
-        let name = path.name;
-        assert_eq!((path.l2_squared_i8)(&lo, &hi), n * 255 * 255, "{name}");
-        assert_eq!((path.l1_i8)(&lo, &hi), n * 255, "{name}");
-        assert_eq!((path.dot_i8)(&lo, &lo), n * 128 * 128, "{name}");
-        assert_eq!((path.dot_i8)(&lo, &hi), -n * 128 * 127, "{name}");
-        assert_eq!(
-            (path.dot_and_norms_i8)(&lo, &hi),
-            (-n * 128 * 127, n * 128 * 128, n * 127 * 127),
-            "{name}"
-        );
-        check_i8(path, dispatch::scalar(), &mixed, &lo);
-        check_i8(path, dispatch::scalar(), &mixed, &hi);
+    for n in [quiver_kernels::MAX_DIMENSIONS, 400_000] {
+        let lo = vec![-128i8; n];
+        let hi = vec![127i8; n];
+        let mut rng = Rng(7);
+        let mixed: Vec<i8> = (0..n)
+            .map(|_| if rng.next_u64() & 1 == 0 { -128 } else { 127 })
+            .collect();
+        let n = n as i64;
+        for path in dispatch::available() {
+            let name = path.name;
+            assert_eq!((path.l2_squared_i8)(&lo, &hi), n * 255 * 255, "{name}");
+            assert_eq!((path.l1_i8)(&lo, &hi), n * 255, "{name}");
+            assert_eq!((path.dot_i8)(&lo, &lo), n * 128 * 128, "{name}");
+            assert_eq!((path.dot_i8)(&lo, &hi), -n * 128 * 127, "{name}");
+            assert_eq!(
+                (path.dot_and_norms_i8)(&lo, &hi),
+                (-n * 128 * 127, n * 128 * 128, n * 127 * 127),
+                "{name}"
+            );
+            check_i8(path, dispatch::scalar(), &mixed, &lo);
+            check_i8(path, dispatch::scalar(), &mixed, &hi);
+        }
     }
 }
 

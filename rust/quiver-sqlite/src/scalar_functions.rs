@@ -41,15 +41,12 @@ fn integer_arg(ctx: &Context<'_>, function: &str, index: usize, name: &str) -> R
 /// Both arguments must be vectors of the same type and dimension count.
 fn same_shape(function: &str, a: &Vector<'_>, b: &Vector<'_>) -> Result<()> {
     if a.element_type() != b.element_type() || a.dims() != b.dims() {
-        return Err(arg_error(
-            function,
-            1,
-            format!(
-                "expected {} (like argument 1), got {}",
-                a.describe(),
-                b.describe()
-            ),
-        ));
+        return Err(sql_error(format!(
+            "{function}: expected two vectors of the same type and dimensions, got {} \
+             (argument 1) and {} (argument 2)",
+            a.describe(),
+            b.describe()
+        )));
     }
     Ok(())
 }

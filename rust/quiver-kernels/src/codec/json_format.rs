@@ -5,9 +5,14 @@ use std::fmt::Write;
 /// `[a,b,...]` with each float printed like C's `printf("%f", (double)x)`:
 /// six decimals, no exponent, `-0.000000` for negative zero. Rust's `{:.6}`
 /// on the widened f64 prints the same digits (exact decimal expansion,
-/// rounded half to even, sign kept for negative zero).
+/// rounded half to even, sign kept for negative zero). The codecs never
+/// produce NaN, but if one gets here it prints as C does: `nan` / `-nan`.
 pub fn format_json_f32(v: &[f32]) -> String {
-    join(v, |out, &x| write!(out, "{:.6}", f64::from(x)))
+    join(v, |out, &x| match x {
+        x if x.is_nan() && x.is_sign_negative() => out.write_str("-nan"),
+        x if x.is_nan() => out.write_str("nan"),
+        x => write!(out, "{:.6}", f64::from(x)),
+    })
 }
 
 /// `[1,-2,3]`.
@@ -71,6 +76,8 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(format_json_f32(&[x]), format!("[{want}]"), "{x:e}");
         }
+        let odd = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        assert_eq!(format_json_f32(&odd), "[nan,-nan,inf,-inf]");
     }
 
     #[test]
