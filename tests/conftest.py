@@ -2,6 +2,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+
 import sqlite_quiver
 
 

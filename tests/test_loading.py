@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+
 import sqlite_quiver
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(sqlite_quiver.__file__))

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 from conftest import f32, one
+
 from sqlite_quiver import serialize_float32, serialize_int8
 
 DIMS = [1, 2, 3, 7, 8, 15, 16, 17, 31, 64, 100, 128, 300, 384, 768, 1536]

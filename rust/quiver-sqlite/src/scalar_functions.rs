@@ -172,15 +172,18 @@ fn vec_add_sub(ctx: &Context<'_>, subtract: bool) -> Result<VectorOut> {
                 .zip(y.iter())
                 .map(|(p, q)| if subtract { p - q } else { p + q })
                 .collect();
-            check_finite(&out).map_err(|_| {
-                sql_error(format!("{name}: the result overflows float32"))
-            })?;
+            check_finite(&out)
+                .map_err(|_| sql_error(format!("{name}: the result overflows float32")))?;
             Vector::Float32(Cow::Owned(out))
         }
         (Vector::Int8(x), Vector::Int8(y)) => {
             let mut out = Vec::with_capacity(x.len());
             for (i, (p, q)) in x.iter().zip(y.iter()).enumerate() {
-                let r = if subtract { p.checked_sub(*q) } else { p.checked_add(*q) };
+                let r = if subtract {
+                    p.checked_sub(*q)
+                } else {
+                    p.checked_add(*q)
+                };
                 // sqlite-vec wraps around silently; a wrong vector is worse than an error.
                 out.push(r.ok_or_else(|| {
                     let exact = if subtract {
@@ -248,7 +251,7 @@ fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
         Vector::Float32(x) => Vector::Float32(Cow::Borrowed(&x[s..e])),
         Vector::Int8(x) => Vector::Int8(Cow::Borrowed(&x[s..e])),
         Vector::Bit(x) => {
-            if s % 8 != 0 || e % 8 != 0 {
+            if !s.is_multiple_of(8) || !e.is_multiple_of(8) {
                 return Err(sql_error(format!(
                     "{name}: bit vectors slice on byte boundaries: start and end must be \
                      multiples of 8, got {s} and {e}"
@@ -263,7 +266,7 @@ fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
 fn vec_quantize_binary(ctx: &Context<'_>) -> Result<VectorOut> {
     let name = "vec_quantize_binary";
     let v = vector_arg(ctx, name, 0)?;
-    if v.dims() % 8 != 0 {
+    if !v.dims().is_multiple_of(8) {
         return Err(arg_error(
             name,
             0,
@@ -280,7 +283,11 @@ fn vec_quantize_binary(ctx: &Context<'_>) -> Result<VectorOut> {
         }
         Vector::Int8(x) => x.iter().map(|&e| e > 0).collect(),
         Vector::Bit(_) => {
-            return Err(arg_error(name, 0, "expected a float32 or int8 vector, got a bit vector"))
+            return Err(arg_error(
+                name,
+                0,
+                "expected a float32 or int8 vector, got a bit vector",
+            ))
         }
     };
     let bytes = positive
@@ -324,7 +331,10 @@ fn vec_quantize_int8(ctx: &Context<'_>) -> Result<VectorOut> {
     // sqlite-vec's 'unit' mapping: [-1, 1] onto 256 steps, truncated toward zero.
     // Values outside [-1, 1] saturate at -128 / 127 (sqlite-vec leaves them undefined).
     let step = 2.0f32 / 255.0;
-    let out: Vec<i8> = x.iter().map(|&e| ((e + 1.0) / step - 128.0) as i8).collect();
+    let out: Vec<i8> = x
+        .iter()
+        .map(|&e| ((e + 1.0) / step - 128.0) as i8)
+        .collect();
     Ok(vector_out(&Vector::Int8(Cow::Owned(out))))
 }
 
@@ -359,12 +369,8 @@ pub fn register(conn: &Connection) -> Result<()> {
     let makes = reads | FunctionFlags::SQLITE_RESULT_SUBTYPE;
 
     conn.create_scalar_function("vec_version", 0, pure, |_| Ok(vec_version_string()))?;
-    conn.create_scalar_function("quiver_version", 0, pure, |_| {
-        Ok(env!("CARGO_PKG_VERSION"))
-    })?;
-    conn.create_scalar_function("quiver_kernels", 0, pure, |_| {
-        Ok(dispatch::best().name)
-    })?;
+    conn.create_scalar_function("quiver_version", 0, pure, |_| Ok(env!("CARGO_PKG_VERSION")))?;
+    conn.create_scalar_function("quiver_kernels", 0, pure, |_| Ok(dispatch::best().name))?;
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
     conn.create_scalar_function("vec_int8", 1, makes, vec_int8)?;
     conn.create_scalar_function("vec_bit", 1, makes, vec_bit)?;

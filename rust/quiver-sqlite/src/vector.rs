@@ -123,7 +123,7 @@ fn check_dims(dims: usize) -> Result<(), String> {
 
 /// Float32 elements of a little-endian BLOB, borrowed when the memory is aligned.
 pub fn f32_from_blob(bytes: &[u8]) -> Result<Cow<'_, [f32]>, String> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "expected a float32 BLOB (length a multiple of 4 bytes), got {} bytes",
             bytes.len()
