@@ -2,6 +2,8 @@
 //! plus `vec_distance_dot` and `quiver_version`.
 
 use std::borrow::Cow;
+use std::ffi::c_int;
+use std::sync::Arc;
 
 use quiver_kernels::{dispatch, distance};
 use rusqlite::functions::{Context, FunctionFlags};
@@ -10,8 +12,8 @@ use rusqlite::{Connection, Result};
 
 use crate::errors::{arg_error, sql_error};
 use crate::vector::{
-    check_finite, describe_value, read_bit_vector, read_f32_vector, read_i8_vector, read_vector,
-    ElementType, Vector,
+    check_f32_blob, check_finite, describe_value, read_bit_vector, read_f32_vector, read_i8_vector,
+    read_vector, with_f32_slice, ElementType, Vector, SUBTYPE_BIT, SUBTYPE_INT8,
 };
 
 /// What vector-returning functions give back: the BLOB and its subtype.
@@ -97,12 +99,60 @@ impl Metric {
     }
 }
 
+/// A distance argument: a vector BLOB read in place, or JSON text parsed once per
+/// statement (kept as SQLite auxiliary data while the argument is a constant).
+enum DistanceArg<'a> {
+    /// float32 BLOB bytes, validated; may be unaligned (stored rows usually are).
+    F32Bytes(&'a [u8]),
+    Borrowed(Vector<'a>),
+    Parsed(Arc<Vector<'static>>),
+}
+
+fn distance_arg<'a>(ctx: &'a Context<'_>, function: &str, index: usize) -> Result<DistanceArg<'a>> {
+    let raw = ctx.get_raw(index);
+    match raw {
+        ValueRef::Blob(bytes) if !matches!(ctx.get_subtype(index), SUBTYPE_BIT | SUBTYPE_INT8) => {
+            check_f32_blob(bytes).map_err(|m| arg_error(function, index, m))?;
+            return Ok(DistanceArg::F32Bytes(bytes));
+        }
+        ValueRef::Text(_) => {}
+        _ => return vector_arg(ctx, function, index).map(DistanceArg::Borrowed),
+    }
+    if let Some(parsed) = ctx.get_aux::<Vector<'static>>(index as c_int)? {
+        return Ok(DistanceArg::Parsed(parsed));
+    }
+    let owned = match vector_arg(ctx, function, index)? {
+        Vector::Float32(v) => Vector::Float32(Cow::Owned(v.into_owned())),
+        Vector::Int8(v) => Vector::Int8(Cow::Owned(v.into_owned())),
+        Vector::Bit(v) => Vector::Bit(Cow::Owned(v.into_owned())),
+    };
+    ctx.set_aux(index as c_int, owned).map(DistanceArg::Parsed)
+}
+
+/// Runs `f` on the argument as a `Vector`, float32 BLOBs viewed through `slot`'s
+/// scratch buffer when their memory is unaligned (no allocation per row).
+fn with_vector<R>(arg: &DistanceArg<'_>, slot: usize, f: impl FnOnce(&Vector<'_>) -> R) -> R {
+    match arg {
+        DistanceArg::F32Bytes(bytes) => {
+            with_f32_slice(bytes, slot, |x| f(&Vector::Float32(Cow::Borrowed(x))))
+        }
+        DistanceArg::Borrowed(v) => f(v),
+        DistanceArg::Parsed(v) => f(v),
+    }
+}
+
 fn vec_distance(ctx: &Context<'_>, metric: Metric) -> Result<Value> {
     let name = metric.function_name();
-    let a = vector_arg(ctx, name, 0)?;
-    let b = vector_arg(ctx, name, 1)?;
-    same_shape(name, &a, &b)?;
-    match (&a, &b) {
+    let a = distance_arg(ctx, name, 0)?;
+    let b = distance_arg(ctx, name, 1)?;
+    with_vector(&a, 0, |a| {
+        with_vector(&b, 1, |b| distance(name, metric, a, b))
+    })
+}
+
+fn distance(name: &str, metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Result<Value> {
+    same_shape(name, a, b)?;
+    match (a, b) {
         (Vector::Float32(x), Vector::Float32(y)) => match metric.f32(x, y) {
             None => Ok(Value::Null),
             Some(d) => {

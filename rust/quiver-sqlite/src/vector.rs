@@ -121,30 +121,69 @@ fn check_dims(dims: usize) -> Result<(), String> {
     }
 }
 
-/// Float32 elements of a little-endian BLOB, borrowed when the memory is aligned.
-pub fn f32_from_blob(bytes: &[u8]) -> Result<Cow<'_, [f32]>, String> {
+/// Checks that `bytes` is a float32 BLOB of an acceptable dimension count.
+pub fn check_f32_blob(bytes: &[u8]) -> Result<(), String> {
     if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "expected a float32 BLOB (length a multiple of 4 bytes), got {} bytes",
             bytes.len()
         ));
     }
-    check_dims(bytes.len() / 4)?;
+    check_dims(bytes.len() / 4)
+}
+
+/// The bytes as `&[f32]` if their memory is aligned (little-endian targets only).
+fn aligned_f32(bytes: &[u8]) -> Option<&[f32]> {
     #[cfg(target_endian = "little")]
     {
         // SAFETY: every bit pattern is a valid f32, and align_to only hands out the
         // part of the slice that is correctly aligned for f32.
         let (head, body, tail) = unsafe { bytes.align_to::<f32>() };
         if head.is_empty() && tail.is_empty() {
-            return Ok(Cow::Borrowed(body));
+            return Some(body);
         }
     }
-    Ok(Cow::Owned(
+    let _ = bytes;
+    None
+}
+
+fn decode_f32(bytes: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
         bytes
             .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    ))
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+}
+
+/// Float32 elements of a little-endian BLOB, borrowed when the memory is aligned.
+pub fn f32_from_blob(bytes: &[u8]) -> Result<Cow<'_, [f32]>, String> {
+    check_f32_blob(bytes)?;
+    if let Some(x) = aligned_f32(bytes) {
+        return Ok(Cow::Borrowed(x));
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4);
+    decode_f32(bytes, &mut out);
+    Ok(Cow::Owned(out))
+}
+
+thread_local! {
+    /// Per-thread buffers for unaligned BLOBs, so hot loops do not allocate per row.
+    static SCRATCH: [std::cell::RefCell<Vec<f32>>; 2] = Default::default();
+}
+
+/// Runs `f` on a validated float32 BLOB (see `check_f32_blob`) as `&[f32]`: in place
+/// when aligned, else decoded into scratch buffer `slot` (0 or 1; nest with distinct
+/// slots).
+pub fn with_f32_slice<R>(bytes: &[u8], slot: usize, f: impl FnOnce(&[f32]) -> R) -> R {
+    if let Some(x) = aligned_f32(bytes) {
+        return f(x);
+    }
+    SCRATCH.with(|buffers| {
+        let mut buffer = buffers[slot].borrow_mut();
+        decode_f32(bytes, &mut buffer);
+        f(&buffer)
+    })
 }
 
 fn i8_from_blob(bytes: &[u8]) -> Result<Cow<'_, [i8]>, String> {
