@@ -14,6 +14,7 @@ from typing import Any
 
 from . import _quiver
 from ._loader import load, load_extension, loadable_path
+from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
 
 __version__: str = _quiver.__version__
@@ -21,13 +22,17 @@ __version__: str = _quiver.__version__
 __all__ = [
     "__version__",
     "connect_with_vec",
+    "from_npy",
     "kernels",
     "load",
     "load_extension",
     "loadable_path",
+    "register_numpy",
     "register_numpy_adapter",
     "serialize_float32",
     "serialize_int8",
+    "to_npy",
+    "unregister_numpy",
 ]
 
 
