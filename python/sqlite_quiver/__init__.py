@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from . import _quiver
+from . import _quiver, ml
 from ._loader import load, load_extension, loadable_path
 from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
@@ -27,6 +27,7 @@ __all__ = [
     "load",
     "load_extension",
     "loadable_path",
+    "ml",
     "register_numpy",
     "register_numpy_adapter",
     "serialize_float32",

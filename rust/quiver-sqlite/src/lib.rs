@@ -2,6 +2,7 @@
 //! kernels. `register(conn)` installs everything on one connection.
 
 pub mod errors;
+pub mod ml;
 pub mod nd_functions;
 pub mod npy;
 pub mod raw_value;
@@ -27,6 +28,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     }
     vec_each::load_module(conn)?;
     nd_functions::register(conn)?;
+    ml::register(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())
