@@ -120,6 +120,10 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
             stmt: ptr::null_mut(),
             model: None,
             rows: VecDeque::new(),
+            probabilities: VecDeque::new(),
+            width: 0,
+            keys: Vec::new(),
+            features: Vec::new(),
             done: true,
             rowid: 0,
             n_columns: 0,
@@ -130,7 +134,6 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
 struct OutRow {
     key: Value,
     prediction: Value,
-    probabilities: Option<String>,
 }
 
 #[repr(C)]
@@ -140,6 +143,13 @@ pub struct BatchCursor {
     stmt: *mut ffi::sqlite3_stmt,
     model: Option<Arc<Model>>,
     rows: VecDeque<OutRow>,
+    /// Probabilities of the rows in `rows` (row-major, `width` each), formatted as
+    /// JSON only when the column is read.
+    probabilities: VecDeque<f32>,
+    width: usize,
+    /// Reused buffers for one chunk.
+    keys: Vec<Value>,
+    features: Vec<f32>,
     /// The inner query has no more rows.
     done: bool,
     rowid: i64,
@@ -167,8 +177,11 @@ impl BatchCursor {
         let Some(model) = self.model.clone() else {
             return Ok(());
         };
-        let mut keys = Vec::with_capacity(CHUNK_ROWS);
-        let mut feats = Vec::with_capacity(CHUNK_ROWS * model.n_features);
+        let mut keys = std::mem::take(&mut self.keys);
+        let mut feats = std::mem::take(&mut self.features);
+        keys.clear();
+        feats.clear();
+        let mut values: Vec<(ValueRef<'_>, u32)> = Vec::with_capacity(self.n_columns as usize);
         while keys.len() < CHUNK_ROWS && !self.done {
             // SAFETY: stmt is a live prepared statement of this connection.
             let rc = unsafe { ffi::sqlite3_step(self.stmt) };
@@ -188,14 +201,13 @@ impl BatchCursor {
             }
             // SAFETY: the row's column values stay valid until the next step; they
             // are copied (key) or converted (features) before that.
-            let values: Vec<(ValueRef<'_>, u32)> = (1..self.n_columns)
-                .map(|i| {
-                    (
-                        unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, i)) },
-                        0,
-                    )
-                })
-                .collect();
+            values.clear();
+            values.extend((1..self.n_columns).map(|i| {
+                (
+                    unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, i)) },
+                    0,
+                )
+            }));
             features::append_row(&values, model.n_features, 2, &mut feats).map_err(|m| {
                 sql_error(format!(
                     "{NAME}: row {}: {m}",
@@ -206,21 +218,22 @@ impl BatchCursor {
             let key = unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, 0)) };
             keys.push(owned(key));
         }
+        drop(values);
         if keys.is_empty() {
+            self.keys = keys;
+            self.features = feats;
             return Ok(());
         }
         let p = model
             .predict(&feats, keys.len(), model.has_probabilities())
             .map_err(|e| ml_error(NAME, &e))?;
-        for (i, (key, prediction)) in keys.into_iter().zip(p.labels).enumerate() {
-            let probabilities =
-                (p.width > 0).then(|| proba_json(&p.probabilities[i * p.width..(i + 1) * p.width]));
-            self.rows.push_back(OutRow {
-                key,
-                prediction,
-                probabilities,
-            });
+        self.width = p.width;
+        self.probabilities.extend(p.probabilities.iter().copied());
+        for (key, prediction) in keys.drain(..).zip(p.labels) {
+            self.rows.push_back(OutRow { key, prediction });
         }
+        self.keys = keys;
+        self.features = feats;
         Ok(())
     }
 }
@@ -247,6 +260,8 @@ unsafe impl VTabCursor for BatchCursor {
         guarded(|| {
             self.finalize();
             self.rows.clear();
+            self.probabilities.clear();
+            self.width = 0;
             self.rowid = 0;
             self.done = true;
             if idx_num != 1 || args.len() != 2 {
@@ -316,6 +331,8 @@ unsafe impl VTabCursor for BatchCursor {
     fn next(&mut self) -> Result<()> {
         guarded(|| {
             self.rows.pop_front();
+            let drop_n = self.width.min(self.probabilities.len());
+            self.probabilities.drain(..drop_n);
             self.rowid += 1;
             if self.rows.is_empty() && !self.done {
                 self.fill()?;
@@ -336,7 +353,18 @@ unsafe impl VTabCursor for BatchCursor {
             match i {
                 COLUMN_KEY => ctx.set_result(&row.key),
                 COLUMN_PREDICTION => ctx.set_result(&row.prediction),
-                COLUMN_PROBABILITIES => ctx.set_result(&row.probabilities),
+                COLUMN_PROBABILITIES if self.width > 0 => {
+                    let (a, b) = self.probabilities.as_slices();
+                    let json = if a.len() >= self.width {
+                        proba_json(&a[..self.width])
+                    } else {
+                        let row: Vec<f32> =
+                            a.iter().chain(b.iter()).take(self.width).copied().collect();
+                        proba_json(&row)
+                    };
+                    ctx.set_result(&json)
+                }
+                COLUMN_PROBABILITIES => ctx.set_result(&Value::Null),
                 _ => ctx.set_result(&Value::Null),
             }
         })
