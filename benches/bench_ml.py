@@ -23,10 +23,9 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+import sqlite_quiver
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-
-import sqlite_quiver
 from sqlite_quiver import ml
 
 N_FEATURES = 8
@@ -106,7 +105,7 @@ def main() -> None:
         t_scalar = best_of(lambda sql=sql_scalar: conn.execute(sql).fetchone(), repeat)
         t_batch = best_of(lambda sql=sql_batch: conn.execute(sql).fetchone(), repeat)
         t_udf = best_of(lambda sql=sql_udf: conn.execute(sql).fetchone(), 1)
-        t_ort = best_of(lambda sess=sess: sess.run(None, {input_name: X}), repeat)
+        t_ort = best_of(lambda s=sess, i=input_name: s.run(None, {i: X}), repeat)
 
         print(f"\n{label}")
         print(f"  ml_predict per row (SQL)     : {t_scalar * 1e3:8.1f} ms "
