@@ -410,3 +410,17 @@ def test_without_onnxruntime(tmp_path):
     assert "SQL: ml_predict: ONNX Runtime is not available" in out
     assert out.count("pip install sqlite-quiver[ml]") == 2
     assert "ROWS: 1" in out
+
+
+def test_docstring_examples():
+    import doctest
+
+    from sqlite_quiver import arrays
+
+    try:
+        for module in (ml, arrays):
+            result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+            assert result.failed == 0, module.__name__
+            assert result.attempted > 5
+    finally:
+        sqlite_quiver.unregister_numpy()

@@ -239,7 +239,7 @@ def save_model(
     >>> save_model(conn, "price", Ridge().fit(X, X.sum(axis=1)))
     1
     >>> round(conn.execute("select ml_predict('price@1', 1, 2)").fetchone()[0], 2)
-    2.99
+    3.02
     """
     name = _check_name(name)
     if metrics is not None and not isinstance(metrics, dict):
