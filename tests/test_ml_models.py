@@ -424,3 +424,16 @@ def test_docstring_examples():
             assert result.attempted > 5
     finally:
         sqlite_quiver.unregister_numpy()
+
+
+def test_batch_not_from_views_or_triggers(saved):
+    saved.execute("create view v as select * from ml_predict_batch('m', "
+                  "'select id, f0, f1, f2, f3 from t')")
+    with pytest.raises(sqlite3.OperationalError, match="unsafe use of virtual table"):
+        saved.execute("select count(*) from v").fetchone()
+    # Directly it works, and joins back on the key.
+    (n,) = saved.execute(
+        "select count(*) from ml_predict_batch('m', 'select id, f0, f1, f2, f3 from t') p "
+        "join t on t.id = p.key where p.prediction in (0, 1)"
+    ).fetchone()
+    assert n == 400

@@ -66,6 +66,8 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
         _table: &[u8],
         _args: &[&[u8]],
     ) -> Result<(Cow<'static, CStr>, Self)> {
+        // It runs SQL text it is given: not from triggers or views of a database file.
+        db.config(rusqlite::vtab::VTabConfig::DirectOnly)?;
         // SAFETY: the handle is the live connection this table belongs to.
         let handle = unsafe { db.handle() };
         Ok((
