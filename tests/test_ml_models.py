@@ -58,12 +58,24 @@ REGRESSORS = {
 }
 
 
+NATIVE_KINDS = {"logistic", "logistic-3-classes", "linear", "ridge", "scaler-pipeline"}
+
+
 @pytest.fixture
 def conn():
     c = sqlite3.connect(":memory:")
     sqlite_quiver.load(c)
     yield c
     c.close()
+
+
+@pytest.fixture(params=["native-allowed", "onnxruntime-only"])
+def engine(request):
+    """Run a test with the native linear path allowed, and with ONNX Runtime only."""
+    native = request.param == "native-allowed"
+    ml.configure(native=native)
+    yield native
+    ml.configure(native=True)
 
 
 def feature_table(conn, X):
@@ -75,10 +87,12 @@ def feature_table(conn, X):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind", CLASSIFIERS)
-def test_classifiers_match_sklearn(conn, kind):
+def test_classifiers_match_sklearn(conn, engine, kind):
     X, y, _ = data(classes=3 if "3" in kind else 2)
     model = CLASSIFIERS[kind]().fit(X, y)
     assert ml.save_model(conn, kind, model) == 1
+    want_engine = "native" if engine and kind in NATIVE_KINDS else "onnxruntime"
+    assert conn.execute("select ml_engine(?)", [kind]).fetchone() == (want_engine,)
     feature_table(conn, X)
     rows = conn.execute(
         "select ml_predict(?, f0, f1, f2, f3), ml_predict_proba(?, f0, f1, f2, f3) "
@@ -103,10 +117,12 @@ def test_classifiers_match_sklearn(conn, kind):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind", REGRESSORS)
-def test_regressors_match_sklearn(conn, kind):
+def test_regressors_match_sklearn(conn, engine, kind):
     X, _, target = data()
     model = REGRESSORS[kind]().fit(X, target)
     ml.save_model(conn, kind, model)
+    want_engine = "native" if engine and kind in NATIVE_KINDS else "onnxruntime"
+    assert conn.execute("select ml_engine(?)", [kind]).fetchone() == (want_engine,)
     feature_table(conn, X)
     got = np.array([r[0] for r in conn.execute(
         "select ml_predict(?, f0, f1, f2, f3) from t order by id", [kind])])
@@ -123,7 +139,7 @@ def test_regressors_match_sklearn(conn, kind):
         conn.execute("select ml_predict_proba(?, 1, 2, 3, 4)", [kind]).fetchone()
 
 
-def test_feature_forms(conn):
+def test_feature_forms(conn, engine):
     X, y, _ = data()
     model = LogisticRegression().fit(X, y)
     ml.save_model(conn, "m", model)
@@ -156,14 +172,18 @@ def test_feature_forms(conn):
         int(model.predict(np.array([[1, 0, 0, 0]], np.float32))[0]),)
 
 
-def test_string_labels(conn):
+@pytest.mark.parametrize("kind", ["random-forest", "logistic"])
+def test_string_labels(conn, engine, kind):
     X, y, _ = data()
     labels = np.array(["stay", "churn"])[y]
-    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, labels)
+    model = CLASSIFIERS[kind]().fit(X, labels)
     ml.save_model(conn, "s", model)
     feature_table(conn, X)
     got = [r[0] for r in conn.execute("select ml_predict('s', f0, f1, f2, f3) from t order by id")]
     assert got == list(model.predict(X))
+    got_p = [json.loads(r[0]) for r in conn.execute(
+        "select ml_predict_proba('s', f0, f1, f2, f3) from t order by id")]
+    np.testing.assert_allclose(got_p, model.predict_proba(X), atol=1e-5, rtol=0)
 
 
 def test_registry_versions_and_activation(conn):
@@ -437,3 +457,14 @@ def test_batch_not_from_views_or_triggers(saved):
         "join t on t.id = p.key where p.prediction in (0, 1)"
     ).fetchone()
     assert n == 400
+
+
+def test_multi_output_regression(conn, engine):
+    X, _, reg = data()
+    Y = np.c_[reg, -2 * reg + 1]
+    model = LinearRegression().fit(X, Y)
+    ml.save_model(conn, "two", model)
+    feature_table(conn, X)
+    got = [json.loads(r[0]) for r in conn.execute(
+        "select ml_predict('two', f0, f1, f2, f3) from t order by id")]
+    np.testing.assert_allclose(got, model.predict(X), rtol=1e-4, atol=1e-4)

@@ -107,10 +107,14 @@ def _point_runtime() -> None:
 def configure(
     *, threads: int | None = None, max_model_bytes: int | None = None,
     onnxruntime_path: str | None = None,
+    native: bool | None = None,
 ) -> None:
     """Process-wide settings: inference ``threads`` per session (default 1), the model
     size limit ``max_model_bytes`` (default 256 MiB), and the libonnxruntime file to
-    load (before the first inference only).
+    load (before the first inference only). ``native=False`` runs every model in ONNX
+    Runtime (by default simple linear models - LogisticRegression, LinearRegression,
+    Ridge, optionally after a StandardScaler - are evaluated natively once checked
+    against ONNX Runtime; ``ml_engine('name')`` in SQL tells which).
 
     >>> configure(threads=1)
     >>> settings()["threads"]
@@ -120,6 +124,8 @@ def configure(
         _quiver.ml_set_threads(int(threads))
     if max_model_bytes is not None:
         _quiver.ml_set_max_model_bytes(int(max_model_bytes))
+    if native is not None:
+        _quiver.ml_set_native(bool(native))
     if onnxruntime_path is not None:
         _quiver.ml_set_dylib_path(os.fspath(onnxruntime_path))
 
@@ -128,10 +134,11 @@ def settings() -> dict:
     """The current settings and whether ONNX Runtime is loaded.
 
     >>> sorted(settings())
-    ['max_model_bytes', 'onnxruntime_loaded', 'onnxruntime_path', 'threads']
+    ['max_model_bytes', 'native', 'onnxruntime_loaded', 'onnxruntime_path', 'threads']
     """
     threads, limit, path, loaded = _quiver.ml_settings()
     return {
+        "native": _quiver.ml_native_enabled(),
         "threads": threads,
         "max_model_bytes": limit,
         "onnxruntime_path": path,

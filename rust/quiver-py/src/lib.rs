@@ -113,5 +113,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ml::ml_set_max_model_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_inspect, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_clear_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_set_native, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_native_enabled, m)?)?;
     Ok(())
 }

@@ -74,6 +74,19 @@ pub fn ml_inspect(py: Python<'_>, model: &[u8]) -> PyResult<(usize, String, Stri
     .map_err(to_py)
 }
 
+/// Allows (default) or forbids the native path for simple linear models; drops cached
+/// sessions.
+#[pyfunction]
+pub fn ml_set_native(enabled: bool) {
+    runtime::set_native(enabled);
+}
+
+/// Whether the native linear path is allowed.
+#[pyfunction]
+pub fn ml_native_enabled() -> bool {
+    runtime::native_enabled()
+}
+
 /// Drops every cached inference session.
 #[pyfunction]
 pub fn ml_clear_cache() {

@@ -119,6 +119,9 @@ pub fn register(conn: &Connection) -> Result<()> {
             Ok((v, Some(SUBTYPE_FLOAT32)))
         },
     )?;
+    conn.create_scalar_function("ml_engine", 1, FunctionFlags::SQLITE_UTF8, |c| {
+        Ok(model_arg(c, "ml_engine")?.engine())
+    })?;
     conn.create_scalar_function("ml_runtime_loaded", 0, FunctionFlags::SQLITE_UTF8, |_| {
         Ok(super::runtime::is_loaded())
     })?;

@@ -7,6 +7,8 @@ pub mod batch;
 pub mod features;
 pub mod functions;
 pub mod model;
+pub mod native;
+pub mod proto;
 pub mod registry;
 pub mod runtime;
 

@@ -10,6 +10,7 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use rusqlite::types::Value;
 
+use super::native::{self, Native};
 use super::{runtime, MlError};
 
 /// At most this many sessions stay cached; beyond it the cache starts afresh.
@@ -63,6 +64,8 @@ pub struct Model {
     pub n_features: usize,
     /// Index of the probability output, for classifiers.
     proba_output: Option<usize>,
+    /// The native evaluator for simple linear graphs (checked against ONNX Runtime).
+    native: Option<Native>,
     /// JSON descriptions of the inputs and outputs (name, type, shape).
     pub input_schema: String,
     pub output_schema: String,
@@ -170,7 +173,18 @@ impl Model {
         } else {
             None
         };
-        Ok(Model {
+        let output_names: Vec<String> = outputs.iter().map(|o| o.name().to_string()).collect();
+        let native = if runtime::native_enabled() {
+            Native::from_onnx(bytes, input.name(), n_features).filter(|n| {
+                n.label_output == output_names[0]
+                    && n.proba_output.as_deref() == output_names.get(1).map(String::as_str)
+                    && output_names.len() <= 2
+            })
+        } else {
+            None
+        };
+        let mut model = Model {
+            native: None,
             input_schema: schema_json(inputs),
             output_schema: schema_json(outputs),
             input_name: input.name().to_string(),
@@ -178,7 +192,27 @@ impl Model {
             n_features,
             proba_output,
             session: Mutex::new(session),
-        })
+        };
+        if let Some(n) = native {
+            // Keep the native path only where it gives what ONNX Runtime gives.
+            let rows = 64;
+            let x = native::check_rows(model.n_features, rows);
+            let proba = model.has_probabilities();
+            let reference = model.predict_ort(&x, rows, proba)?;
+            if native::agree(&n.predict(&x, rows, proba), &reference) {
+                model.native = Some(n);
+            }
+        }
+        Ok(model)
+    }
+
+    /// "native" when the linear fast path runs this model, else "onnxruntime".
+    pub fn engine(&self) -> &'static str {
+        if self.native.is_some() {
+            "native"
+        } else {
+            "onnxruntime"
+        }
     }
 
     pub fn has_probabilities(&self) -> bool {
@@ -199,6 +233,19 @@ impl Model {
                 features.len()
             )));
         }
+        match &self.native {
+            Some(n) => Ok(n.predict(features, rows, proba && self.proba_output.is_some())),
+            None => self.predict_ort(features, rows, proba),
+        }
+    }
+
+    /// Runs the rows through ONNX Runtime.
+    fn predict_ort(
+        &self,
+        features: &[f32],
+        rows: usize,
+        proba: bool,
+    ) -> Result<Predictions, MlError> {
         let run = |e: ort::Error| MlError::Run(e.to_string());
         let shape = [rows as i64, self.n_features as i64];
         let mut session = self

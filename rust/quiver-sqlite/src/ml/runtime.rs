@@ -2,7 +2,7 @@
 //! settings (threads per session, model size limit).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
@@ -12,6 +12,7 @@ use super::MlError;
 static DYLIB_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 static THREADS: AtomicUsize = AtomicUsize::new(1);
+static NATIVE: AtomicBool = AtomicBool::new(true);
 /// Default limit on a model's size: 256 MiB.
 pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
 static MAX_MODEL_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_MODEL_BYTES);
@@ -78,4 +79,16 @@ pub fn max_model_bytes() -> usize {
 
 pub fn set_max_model_bytes(n: usize) {
     MAX_MODEL_BYTES.store(n, Ordering::Relaxed);
+}
+
+/// Whether simple linear models may run on the native path (default true).
+pub fn native_enabled() -> bool {
+    NATIVE.load(Ordering::Relaxed)
+}
+
+/// Allows or forbids the native linear path for models loaded from now on, and drops
+/// cached sessions.
+pub fn set_native(enabled: bool) {
+    NATIVE.store(enabled, Ordering::Relaxed);
+    super::model::clear_cache();
 }
