@@ -103,7 +103,9 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
                     let mut u = info.constraint_usage(s);
                     u.set_argv_index(2);
                     u.set_omit(true);
-                    info.set_idx_num(1);
+                    // Bit 1: arguments present; bit 2: the probabilities column is read.
+                    let proba_used = info.col_used() & (1 << COLUMN_PROBABILITIES) != 0;
+                    info.set_idx_num(if proba_used { 3 } else { 1 });
                     info.set_estimated_cost(1e6);
                 }
                 _ => {
@@ -127,6 +129,7 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
             keys: Vec::new(),
             features: Vec::new(),
             done: true,
+            want_proba: true,
             rowid: 0,
             n_columns: 0,
         })
@@ -154,6 +157,8 @@ pub struct BatchCursor {
     features: Vec<f32>,
     /// The inner query has no more rows.
     done: bool,
+    /// Whether the probabilities column is read (else they are not computed).
+    want_proba: bool,
     rowid: i64,
     n_columns: c_int,
 }
@@ -227,7 +232,11 @@ impl BatchCursor {
             return Ok(());
         }
         let p = model
-            .predict(&feats, keys.len(), model.has_probabilities())
+            .predict(
+                &feats,
+                keys.len(),
+                self.want_proba && model.has_probabilities(),
+            )
             .map_err(|e| ml_error(NAME, &e))?;
         self.width = p.width;
         self.probabilities.extend(p.probabilities.iter().copied());
@@ -266,7 +275,7 @@ unsafe impl VTabCursor for BatchCursor {
             self.width = 0;
             self.rowid = 0;
             self.done = true;
-            if idx_num != 1 || args.len() != 2 {
+            if idx_num & 1 == 0 || args.len() != 2 {
                 return Err(sql_error(format!(
                     "{NAME}: expected {NAME}(model, sql), e.g. {NAME}('churn', 'SELECT id, x1, x2 FROM t')"
                 )));
@@ -324,6 +333,7 @@ unsafe impl VTabCursor for BatchCursor {
                     self.n_columns
                 )));
             }
+            self.want_proba = idx_num & 2 != 0;
             self.model = Some(model);
             self.done = false;
             self.fill()
