@@ -83,8 +83,9 @@ def main() -> None:
         name = label.split("(")[0].lower()
         ml.save_model(conn, name, model)
         conn.commit()
-        sess = ort.InferenceSession(ml.get_model(conn, name), options,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            ml.get_model(conn, name), options, providers=["CPUExecutionProvider"]
+        )
         input_name = sess.get_inputs()[0].name
 
         def udf(*features, sess=sess, input_name=input_name):
@@ -95,8 +96,9 @@ def main() -> None:
 
         expected = int(model.predict(X).sum())
         sql_scalar = f"select sum(ml_predict('{name}', {COLS})) from t"
-        sql_batch = (f"select sum(prediction) from ml_predict_batch('{name}', "
-                     f"'select id, {COLS} from t')")
+        sql_batch = (
+            f"select sum(prediction) from ml_predict_batch('{name}', 'select id, {COLS} from t')"
+        )
         sql_udf = f"select sum(py_{name}({COLS})) from t"
         for sql in (sql_scalar, sql_batch):
             got = conn.execute(sql).fetchone()[0]
@@ -108,19 +110,24 @@ def main() -> None:
         t_ort = best_of(lambda s=sess, i=input_name: s.run(None, {i: X}), repeat)
 
         print(f"\n{label}")
-        print(f"  ml_predict per row (SQL)     : {t_scalar * 1e3:8.1f} ms "
-              f"{n / t_scalar:12,.0f} rows/s")
-        print(f"  ml_predict_batch (SQL)       : {t_batch * 1e3:8.1f} ms "
-              f"{n / t_batch:12,.0f} rows/s")
-        print(f"  (a) Python UDF + onnxruntime : {t_udf * 1e3:8.1f} ms "
-              f"{n / t_udf:12,.0f} rows/s")
-        print(f"  (b) onnxruntime batch, numpy : {t_ort * 1e3:8.1f} ms "
-              f"{n / t_ort:12,.0f} rows/s")
+        print(
+            f"  ml_predict per row (SQL)     : {t_scalar * 1e3:8.1f} ms "
+            f"{n / t_scalar:12,.0f} rows/s"
+        )
+        print(
+            f"  ml_predict_batch (SQL)       : {t_batch * 1e3:8.1f} ms {n / t_batch:12,.0f} rows/s"
+        )
+        print(f"  (a) Python UDF + onnxruntime : {t_udf * 1e3:8.1f} ms {n / t_udf:12,.0f} rows/s")
+        print(f"  (b) onnxruntime batch, numpy : {t_ort * 1e3:8.1f} ms {n / t_ort:12,.0f} rows/s")
         bound = scan + t_ort
-        print(f"  ml_predict vs (a): {t_udf / t_scalar:6.1f}x   "
-              f"ml_predict_batch vs (a): {t_udf / t_batch:6.1f}x   (target >= 20x)")
-        print(f"  ml_predict / (scan + b): {t_scalar / bound:5.2f}   "
-              f"ml_predict_batch / (scan + b): {t_batch / bound:5.2f}   (target <= 2)")
+        print(
+            f"  ml_predict vs (a): {t_udf / t_scalar:6.1f}x   "
+            f"ml_predict_batch vs (a): {t_udf / t_batch:6.1f}x   (target >= 20x)"
+        )
+        print(
+            f"  ml_predict / (scan + b): {t_scalar / bound:5.2f}   "
+            f"ml_predict_batch / (scan + b): {t_batch / bound:5.2f}   (target <= 2)"
+        )
 
 
 if __name__ == "__main__":

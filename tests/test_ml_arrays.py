@@ -13,8 +13,18 @@ import sqlite_quiver
 from sqlite_quiver import from_npy, to_npy
 
 DTYPES = [
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
 ]
 SHAPES = [(), (5,), (2, 3), (2, 3, 4), (2, 1, 3, 2)]
 
@@ -123,8 +133,9 @@ def test_header_versions(plain, version):
     arr = np.arange(12, dtype="<i4").reshape(3, 4)
     buf = io.BytesIO()
     np.lib.format.write_array(buf, arr, version=version)
-    assert plain.execute("select nd_shape(?), nd_get(?, 2, 3)", [buf.getvalue()] * 2).fetchone() \
-        == ("[3,4]", 11)
+    assert plain.execute(
+        "select nd_shape(?), nd_get(?, 2, 3)", [buf.getvalue()] * 2
+    ).fetchone() == ("[3,4]", 11)
 
 
 @pytest.mark.parametrize("fortran", [False, True])
@@ -226,21 +237,39 @@ def npy_with_header(header: str, data: bytes, version: bytes = b"\x01\x00") -> b
 
 
 BAD_BLOBS = [
-    (npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 8),
-     "unsupported dtype"),
-    (npy_with_header("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 16),
-     "unsupported dtype"),
-    (npy_with_header("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }\n",
-                     b"\0" * 4), "structured dtype"),
-    (npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", b"\0" * 8),
-     "truncated"),
-    (npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 9),
-     "truncated"),
+    (
+        npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 8),
+        "unsupported dtype",
+    ),
+    (
+        npy_with_header("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 16),
+        "unsupported dtype",
+    ),
+    (
+        npy_with_header(
+            "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 4
+        ),
+        "structured dtype",
+    ),
+    (
+        npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", b"\0" * 8),
+        "truncated",
+    ),
+    (
+        npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 9),
+        "truncated",
+    ),
     (npy_with_header("{'descr': '<f4', 'shape': (1,), }\n", b"\0" * 4), "no 'fortran_order'"),
-    (npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 4,
-                     b"\x09\x00"), "version 9.0"),
-    (npy_with_header("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,), }\n", b"\0" * 4),
-     "not True or False"),
+    (
+        npy_with_header(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", b"\0" * 4, b"\x09\x00"
+        ),
+        "version 9.0",
+    ),
+    (
+        npy_with_header("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,), }\n", b"\0" * 4),
+        "not True or False",
+    ),
     (b"\x93NUMPY\x01\x00\xff\x00{", "truncated"),
 ]
 

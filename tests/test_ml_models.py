@@ -96,7 +96,8 @@ def test_classifiers_match_sklearn(conn, engine, kind):
     feature_table(conn, X)
     rows = conn.execute(
         "select ml_predict(?, f0, f1, f2, f3), ml_predict_proba(?, f0, f1, f2, f3) "
-        "from t order by id", [kind, kind]
+        "from t order by id",
+        [kind, kind],
     ).fetchall()
     want = model.predict(X)
     want_p = model.predict_proba(X)
@@ -108,7 +109,8 @@ def test_classifiers_match_sklearn(conn, engine, kind):
     # The batch path gives the same answers, in order.
     batch = conn.execute(
         "select key, prediction, probabilities from ml_predict_batch(?, "
-        "'select id, f0, f1, f2, f3 from t order by id')", [kind]
+        "'select id, f0, f1, f2, f3 from t order by id')",
+        [kind],
     ).fetchall()
     assert [b[0] for b in batch] == list(range(len(X)))
     np.testing.assert_array_equal([b[1] for b in batch], want)
@@ -124,14 +126,19 @@ def test_regressors_match_sklearn(conn, engine, kind):
     want_engine = "native" if engine and kind in NATIVE_KINDS else "onnxruntime"
     assert conn.execute("select ml_engine(?)", [kind]).fetchone() == (want_engine,)
     feature_table(conn, X)
-    got = np.array([r[0] for r in conn.execute(
-        "select ml_predict(?, f0, f1, f2, f3) from t order by id", [kind])])
+    got = np.array(
+        [
+            r[0]
+            for r in conn.execute("select ml_predict(?, f0, f1, f2, f3) from t order by id", [kind])
+        ]
+    )
     want = model.predict(X)
     # float32 inference vs scikit-learn's float64.
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     batch = conn.execute(
         "select prediction, probabilities from ml_predict_batch(?, 'select id, f0, f1, f2, f3 "
-        "from t order by id')", [kind]
+        "from t order by id')",
+        [kind],
     ).fetchall()
     np.testing.assert_allclose([b[0] for b in batch], got, rtol=1e-5, atol=1e-6)
     assert all(b[1] is None for b in batch)
@@ -167,9 +174,11 @@ def test_feature_forms(conn, engine):
     assert n == 2
     # Integers are accepted as features; int8 vectors too.
     assert conn.execute("select ml_predict('m', 1, 0, 0, 0)").fetchone() == (
-        int(model.predict(np.array([[1, 0, 0, 0]], np.float32))[0]),)
+        int(model.predict(np.array([[1, 0, 0, 0]], np.float32))[0]),
+    )
     assert conn.execute("select ml_predict('m', vec_int8('[1,0,0,0]'))").fetchone() == (
-        int(model.predict(np.array([[1, 0, 0, 0]], np.float32))[0]),)
+        int(model.predict(np.array([[1, 0, 0, 0]], np.float32))[0]),
+    )
 
 
 @pytest.mark.parametrize("kind", ["random-forest", "logistic"])
@@ -181,8 +190,10 @@ def test_string_labels(conn, engine, kind):
     feature_table(conn, X)
     got = [r[0] for r in conn.execute("select ml_predict('s', f0, f1, f2, f3) from t order by id")]
     assert got == list(model.predict(X))
-    got_p = [json.loads(r[0]) for r in conn.execute(
-        "select ml_predict_proba('s', f0, f1, f2, f3) from t order by id")]
+    got_p = [
+        json.loads(r[0])
+        for r in conn.execute("select ml_predict_proba('s', f0, f1, f2, f3) from t order by id")
+    ]
     np.testing.assert_allclose(got_p, model.predict_proba(X), atol=1e-5, rtol=0)
 
 
@@ -338,17 +349,21 @@ def test_bad_models_leave_registry_intact(saved):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])
     z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, 2])
-    two = helper.make_model(helper.make_graph([helper.make_node("Add", ["x", "y"], ["z"])],
-                                              "g", [x, y], [z]),
-                            opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    two = helper.make_model(
+        helper.make_graph([helper.make_node("Add", ["x", "y"], ["z"])], "g", [x, y], [z]),
+        opset_imports=[helper.make_opsetid("", 17)],
+        ir_version=8,
+    )
     with pytest.raises(ValueError, match="expected one input"):
         ml.save_model(saved, "two", two)
     # An integer input is refused too.
     xi = helper.make_tensor_value_info("x", TensorProto.INT64, [None, 2])
     zi = helper.make_tensor_value_info("z", TensorProto.INT64, [None, 2])
-    ints = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["z"])],
-                                               "g", [xi], [zi]),
-                             opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    ints = helper.make_model(
+        helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "g", [xi], [zi]),
+        opset_imports=[helper.make_opsetid("", 17)],
+        ir_version=8,
+    )
     with pytest.raises(ValueError, match="expected a float input tensor"):
         ml.save_model(saved, "ints", ints)
     assert registry_rows(saved) == before
@@ -425,8 +440,9 @@ def test_without_onnxruntime(tmp_path):
             print("PY:", e)
         print("ROWS:", conn.execute("select count(*) from quiver_models").fetchone()[0])
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
     assert "SQL: ml_predict: ONNX Runtime is not available" in out
     assert out.count("pip install sqlite-quiver[ml]") == 2
     assert "ROWS: 1" in out
@@ -447,8 +463,9 @@ def test_docstring_examples():
 
 
 def test_batch_not_from_views_or_triggers(saved):
-    saved.execute("create view v as select * from ml_predict_batch('m', "
-                  "'select id, f0, f1, f2, f3 from t')")
+    saved.execute(
+        "create view v as select * from ml_predict_batch('m', 'select id, f0, f1, f2, f3 from t')"
+    )
     with pytest.raises(sqlite3.OperationalError, match="unsafe use of virtual table"):
         saved.execute("select count(*) from v").fetchone()
     # Directly it works, and joins back on the key.
@@ -465,6 +482,8 @@ def test_multi_output_regression(conn, engine):
     model = LinearRegression().fit(X, Y)
     ml.save_model(conn, "two", model)
     feature_table(conn, X)
-    got = [json.loads(r[0]) for r in conn.execute(
-        "select ml_predict('two', f0, f1, f2, f3) from t order by id")]
+    got = [
+        json.loads(r[0])
+        for r in conn.execute("select ml_predict('two', f0, f1, f2, f3) from t order by id")
+    ]
     np.testing.assert_allclose(got, model.predict(X), rtol=1e-4, atol=1e-4)

@@ -105,7 +105,9 @@ def _point_runtime() -> None:
 
 
 def configure(
-    *, threads: int | None = None, max_model_bytes: int | None = None,
+    *,
+    threads: int | None = None,
+    max_model_bytes: int | None = None,
     onnxruntime_path: str | None = None,
     native: bool | None = None,
 ) -> None:
@@ -278,8 +280,18 @@ def save_model(
             f"INSERT INTO {TABLE} (name, version, format, model, sha256, n_features, "
             "input_schema, output_schema, metrics, created_at, active) "
             "VALUES (?, ?, 'onnx', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [name, version, data, sha, n_features, inputs, outputs, metrics_json, created,
-             int(bool(activate))],
+            [
+                name,
+                version,
+                data,
+                sha,
+                n_features,
+                inputs,
+                outputs,
+                metrics_json,
+                created,
+                int(bool(activate)),
+            ],
         )
         return int(version)
 
@@ -306,19 +318,21 @@ def list_models(conn: Any, name: str | None = None) -> list[dict]:
     sql += " ORDER BY name, version DESC"
     out = []
     for row in conn.execute(sql, params).fetchall():
-        out.append({
-            "name": row[0],
-            "version": row[1],
-            "format": row[2],
-            "bytes": row[3],
-            "sha256": row[4],
-            "n_features": row[5],
-            "inputs": json.loads(row[6]),
-            "outputs": json.loads(row[7]),
-            "metrics": json.loads(row[8]) if row[8] is not None else None,
-            "created_at": row[9],
-            "active": bool(row[10]),
-        })
+        out.append(
+            {
+                "name": row[0],
+                "version": row[1],
+                "format": row[2],
+                "bytes": row[3],
+                "sha256": row[4],
+                "n_features": row[5],
+                "inputs": json.loads(row[6]),
+                "outputs": json.loads(row[7]),
+                "metrics": json.loads(row[8]) if row[8] is not None else None,
+                "created_at": row[9],
+                "active": bool(row[10]),
+            }
+        )
     return out
 
 
