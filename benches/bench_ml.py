@@ -23,9 +23,10 @@ import time
 
 import numpy as np
 import onnxruntime as ort
-import sqlite_quiver
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+
+import sqlite_quiver
 from sqlite_quiver import ml
 
 N_FEATURES = 8

@@ -9,6 +9,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+
 import sqlite_quiver
 from sqlite_quiver import from_npy, to_npy
 

@@ -10,7 +10,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import sqlite_quiver
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
@@ -21,6 +20,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+import sqlite_quiver
 from sqlite_quiver import ml, to_npy
 
 N_FEATURES = 4
