@@ -24,8 +24,6 @@ import io
 import sqlite3
 from typing import Any
 
-import numpy as np
-
 from . import serialize
 
 __all__ = ["NDARRAY", "from_npy", "register_numpy", "to_npy", "unregister_numpy"]
@@ -45,13 +43,22 @@ def _check_dtype(dtype: Any) -> None:
         )
 
 
+def _np() -> Any:
+    # numpy is imported on use, so that `import sqlite_quiver` works without it.
+    import numpy
+
+    return numpy
+
+
 def to_npy(array: Any) -> bytes:
     """``.npy`` bytes of ``array`` (anything ``numpy.asarray`` takes), as ``numpy.save``
     writes them.
 
+    >>> import numpy as np
     >>> to_npy(np.array([1, 2], dtype=np.uint8))[:6]
     b'\\x93NUMPY'
     """
+    np = _np()
     arr = np.asarray(array)
     _check_dtype(arr.dtype)
     buf = io.BytesIO()
@@ -62,6 +69,7 @@ def to_npy(array: Any) -> bytes:
 def from_npy(blob: bytes) -> Any:
     """The numpy array in a ``.npy`` BLOB (never unpickles).
 
+    >>> import numpy as np
     >>> from_npy(to_npy(np.eye(2))).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
@@ -72,7 +80,7 @@ def from_npy(blob: bytes) -> Any:
         raise ValueError(
             f"not a .npy array (expected the magic \\x93NUMPY, got a BLOB of {len(data)} bytes)"
         )
-    arr = np.load(io.BytesIO(data), allow_pickle=False)
+    arr = _np().load(io.BytesIO(data), allow_pickle=False)
     _check_dtype(arr.dtype)
     return arr
 
@@ -88,6 +96,7 @@ def register_numpy(conn_or_module: Any = sqlite3) -> None:
     binds as raw float32 vector BLOBs. Vector functions take them through ``vec_f32(?)``
     (which accepts a 1-D ``.npy``), or pass ``serialize_float32(a)`` explicitly.
 
+    >>> import numpy as np
     >>> register_numpy()
     >>> sqlite3.adapters[(np.ndarray, sqlite3.PrepareProtocol)]  # doctest: +ELLIPSIS
     <function ...>
@@ -99,7 +108,7 @@ def register_numpy(conn_or_module: Any = sqlite3) -> None:
             "with from_npy(blob))"
         )
     serialize.set_ndarray_mode("npy")
-    sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
+    sqlite3.register_adapter(_np().ndarray, serialize._adapt_ndarray)
     sqlite3.register_converter(NDARRAY, from_npy)
 
 
@@ -110,5 +119,7 @@ def unregister_numpy() -> None:
     >>> unregister_numpy()
     """
     serialize.set_ndarray_mode("vector")
-    sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
+    np = serialize._numpy()
+    if np is not None:
+        sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
     sqlite3.converters.pop(NDARRAY, None)
