@@ -488,3 +488,23 @@ def test_multi_output_regression(conn, engine):
         for r in conn.execute("select ml_predict('two', f0, f1, f2, f3) from t order by id")
     ]
     np.testing.assert_allclose(got, model.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_apsw_connection():
+    """The registry helpers work on apsw too (own process: one SQLite library each)."""
+    script = textwrap.dedent("""
+        import apsw, numpy as np, sqlite_quiver
+        from sqlite_quiver import ml
+        from sklearn.linear_model import LogisticRegression
+        X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+        model = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+        c = apsw.Connection(":memory:")
+        sqlite_quiver.load(c)
+        print(ml.save_model(c, "m", model), ml.save_model(c, "m", model, activate=False))
+        print(list(c.execute("select ml_predict('m', 1, 0, 0), ml_predict('m@2', -1, 0, 0)")))
+        print(ml.delete_model(c, "m", 2), [m["version"] for m in ml.list_models(c)])
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:3] == ["1 2", "[(1, 0)]", "1 [1]"]
