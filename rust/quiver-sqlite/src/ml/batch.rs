@@ -206,14 +206,12 @@ impl BatchCursor {
                     )));
                 }
             }
-            // SAFETY: the row's column values stay valid until the next step; they
-            // are copied (key) or converted (features) before that.
             values.clear();
             values.extend((1..self.n_columns).map(|i| {
-                (
-                    unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, i)) },
-                    0,
-                )
+                // SAFETY: the row's column values stay valid until the next step; they
+                // are copied (key) or converted (features) before that.
+                let v = unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, i)) };
+                (v, 0)
             }));
             features::append_row(&values, model.n_features, 2, &mut feats).map_err(|m| {
                 sql_error(format!(

@@ -38,12 +38,21 @@ pub fn append_row(
             match read_vector(*value, *subtype).map_err(|m| format!("argument {first_arg}: {m}"))? {
                 Vector::Float32(v) => out.extend_from_slice(&v),
                 Vector::Int8(v) => out.extend(v.iter().map(|&x| f32::from(x))),
-                Vector::Bit(_) => unreachable!("bit vectors refused above"),
+                Vector::Bit(_) => {
+                    return Err(format!(
+                        "argument {first_arg}: expected float32 or int8 features, got a bit vector"
+                    ))
+                }
             }
         }
         [(value @ ValueRef::Text(_), subtype)] => match read_vector(*value, *subtype) {
             Ok(Vector::Float32(v)) => out.extend_from_slice(&v),
-            Ok(_) => unreachable!("JSON text reads as float32"),
+            Ok(other) => {
+                return Err(format!(
+                    "argument {first_arg}: expected float features, got {}",
+                    other.describe()
+                ))
+            }
             Err(m) => {
                 return Err(format!(
                     "argument {first_arg}: expected features as numbers, a vector, a JSON array or a .npy BLOB: {m}"
