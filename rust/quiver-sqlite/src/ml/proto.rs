@@ -213,3 +213,49 @@ pub fn model_graph(model: &[u8]) -> Option<Graph> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(number: u64, wire: u64, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![((number << 3) | wire) as u8];
+        if wire == 2 {
+            out.push(payload.len() as u8);
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn reads_nodes_and_attributes() {
+        // AttributeProto { name: "coefficients", floats: packed [1.5, -2] }
+        let mut floats = Vec::new();
+        floats.extend_from_slice(&1.5f32.to_le_bytes());
+        floats.extend_from_slice(&(-2f32).to_le_bytes());
+        let mut attr = field(1, 2, b"coefficients");
+        attr.extend(field(7, 2, &floats));
+        let mut ints_attr = field(1, 2, b"classlabels_ints");
+        ints_attr.extend(field(8, 2, &[0, 1]));
+        let mut node = field(1, 2, b"X");
+        node.extend(field(2, 2, b"label"));
+        node.extend(field(4, 2, b"LinearClassifier"));
+        node.extend(field(5, 2, &attr));
+        node.extend(field(5, 2, &ints_attr));
+        node.extend(field(7, 2, b"ai.onnx.ml"));
+        let graph = field(1, 2, &node);
+        let mut model = field(1, 0, &[8]); // ir_version = 8 (a varint field, skipped)
+        model.extend(field(7, 2, &graph));
+        let g = model_graph(&model).unwrap();
+        assert_eq!(g.nodes.len(), 1);
+        let n = &g.nodes[0];
+        assert_eq!(n.op_type, "LinearClassifier");
+        assert_eq!(n.domain, "ai.onnx.ml");
+        assert_eq!(n.inputs, ["X"]);
+        assert_eq!(n.attr("coefficients").unwrap().floats, [1.5, -2.0]);
+        assert_eq!(n.attr("classlabels_ints").unwrap().ints, [0, 1]);
+        // Truncated input is refused, not misread.
+        assert!(model_graph(&model[..model.len() - 3]).is_none());
+        assert!(model_graph(b"not a protobuf \xff\xff").is_none());
+    }
+}

@@ -121,3 +121,16 @@ fn missing(conn: &Connection, name: &str, version: Option<i64>) -> Result<MlErro
         None => MlError::NoActive(name.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_spec;
+
+    #[test]
+    fn model_specs() {
+        assert_eq!(parse_spec("churn"), ("churn", None));
+        assert_eq!(parse_spec("churn@3"), ("churn", Some(3)));
+        assert_eq!(parse_spec("a@b@2"), ("a@b", Some(2)));
+        assert_eq!(parse_spec("user@example"), ("user@example", None));
+    }
+}
