@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from . import _quiver
+from . import _quiver, ml
 from ._loader import load, load_extension, loadable_path
+from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
 
 __version__: str = _quiver.__version__
@@ -21,13 +22,18 @@ __version__: str = _quiver.__version__
 __all__ = [
     "__version__",
     "connect_with_vec",
+    "from_npy",
     "kernels",
     "load",
     "load_extension",
     "loadable_path",
+    "ml",
+    "register_numpy",
     "register_numpy_adapter",
     "serialize_float32",
     "serialize_int8",
+    "to_npy",
+    "unregister_numpy",
 ]
 
 

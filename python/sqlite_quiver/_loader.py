@@ -134,6 +134,9 @@ def load(conn: Any) -> None:
     ('[0.600000,0.800000]',)
     """
     load_extension(conn, loadable_path(), ENTRYPOINT)
+    from .ml import _point_runtime
     from .serialize import register_numpy_adapter
 
     register_numpy_adapter()
+    # Where ONNX Runtime is, for ml_predict (found without importing onnxruntime).
+    _point_runtime()

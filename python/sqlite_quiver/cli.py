@@ -97,6 +97,8 @@ def demo(out_dir: Optional[str] = None) -> int:
         )
         print(f"({(time.perf_counter() - started) * 1000:.1f} ms; doc-7 finds itself first)")
 
+        _ml_demo(conn)
+
         _section("Bad input gets a clear error")
         try:
             conn.execute("select vec_distance_l2('[1,2]', '[1,2,3]')").fetchone()
@@ -104,6 +106,55 @@ def demo(out_dir: Optional[str] = None) -> int:
             print(f"OperationalError: {exc}")
         conn.close()
     return 0
+
+
+def _ml_demo(conn: sqlite3.Connection) -> None:
+    _section("n-d arrays as .npy BLOBs (numpy.load reads them)")
+    print(
+        run_sql(
+            conn,
+            """
+        select nd_shape(a) as shape, nd_dtype(a) as dtype, nd_get(a, 1, 2) as a_1_2,
+               nd_to_json(nd_reshape(a, 3, 2)) as reshaped
+        from (select nd_array('[[1,2,3],[4,5,6]]', 'int16') as a)""",
+        )
+    )
+
+    _section("A scikit-learn model saved in the database, run from SQL")
+    try:
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        from . import ml
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(500, 3)).astype(np.float32)
+        y = (X[:, 0] - X[:, 1] > 0).astype(int)
+        version = ml.save_model(
+            conn, "demo", LogisticRegression().fit(X, y), metrics={"train_accuracy": 0.99}
+        )
+    except ImportError as exc:
+        print(f"(skipped: {exc}; pip install sqlite-quiver[ml] scikit-learn skl2onnx)")
+        return
+    except RuntimeError as exc:
+        print(f"(skipped: {exc})")
+        return
+    print(f"saved model 'demo' version {version}")
+    conn.execute("create table customers (id integer primary key, a real, b real, c real)")
+    conn.executemany(
+        "insert into customers values (?, ?, ?, ?)",
+        [(i, *map(float, row)) for i, row in enumerate(X[:4])],
+    )
+    print(
+        run_sql(
+            conn,
+            """
+        select id, ml_predict('demo', a, b, c) as label,
+               ml_predict_proba('demo', a, b, c) as probabilities
+        from customers""",
+        )
+    )
+    print(run_sql(conn, "select name, version, bytes, metrics, active from ml_models"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

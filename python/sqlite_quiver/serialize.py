@@ -75,7 +75,25 @@ def serialize_int8(vector: VectorLike) -> bytes:
     return struct.pack(f"{len(values)}b", *values)
 
 
+# How numpy array parameters bind: "vector" (1-D float32/int8 arrays as sqlite-vec
+# BLOBs, set by sqlite_quiver.load) or "npy" (every numeric array as a .npy BLOB, set by
+# sqlite_quiver.register_numpy). sqlite3 adapters are global, so this is too.
+_NDARRAY_MODE = "vector"
+
+
+def set_ndarray_mode(mode: str) -> None:
+    """Switch how numpy array parameters bind: ``"vector"`` or ``"npy"``."""
+    global _NDARRAY_MODE
+    if mode not in ("vector", "npy"):
+        raise ValueError(f"expected 'vector' or 'npy', got {mode!r}")
+    _NDARRAY_MODE = mode
+
+
 def _adapt_ndarray(arr: Any) -> bytes:
+    if _NDARRAY_MODE == "npy":
+        from .arrays import to_npy
+
+        return to_npy(arr)
     if arr.ndim != 1:
         raise ValueError(f"only 1-D arrays bind as vectors, got shape {arr.shape}")
     if arr.dtype == "<f4" or arr.dtype == ">f4":

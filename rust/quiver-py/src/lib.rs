@@ -3,6 +3,7 @@
 
 pub mod connection;
 mod host_loader;
+mod ml;
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -106,5 +107,13 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_extension_into, m)?)?;
     m.add_function(wrap_pyfunction!(host_sqlite_version_number, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_set_dylib_path, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_set_max_model_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_clear_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_set_native, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_native_enabled, m)?)?;
     Ok(())
 }

@@ -2,6 +2,9 @@
 //! kernels. `register(conn)` installs everything on one connection.
 
 pub mod errors;
+pub mod ml;
+pub mod nd_functions;
+pub mod npy;
 pub mod raw_value;
 pub mod scalar_functions;
 pub mod vec_each;
@@ -24,6 +27,8 @@ pub fn register(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     vec_each::load_module(conn)?;
+    nd_functions::register(conn)?;
+    ml::register(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())

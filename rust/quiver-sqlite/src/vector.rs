@@ -249,7 +249,8 @@ pub fn read_vector(value: ValueRef<'_>, subtype: u32) -> Result<Vector<'_>, Stri
     }
 }
 
-/// A float32 vector for `vec_f32`: JSON text or a float32 BLOB; finite values only.
+/// A float32 vector for `vec_f32`: JSON text, a float32 BLOB or a 1-D numeric `.npy`
+/// array BLOB (converted to float32); finite values only.
 pub fn read_f32_vector(value: ValueRef<'_>, subtype: u32) -> Result<Cow<'_, [f32]>, String> {
     let v = match value {
         ValueRef::Blob(b) => match subtype {
@@ -257,6 +258,7 @@ pub fn read_f32_vector(value: ValueRef<'_>, subtype: u32) -> Result<Cow<'_, [f32
                 let got = read_vector(value, subtype)?;
                 return Err(format!("expected a float32 vector, got {}", got.describe()));
             }
+            _ if crate::npy::is_npy(b) => Cow::Owned(crate::npy::vector_from_npy(b)?),
             _ => f32_from_blob(b)?,
         },
         ValueRef::Text(t) => Cow::Owned(parse_json_f32(t)?),

@@ -1,0 +1,94 @@
+//! Python-facing ML helpers: where ONNX Runtime lives, settings, and model inspection
+//! (load a model, run it on one row, describe its inputs and outputs) for save_model.
+
+use std::path::PathBuf;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use quiver_sqlite::ml::model::Model;
+use quiver_sqlite::ml::{runtime, MlError};
+
+fn to_py(e: MlError) -> PyErr {
+    match e {
+        MlError::NoRuntime(_) => PyRuntimeError::new_err(e.to_string()),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+/// Sets the libonnxruntime file to load on first use (None: use ORT_DYLIB_PATH).
+#[pyfunction]
+#[pyo3(signature = (path))]
+pub fn ml_set_dylib_path(path: Option<PathBuf>) {
+    runtime::set_dylib_path(path);
+}
+
+/// Current settings: (threads, max_model_bytes, dylib path or None, runtime loaded).
+#[pyfunction]
+pub fn ml_settings() -> (usize, usize, Option<String>, bool) {
+    (
+        runtime::threads(),
+        runtime::max_model_bytes(),
+        runtime::dylib_path().map(|p| p.display().to_string()),
+        runtime::is_loaded(),
+    )
+}
+
+/// Inference threads per session (default 1); drops cached sessions.
+#[pyfunction]
+pub fn ml_set_threads(threads: usize) -> PyResult<()> {
+    if threads == 0 {
+        return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    runtime::set_threads(threads);
+    Ok(())
+}
+
+/// The largest model (bytes) that save_model stores and the SQL functions load.
+#[pyfunction]
+pub fn ml_set_max_model_bytes(limit: usize) -> PyResult<()> {
+    if limit == 0 {
+        return Err(PyValueError::new_err(
+            "the model size limit must be positive",
+        ));
+    }
+    runtime::set_max_model_bytes(limit);
+    Ok(())
+}
+
+/// Loads `model` (ONNX bytes) and runs it on one row of zeros; returns
+/// (n_features, input_schema JSON, output_schema JSON, has_probabilities).
+#[pyfunction]
+pub fn ml_inspect(py: Python<'_>, model: &[u8]) -> PyResult<(usize, String, String, bool)> {
+    let bytes = model.to_vec();
+    py.detach(move || {
+        let m = Model::load(&bytes)?;
+        let zeros = vec![0f32; m.n_features];
+        m.predict(&zeros, 1, m.has_probabilities())?;
+        Ok((
+            m.n_features,
+            m.input_schema.clone(),
+            m.output_schema.clone(),
+            m.has_probabilities(),
+        ))
+    })
+    .map_err(to_py)
+}
+
+/// Allows (default) or forbids the native path for simple linear models; drops cached
+/// sessions.
+#[pyfunction]
+pub fn ml_set_native(enabled: bool) {
+    runtime::set_native(enabled);
+}
+
+/// Whether the native linear path is allowed.
+#[pyfunction]
+pub fn ml_native_enabled() -> bool {
+    runtime::native_enabled()
+}
+
+/// Drops every cached inference session.
+#[pyfunction]
+pub fn ml_clear_cache() {
+    quiver_sqlite::ml::model::clear_cache();
+}

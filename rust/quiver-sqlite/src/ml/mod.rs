@@ -1,0 +1,59 @@
+//! ONNX inference from SQL: the runtime (ONNX Runtime loaded at run time through the
+//! `ort` crate's `load-dynamic`), cached models, the model registry lookup, the scalar
+//! functions `ml_predict` / `ml_predict_proba` / `ml_predict_proba_vec` and the batch
+//! table-valued function `ml_predict_batch`.
+
+pub mod batch;
+pub mod features;
+pub mod functions;
+pub mod model;
+pub mod native;
+pub mod proto;
+pub mod registry;
+pub mod runtime;
+
+use rusqlite::{Connection, Result};
+
+/// Everything that can go wrong between a model name and a prediction.
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    #[error("ONNX Runtime is not available: {0}. Install it with: pip install sqlite-quiver[ml] (or set ORT_DYLIB_PATH to a libonnxruntime shared library)")]
+    NoRuntime(String),
+    #[error("no model registry in this database (the table quiver_models does not exist): save a model first with sqlite_quiver.ml.save_model")]
+    NoRegistry,
+    #[error("no model named '{0}' in the registry")]
+    NoModel(String),
+    #[error("model '{name}' has no version {version} (versions: {available})")]
+    NoVersion {
+        name: String,
+        version: i64,
+        available: String,
+    },
+    #[error("model '{0}' has no active version (activate one with sqlite_quiver.ml.activate)")]
+    NoActive(String),
+    #[error("model '{name}' version {version} is {size} bytes, above the limit of {limit} bytes")]
+    TooLarge {
+        name: String,
+        version: i64,
+        size: usize,
+        limit: usize,
+    },
+    #[error(
+        "model '{name}' version {version} is corrupt: its bytes do not match the stored sha256"
+    )]
+    Corrupt { name: String, version: i64 },
+    #[error("not a usable ONNX model: {0}")]
+    BadModel(String),
+    #[error("{0}")]
+    Features(String),
+    #[error("inference failed: {0}")]
+    Run(String),
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Registers the ml_* functions and the batch table on `conn`.
+pub fn register(conn: &Connection) -> Result<()> {
+    functions::register(conn)?;
+    batch::load_module(conn)
+}

@@ -1,0 +1,94 @@
+//! The process-wide ONNX Runtime: which shared library to load, the environment, and
+//! settings (threads per session, model size limit).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+
+use super::MlError;
+
+static DYLIB_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+static NATIVE: AtomicBool = AtomicBool::new(true);
+/// Default limit on a model's size: 256 MiB.
+pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
+static MAX_MODEL_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_MODEL_BYTES);
+
+/// Sets the libonnxruntime file to load on first use (the Python package points it at
+/// the one inside the `onnxruntime` wheel). Without it, `ORT_DYLIB_PATH` is used.
+/// Has no effect once the runtime is loaded.
+pub fn set_dylib_path(path: Option<PathBuf>) {
+    if let Ok(mut p) = DYLIB_PATH.lock() {
+        *p = path;
+    }
+}
+
+/// Whether the runtime has been loaded successfully in this process.
+pub fn is_loaded() -> bool {
+    matches!(ENVIRONMENT.get(), Some(Ok(_)))
+}
+
+/// The shared library that is (or would be) loaded.
+pub fn dylib_path() -> Option<PathBuf> {
+    let configured = DYLIB_PATH.lock().ok().and_then(|p| p.clone());
+    configured.or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
+}
+
+/// The environment, loading ONNX Runtime on first use.
+pub fn environment() -> Result<&'static Environment, MlError> {
+    let env = ENVIRONMENT.get_or_init(|| {
+        let path = dylib_path().ok_or_else(|| {
+            "the onnxruntime Python package was not found and ORT_DYLIB_PATH is not set".to_string()
+        })?;
+        if !path.exists() {
+            return Err(format!("{} does not exist", path.display()));
+        }
+        // ort's loader panics on some failures (e.g. an incompatible API version):
+        // keep panics from crossing into SQLite.
+        std::panic::catch_unwind(|| {
+            ort::init_from(&path)
+                .map_err(|e| format!("cannot load {}: {e}", path.display()))?
+                .with_name("sqlite-quiver")
+                .with_telemetry(false)
+                .build()
+                .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))
+        })
+        .unwrap_or_else(|_| Err(format!("cannot load {}", path.display())))
+    });
+    env.as_ref().map_err(|m| MlError::NoRuntime(m.clone()))
+}
+
+/// Inference threads per session (1 unless configured).
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// Sets the inference threads of sessions created from now on, and drops cached
+/// sessions so that the next query uses the new setting.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+    super::model::clear_cache();
+}
+
+pub fn max_model_bytes() -> usize {
+    MAX_MODEL_BYTES.load(Ordering::Relaxed)
+}
+
+pub fn set_max_model_bytes(n: usize) {
+    MAX_MODEL_BYTES.store(n, Ordering::Relaxed);
+}
+
+/// Whether simple linear models may run on the native path (default true).
+pub fn native_enabled() -> bool {
+    NATIVE.load(Ordering::Relaxed)
+}
+
+/// Allows or forbids the native linear path for models loaded from now on, and drops
+/// cached sessions.
+pub fn set_native(enabled: bool) {
+    NATIVE.store(enabled, Ordering::Relaxed);
+    super::model::clear_cache();
+}
