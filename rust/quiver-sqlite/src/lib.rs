@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod raw_value;
 pub mod scalar_functions;
+pub mod vec0;
 pub mod vec_each;
 pub mod vector;
 
@@ -24,6 +25,7 @@ pub fn register(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     vec_each::load_module(conn)?;
+    vec0::load_module(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())
