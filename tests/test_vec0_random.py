@@ -8,7 +8,6 @@ import sqlite3
 
 import numpy as np
 import pytest
-
 import sqlite_quiver
 
 DIMS = 6

@@ -15,19 +15,23 @@ from typing import Any
 from . import _quiver
 from ._loader import load, load_extension, loadable_path
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
+from .vectors import insert_vectors, search, set_threads
 
 __version__: str = _quiver.__version__
 
 __all__ = [
     "__version__",
     "connect_with_vec",
+    "insert_vectors",
     "kernels",
     "load",
     "load_extension",
     "loadable_path",
     "register_numpy_adapter",
+    "search",
     "serialize_float32",
     "serialize_int8",
+    "set_threads",
 ]
 
 

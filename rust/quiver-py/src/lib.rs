@@ -3,6 +3,7 @@
 
 pub mod connection;
 mod host_loader;
+mod vec0;
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -106,5 +107,9 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_extension_into, m)?)?;
     m.add_function(wrap_pyfunction!(host_sqlite_version_number, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::set_threads, m)?)?;
     Ok(())
 }
