@@ -15,11 +15,7 @@ GENRES = ["a", "b", "c", None]
 
 
 def model_knn(model: dict, q: np.ndarray, k: int, genre=None, metric="l2"):
-    items = [
-        (rid, v)
-        for rid, (v, g) in model.items()
-        if genre is None or g == genre
-    ]
+    items = [(rid, v) for rid, (v, g) in model.items() if genre is None or g == genre]
     if not items:
         return [], np.zeros(0)
     ids = np.array([r for r, _ in items])

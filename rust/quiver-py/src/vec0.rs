@@ -60,11 +60,8 @@ fn columns(dict: &Bound<'_, PyDict>) -> PyResult<Vec<(String, Vec<Value>)>> {
     Ok(out)
 }
 
-fn f32_matrix(
-    py: Python<'_>,
-    obj: &Bound<'_, PyAny>,
-    what: &str,
-) -> PyResult<(Vec<f32>, usize, usize)> {
+/// A C-contiguous 2-D float32 buffer: (buffer, rows, columns).
+fn f32_matrix(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(PyBuffer<f32>, usize, usize)> {
     let buf = PyBuffer::<f32>::get(obj)
         .map_err(|_| PyValueError::new_err(format!("{what} must be a float32 array")))?;
     let shape = buf.shape().to_vec();
@@ -74,7 +71,28 @@ fn f32_matrix(
             shape.len()
         )));
     }
-    Ok((buf.to_vec(py)?, shape[0], shape[1]))
+    if !buf.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be C-contiguous"
+        )));
+    }
+    Ok((buf, shape[0], shape[1]))
+}
+
+/// The elements of a C-contiguous buffer, borrowed (no copy of large arrays).
+///
+/// # Safety
+/// The buffer's exporter must not change its memory while the slice is used: callers
+/// hold the GIL (no Python code runs) for the slice's whole life.
+unsafe fn f32_slice(buf: &PyBuffer<f32>) -> &[f32] {
+    let n = buf.item_count();
+    if n == 0 {
+        return &[];
+    }
+    // SAFETY: the buffer is C-contiguous with n f32 items at buf_ptr (checked in
+    // f32_matrix), PyBuffer keeps the exporter alive, and per the contract no one
+    // writes to it meanwhile.
+    unsafe { std::slice::from_raw_parts(buf.buf_ptr().cast::<f32>(), n) }
 }
 
 /// Inserts the rows of a 2-D float32 array; returns the rowids.
@@ -89,7 +107,7 @@ pub fn vec0_insert(
     columns_dict: &Bound<'_, PyDict>,
     replace: bool,
 ) -> PyResult<Vec<i64>> {
-    let (data, n, dims) = f32_matrix(py, vectors, "vectors")?;
+    let (buf, n, dims) = f32_matrix(vectors, "vectors")?;
     let ids = match ids {
         None => Ids::None,
         Some(list) => {
@@ -104,7 +122,9 @@ pub fn vec0_insert(
     };
     let cols = columns(columns_dict)?;
     with_connection(py, conn, |c| {
-        bulk::insert_f32(c, table, &data, n, dims, ids, cols, replace).map_err(|e| to_py_err(py, e))
+        // SAFETY: the GIL is held for the whole call (no Python code runs).
+        let data = unsafe { f32_slice(&buf) };
+        bulk::insert_f32(c, table, data, n, dims, ids, cols, replace).map_err(|e| to_py_err(py, e))
     })
 }
 
@@ -127,7 +147,8 @@ pub fn vec0_search<'py>(
     column: Option<&str>,
     filters: &Bound<'py, PyDict>,
 ) -> PyResult<SearchOut<'py>> {
-    let (data, n, dims) = f32_matrix(py, queries, "queries")?;
+    let (buf, n, dims) = f32_matrix(queries, "queries")?;
+    let data = buf.to_vec(py)?;
     let filters = columns(filters)?;
     let prepared = with_connection(py, conn, |c| {
         bulk::prepare_search(c, table, column, &data, n, dims, k, filters)

@@ -137,15 +137,7 @@ pub fn insert_f32(
             vectors[bad]
         )));
     }
-    let mut rows: Vec<NewRow> = (0..n)
-        .map(|i| NewRow {
-            vectors: vec![vectors[i * dims..(i + 1) * dims]
-                .iter()
-                .flat_map(|x| x.to_le_bytes())
-                .collect()],
-            ..Default::default()
-        })
-        .collect();
+    let mut rows: Vec<NewRow> = (0..n).map(|_| NewRow::default()).collect();
     let text_key = config.text_key();
     match ids {
         Ids::None if text_key => {
@@ -221,7 +213,7 @@ pub fn insert_f32(
     conn.execute_batch("SAVEPOINT quiver_bulk_insert")?;
     let result = shadow
         .check_keys(conn, &rows, replace)
-        .and_then(|_| shadow.insert(conn, &rows, replace));
+        .and_then(|_| shadow.insert_with(conn, &rows, Some(&f32_bytes(vectors)), replace));
     match result {
         Ok(rowids) => {
             conn.execute_batch("RELEASE quiver_bulk_insert")?;
@@ -232,6 +224,22 @@ pub fn insert_f32(
                 conn.execute_batch("ROLLBACK TO quiver_bulk_insert; RELEASE quiver_bulk_insert");
             Err(e.into())
         }
+    }
+}
+
+/// The little-endian bytes of `v` (its memory as is, on little-endian targets).
+fn f32_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: f32 has no padding and u8 has alignment 1; the byte slice covers
+        // exactly the memory of `v` and lives as long as it.
+        std::borrow::Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v))
+        })
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
     }
 }
 

@@ -400,6 +400,18 @@ impl Shadow {
 
     /// Inserts validated rows; returns their rowids. Call `check_keys` first.
     pub fn insert(&self, conn: &Connection, rows: &[NewRow], replace: bool) -> Result<Vec<i64>> {
+        self.insert_with(conn, rows, None, replace)
+    }
+
+    /// `insert`, with the first vector column's bytes for all rows given contiguously
+    /// (`row.vectors` then holds the other columns only, or nothing).
+    pub fn insert_with(
+        &self,
+        conn: &Connection,
+        rows: &[NewRow],
+        contiguous: Option<&[u8]>,
+        replace: bool,
+    ) -> Result<Vec<i64>> {
         if replace {
             for row in rows {
                 if let Some(id) = &row.text_id {
@@ -426,12 +438,13 @@ impl Shadow {
         let n_aux = self.config.n_aux();
         let mut rowids = Vec::with_capacity(rows.len());
         for (row, &slot) in rows.iter().zip(&slots) {
-            let mut values: Vec<Value> = Vec::with_capacity(3 + n_scalars);
-            values.push(row.rowid.map(Value::Integer).unwrap_or(Value::Null));
-            values.push(row.text_id.clone().map(Value::Text).unwrap_or(Value::Null));
-            values.push(Value::Integer(slot));
-            values.extend(row.scalars.iter().cloned());
-            insert_row.execute(rusqlite::params_from_iter(values))?;
+            insert_row.raw_bind_parameter(1, row.rowid)?;
+            insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
+            insert_row.raw_bind_parameter(3, slot)?;
+            for (i, v) in row.scalars.iter().enumerate() {
+                insert_row.raw_bind_parameter(4 + i, v)?;
+            }
+            insert_row.raw_execute()?;
             rowids.push(conn.last_insert_rowid());
         }
         drop(insert_row);
@@ -443,13 +456,23 @@ impl Shadow {
                 self.table("auxiliary")
             ))?;
             for (row, &rowid) in rows.iter().zip(&rowids) {
-                let mut values = vec![Value::Integer(rowid)];
-                values.extend(row.aux.iter().cloned());
-                insert_aux.execute(rusqlite::params_from_iter(values))?;
+                insert_aux.raw_bind_parameter(1, rowid)?;
+                for (i, v) in row.aux.iter().enumerate() {
+                    insert_aux.raw_bind_parameter(2 + i, v)?;
+                }
+                insert_aux.raw_execute()?;
             }
         }
         // Vectors: one blob write per run of consecutive slots in one chunk.
         for vec in 0..self.config.n_vectors() {
+            let per = self.vector_bytes(vec);
+            let source = if vec == 0 { contiguous } else { None };
+            let row_bytes = |r: usize| -> &[u8] {
+                match source {
+                    Some(b) => &b[r * per..(r + 1) * per],
+                    None => &rows[r].vectors[vec - usize::from(contiguous.is_some())],
+                }
+            };
             let mut i = 0;
             while i < rows.len() {
                 let (chunk, _) = self.chunk_of(slots[i]);
@@ -460,13 +483,15 @@ impl Shadow {
                 {
                     j += 1;
                 }
-                if j == i + 1 {
-                    self.write_vectors(conn, vec, slots[i], &rows[i].vectors[vec])?;
+                if let Some(b) = source {
+                    self.write_vectors(conn, vec, slots[i], &b[i * per..j * per])?;
+                } else if j == i + 1 {
+                    self.write_vectors(conn, vec, slots[i], row_bytes(i))?;
                 } else {
-                    let buf: Vec<u8> = rows[i..j]
-                        .iter()
-                        .flat_map(|r| r.vectors[vec].iter().copied())
-                        .collect();
+                    let mut buf = Vec::with_capacity((j - i) * per);
+                    for r in i..j {
+                        buf.extend_from_slice(row_bytes(r));
+                    }
                     self.write_vectors(conn, vec, slots[i], &buf)?;
                 }
                 i = j;
