@@ -128,8 +128,6 @@ def bench(n: int, dims: int, n_queries: int, vec_queries: int) -> None:
         f"= {cache / raw_bytes:.3f}x  (target <= 1.2x)"
     )
     qc.close()
-    del X, Q, norms
-    gc.collect()
 
 
 def main() -> None:
@@ -139,9 +137,11 @@ def main() -> None:
     print(f"kernels: {sqlite_quiver.kernels()}")
     if args.quick:
         bench(10_000, 768, 20, 10)
+        gc.collect()
         bench(100_000, 128, 20, 10)
     else:
         bench(100_000, 768, 30, 10)
+        gc.collect()
         bench(1_000_000, 128, 30, 5)
 
 
