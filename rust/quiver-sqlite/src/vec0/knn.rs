@@ -453,6 +453,24 @@ pub fn knn_batch(
         .map(|q| scorer(data, vector_column, q))
         .collect();
     let dims = data.columns[vector_column].dims;
+    let metric = data.columns[vector_column].metric;
+    if let (VectorData::Float32 { data: xs, norms }, Metric::L2 | Metric::Dot | Metric::Cosine) =
+        (&data.vectors[vector_column], metric)
+    {
+        if queries.iter().all(|q| matches!(q, QueryVector::Float32(_))) {
+            return knn_batch_f32(
+                data,
+                xs,
+                norms.as_deref(),
+                metric,
+                dims,
+                &scorers,
+                queries,
+                k,
+                filters,
+            );
+        }
+    }
     let elem_bytes = match data.vectors[vector_column] {
         VectorData::Float32 { .. } => 4,
         _ => 1,
@@ -505,6 +523,132 @@ pub fn knn_batch(
         .zip(&scorers)
         .map(|(t, sc)| {
             let mut hits = t.finish();
+            for h in &mut hits {
+                h.distance = sc.finalize(h.distance);
+            }
+            hits
+        })
+        .collect()
+}
+
+/// Batched float32 search with the register-blocked dot kernel: distances from dot
+/// products (`|x|² + |q|² - 2 q·x` for L2, then the final k re-scored exactly).
+#[allow(clippy::too_many_arguments)]
+fn knn_batch_f32(
+    data: &TableData,
+    xs: &[f32],
+    norms: Option<&[f32]>,
+    metric: Metric,
+    dims: usize,
+    scorers: &[Scorer<'_>],
+    queries: &[QueryVector],
+    k: usize,
+    filters: &[Filter],
+) -> Vec<Vec<Hit>> {
+    let nq = queries.len();
+    let mut qmat = Vec::with_capacity(nq * dims);
+    for q in queries {
+        if let QueryVector::Float32(v) = q {
+            qmat.extend_from_slice(v);
+        }
+    }
+    let kernels = dispatch::best();
+    let qn2: Vec<f32> = (0..nq)
+        .map(|q| {
+            (kernels.dot_f32)(
+                &qmat[q * dims..(q + 1) * dims],
+                &qmat[q * dims..(q + 1) * dims],
+            )
+        })
+        .collect();
+    let block = ((128 * 1024) / (dims * 4).max(1)).clamp(8, 512);
+    let scan = |(start, end): (usize, usize)| {
+        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+        let mut out = vec![0f32; nq * block];
+        let mut b = start;
+        while b < end {
+            let e = (b + block).min(end);
+            let nr = e - b;
+            let pass: Vec<bool> = (b..e)
+                .map(|s| data.live[s] && filters.iter().all(|f| f.accepts(data, s)))
+                .collect();
+            if pass.iter().any(|&p| p) {
+                super::batch_kernel::dot_block(
+                    &qmat,
+                    nq,
+                    &xs[b * dims..e * dims],
+                    nr,
+                    dims,
+                    &mut out,
+                );
+                for (ri, s) in (b..e).enumerate() {
+                    if !pass[ri] {
+                        continue;
+                    }
+                    let rowid = data.rowids[s];
+                    let xn2 = if metric == Metric::L2 {
+                        let x = &xs[s * dims..(s + 1) * dims];
+                        (kernels.dot_f32)(x, x)
+                    } else {
+                        0.0
+                    };
+                    for (q, top) in tops.iter_mut().enumerate() {
+                        let dot = out[q * nr + ri];
+                        let distance = match metric {
+                            Metric::L2 => (xn2 + qn2[q] - 2.0 * dot).max(0.0),
+                            Metric::Dot => -dot,
+                            _ => {
+                                let denom = f64::from(norms.map_or(0.0, |n| n[s]))
+                                    * f64::from(qn2[q]).sqrt();
+                                if denom == 0.0 {
+                                    1.0
+                                } else {
+                                    (1.0 - f64::from(dot) / denom) as f32
+                                }
+                            }
+                        };
+                        top.push(Hit {
+                            distance,
+                            rowid,
+                            slot: s as u32,
+                        });
+                    }
+                }
+            }
+            b = e;
+        }
+        tops
+    };
+    let threads = thread_count(data.n_slots, dims, nq);
+    let tops = if threads <= 1 {
+        scan((0, data.n_slots))
+    } else {
+        let parts = ranges(data.n_slots, threads);
+        let mut all: Vec<Vec<TopK>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut first = all.remove(0);
+        for other in all {
+            for (a, b) in first.iter_mut().zip(other) {
+                a.merge(b);
+            }
+        }
+        first
+    };
+    tops.into_iter()
+        .zip(scorers)
+        .map(|(t, sc)| {
+            let mut hits = t.finish();
+            if metric == Metric::L2 {
+                for h in &mut hits {
+                    h.distance = sc.raw(h.slot as usize);
+                }
+                hits.sort_unstable_by(hit_order);
+            }
             for h in &mut hits {
                 h.distance = sc.finalize(h.distance);
             }
