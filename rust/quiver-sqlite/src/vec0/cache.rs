@@ -46,6 +46,120 @@ pub struct TableData {
     pub columns: Vec<VectorColumn>,
     /// Live slots in rowid order.
     pub by_rowid: Vec<u32>,
+    pub chunk_size: usize,
+    pub text_key: bool,
+}
+
+/// A token no write ever produces: marks an entry being changed.
+const CHANGING: i64 = i64::MIN;
+
+impl TableData {
+    fn position(&self, rowid: i64) -> Result<usize, usize> {
+        self.by_rowid
+            .binary_search_by_key(&rowid, |&s| self.rowids[s as usize])
+    }
+
+    /// Grows every per-slot array to cover `slot` (whole chunks, exact capacity).
+    fn ensure_slot(&mut self, slot: usize) {
+        if slot < self.n_slots {
+            return;
+        }
+        let n = (slot / self.chunk_size + 1) * self.chunk_size;
+        fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) {
+            v.reserve_exact(n.saturating_sub(v.len()));
+            v.resize(n, fill);
+        }
+        grow(&mut self.live, n, false);
+        grow(&mut self.rowids, n, 0);
+        if self.text_key {
+            grow(&mut self.text_ids, n, None);
+        }
+        for col in &mut self.scalars {
+            grow(col, n, Value::Null);
+        }
+        for (v, c) in self.vectors.iter_mut().zip(&self.columns) {
+            match v {
+                VectorData::Float32 { data, norms } => {
+                    grow(data, n * c.dims, 0.0);
+                    if let Some(norms) = norms {
+                        grow(norms, n, 0.0);
+                    }
+                }
+                VectorData::Int8(d) => grow(d, n * c.dims, 0),
+                VectorData::Bit(d) => grow(d, n * c.dims / 8, 0),
+            }
+        }
+        self.n_slots = n;
+    }
+
+    /// Stores vector column `vec` of `slot` from its stored bytes.
+    pub fn set_vector(&mut self, vec: usize, slot: usize, bytes: &[u8]) {
+        let dims = self.columns[vec].dims;
+        match &mut self.vectors[vec] {
+            VectorData::Float32 { data, norms } => {
+                let dst = &mut data[slot * dims..(slot + 1) * dims];
+                for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                if let Some(norms) = norms {
+                    norms[slot] = norm_f32(&data[slot * dims..(slot + 1) * dims]);
+                }
+            }
+            VectorData::Int8(data) => {
+                for (d, &b) in data[slot * dims..(slot + 1) * dims].iter_mut().zip(bytes) {
+                    *d = b as i8;
+                }
+            }
+            VectorData::Bit(data) => {
+                let b = dims / 8;
+                data[slot * b..(slot + 1) * b].copy_from_slice(&bytes[..b]);
+            }
+        }
+    }
+
+    /// A new live row.
+    pub fn put(
+        &mut self,
+        slot: usize,
+        rowid: i64,
+        text_id: Option<String>,
+        scalars: &[Value],
+        vectors: &[&[u8]],
+    ) {
+        self.ensure_slot(slot);
+        self.live[slot] = true;
+        self.rowids[slot] = rowid;
+        if self.text_key {
+            self.text_ids[slot] = text_id;
+        }
+        for (col, v) in self.scalars.iter_mut().zip(scalars) {
+            col[slot] = v.clone();
+        }
+        for (i, bytes) in vectors.iter().enumerate() {
+            self.set_vector(i, slot, bytes);
+        }
+        let at = self.position(rowid).unwrap_or_else(|e| e);
+        self.by_rowid.insert(at, slot as u32);
+    }
+
+    pub fn remove(&mut self, slot: usize) {
+        if slot >= self.n_slots || !self.live[slot] {
+            return;
+        }
+        if let Ok(at) = self.position(self.rowids[slot]) {
+            self.by_rowid.remove(at);
+        }
+        self.live[slot] = false;
+    }
+
+    pub fn set_rowid(&mut self, slot: usize, rowid: i64) {
+        if let Ok(at) = self.position(self.rowids[slot]) {
+            self.by_rowid.remove(at);
+        }
+        self.rowids[slot] = rowid;
+        let at = self.position(rowid).unwrap_or_else(|e| e);
+        self.by_rowid.insert(at, slot as u32);
+    }
 }
 
 impl TableData {
@@ -129,6 +243,33 @@ pub fn key(conn: &Connection, shadow: &Shadow) -> String {
 /// Drops the entry of `shadow` (DROP TABLE, rename, bulk loads).
 pub fn forget(conn: &Connection, shadow: &Shadow) {
     lock().remove(&key(conn, shadow));
+}
+
+/// Applies this connection's write to the cached entry, if the entry describes the
+/// state just before it (`old` token); otherwise drops the entry (the next query
+/// reloads). `new` is the token the write stored.
+pub fn apply(
+    conn: &Connection,
+    shadow: &Shadow,
+    old: i64,
+    new: i64,
+    f: impl FnOnce(&mut TableData),
+) {
+    let key = key(conn, shadow);
+    let mut map = lock();
+    let Some(entry) = map.get_mut(&key) else {
+        return;
+    };
+    if entry.token == old && old != CHANGING {
+        if let Some(data) = Arc::get_mut(entry) {
+            // If `f` panics, the entry keeps the CHANGING token and is never used.
+            data.token = CHANGING;
+            f(data);
+            data.token = new;
+            return;
+        }
+    }
+    map.remove(&key);
 }
 
 /// The decoded table as `conn` sees it now, from the cache or freshly loaded.
@@ -236,6 +377,8 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
         vectors,
         columns,
         by_rowid,
+        chunk_size: cs,
+        text_key,
     })
 }
 

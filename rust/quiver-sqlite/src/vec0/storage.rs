@@ -75,7 +75,10 @@ pub fn new_token() -> i64 {
     if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         h.write_u128(t.as_nanos());
     }
-    h.finish() as i64
+    match h.finish() as i64 {
+        i64::MIN => i64::MIN + 1, // reserved by the cache for entries being changed
+        t => t,
+    }
 }
 
 impl Shadow {
@@ -204,14 +207,15 @@ impl Shadow {
         .query_row([], |r| r.get(0))
     }
 
-    /// Marks a change: a fresh token that no cache has been built from.
-    pub fn bump_generation(&self, conn: &Connection) -> Result<()> {
+    /// Marks a change: a fresh token that no cache has been built from; returns it.
+    pub fn bump_generation(&self, conn: &Connection) -> Result<i64> {
+        let token = new_token();
         conn.prepare_cached(&format!(
             "UPDATE {} SET value = ?1 WHERE key = 'generation'",
             self.table("info")
         ))?
-        .execute([new_token()])?;
-        Ok(())
+        .execute([token])?;
+        Ok(token)
     }
 
     pub fn n_chunks(&self, conn: &Connection) -> Result<usize> {
@@ -422,6 +426,7 @@ impl Shadow {
                 }
             }
         }
+        let old_token = self.generation(conn)?;
         let mut alloc = Allocator::new(self);
         let mut slots = Vec::with_capacity(rows.len());
         for _ in rows {
@@ -497,7 +502,33 @@ impl Shadow {
                 i = j;
             }
         }
-        self.bump_generation(conn)?;
+        let new_token = self.bump_generation(conn)?;
+        if rows.len() > self.config.chunk_size {
+            // Big batches: reload lazily (exact-size arrays) rather than grow in place.
+            super::cache::forget(conn, self);
+        } else {
+            let n_vec = self.config.n_vectors();
+            super::cache::apply(conn, self, old_token, new_token, |d| {
+                for (r, row) in rows.iter().enumerate() {
+                    let vecs: Vec<&[u8]> = (0..n_vec)
+                        .map(|v| match (v, contiguous) {
+                            (0, Some(b)) => {
+                                let per = b.len() / rows.len().max(1);
+                                &b[r * per..(r + 1) * per]
+                            }
+                            _ => row.vectors[v - usize::from(contiguous.is_some())].as_slice(),
+                        })
+                        .collect();
+                    d.put(
+                        slots[r] as usize,
+                        rowids[r],
+                        row.text_id.clone(),
+                        &row.scalars,
+                        &vecs,
+                    );
+                }
+            });
+        }
         Ok(rowids)
     }
 
@@ -506,6 +537,7 @@ impl Shadow {
         let Some(slot) = self.slot_of(conn, rowid)? else {
             return Ok(false);
         };
+        let old_token = self.generation(conn)?;
         conn.prepare_cached(&format!(
             "DELETE FROM {} WHERE rowid = ?1",
             self.table("rows")
@@ -543,7 +575,10 @@ impl Shadow {
             let zeros = vec![0u8; self.vector_bytes(vec)];
             self.write_vectors(conn, vec, slot, &zeros)?;
         }
-        self.bump_generation(conn)?;
+        let new_token = self.bump_generation(conn)?;
+        super::cache::apply(conn, self, old_token, new_token, |d| {
+            d.remove(slot as usize)
+        });
         Ok(true)
     }
 
@@ -555,6 +590,7 @@ impl Shadow {
                 self.name
             )));
         };
+        let old_token = self.generation(conn)?;
         let rows = self.table("rows");
         let mut target = rowid;
         if let Some(new) = change.new_rowid {
@@ -601,7 +637,30 @@ impl Shadow {
                 self.write_vectors(conn, i, slot, bytes)?;
             }
         }
-        self.bump_generation(conn)
+        let new_token = self.bump_generation(conn)?;
+        super::cache::apply(conn, self, old_token, new_token, |d| {
+            let s = slot as usize;
+            if s >= d.n_slots || !d.live[s] {
+                return;
+            }
+            if target != rowid {
+                d.set_rowid(s, target);
+            }
+            if let Some(id) = &change.text_id {
+                d.text_ids[s] = Some(id.clone());
+            }
+            for (i, v) in change.scalars.iter().enumerate() {
+                if let Some(v) = v {
+                    d.scalars[i][s] = v.clone();
+                }
+            }
+            for (i, v) in change.vectors.iter().enumerate() {
+                if let Some(bytes) = v {
+                    d.set_vector(i, s, bytes);
+                }
+            }
+        });
+        Ok(())
     }
 
     pub fn rowid_exists(&self, conn: &Connection, rowid: i64) -> Result<bool> {
