@@ -659,3 +659,80 @@ def test_join_form():
         "with q as (select '[0.1, 0]' as v) select t.rowid from q, t where t.emb match q.v and k = 1"
     ).fetchall()
     assert rows == [(1,)]
+
+
+def test_insert_or_ignore():
+    conn = connect()
+    conn.execute("create virtual table t using vec0(emb float[2], +note text)")
+    conn.execute("insert into t(rowid, emb, note) values (1, '[0, 0]', 'first')")
+    conn.execute("insert or ignore into t(rowid, emb, note) values (1, '[9, 9]', 'second')")
+    conn.execute("insert or ignore into t(rowid, emb, note) values (2, '[9, 9]', 'third')")
+    assert conn.execute("select rowid, vec_to_json(emb), note from t").fetchall() == [
+        (1, "[0.000000,0.000000]", "first"),
+        (2, "[9.000000,9.000000]", "third"),
+    ]
+
+
+def test_failed_multi_row_statement_is_rolled_back_with_cache():
+    conn = connect(isolation_level=None)
+    conn.execute("create virtual table t using vec0(emb float[2])")
+    conn.execute("insert into t(rowid, emb) values (1, '[0, 0]')")
+    q = "select rowid from t where emb match '[5, 5]' and k = 5"
+    assert conn.execute(q).fetchall() == [(1,)]  # cache loaded
+    conn.execute("begin")
+    conn.execute("insert into t(rowid, emb) values (2, '[1, 1]')")
+    with pytest.raises(sqlite3.OperationalError, match="2 dimensions"):
+        conn.execute("insert into t(rowid, emb) values (3, '[5, 5]'), (4, '[1, 2, 3]')")
+    assert conn.execute(q).fetchall() == [(2,), (1,)]
+    conn.execute("commit")
+    assert conn.execute("select rowid from t order by rowid").fetchall() == [(1,), (2,)]
+
+
+def test_numpy_query_parameters():
+    conn = connect()  # connect_with_vec registers the numpy adapter
+    conn.execute("create virtual table t using vec0(emb float[3])")
+    X = np.eye(3, dtype=np.float32)
+    conn.executemany("insert into t(rowid, emb) values (?, ?)", [(i + 1, X[i]) for i in range(3)])
+    q = np.array([0.1, 0.9, 0.0], dtype=np.float32)
+    assert conn.execute("select rowid from t where emb match ? and k = 1", (q,)).fetchall() == [
+        (2,)
+    ]
+
+
+@pytest.mark.parametrize("key_type", ["integer", "text"])
+def test_partition_layouts(key_type):
+    rng = np.random.default_rng(12)
+    n = 600
+    X = rng.standard_normal((n, 12)).astype(np.float32)
+    part = rng.integers(0, 6, n)
+    keys = part if key_type == "integer" else np.array([f"p{p}" for p in part], dtype=object)
+    conn = connect()
+    conn.execute(
+        f"create virtual table t using vec0(tenant {key_type} partition key, "
+        "emb float[12] distance_metric=l1, chunk_size=16)"
+    )
+    conn.executemany(
+        "insert into t(rowid, tenant, emb) values (?, ?, ?)",
+        [
+            (i + 1, keys[i].item() if hasattr(keys[i], "item") else keys[i], X[i].tobytes())
+            for i in range(n)
+        ],
+    )
+    q = rng.standard_normal(12).astype(np.float32)
+    for p in range(6):
+        key = int(p) if key_type == "integer" else f"p{p}"
+        mask = part == p
+        rows = conn.execute(
+            "select rowid, distance from t where emb match ? and k = 8 and tenant = ?",
+            (q.tobytes(), key),
+        ).fetchall()
+        check_knn(rows, np.arange(1, n + 1)[mask], brute(X[mask], q, "l1"), 8)
+    # partition key updates move rows between partitions
+    conn.execute(
+        "update t set tenant = ? where rowid = 1", (999 if key_type == "integer" else "x",)
+    )
+    rows = conn.execute(
+        "select rowid from t where emb match ? and k = 3 and tenant = ?",
+        (q.tobytes(), 999 if key_type == "integer" else "x"),
+    ).fetchall()
+    assert rows == [(1,)]

@@ -364,6 +364,21 @@ impl Shadow {
             .unwrap_or_else(|| "rowid".to_string())
     }
 
+    /// The rowid of an existing row holding `row`'s rowid or text id, if any.
+    pub fn existing_key(&self, conn: &Connection, row: &NewRow) -> Result<Option<i64>> {
+        if let Some(id) = &row.text_id {
+            if let Some(r) = self.rowid_of_text_id(conn, id)? {
+                return Ok(Some(r));
+            }
+        }
+        if let Some(r) = row.rowid {
+            if self.rowid_exists(conn, r)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
     /// Checks that the rows' keys are free (or, under REPLACE, frees them), before any
     /// other write, so a refused row changes nothing.
     pub fn check_keys(&self, conn: &Connection, rows: &[NewRow], replace: bool) -> Result<()> {

@@ -824,11 +824,21 @@ unsafe fn update(
         return Ok(ffi::SQLITE_OK);
     }
     // SAFETY: db is live; we are inside xUpdate.
-    let replace = unsafe { ffi::sqlite3_vtab_on_conflict(t.db) } == ffi::SQLITE_REPLACE;
+    let on_conflict = unsafe { ffi::sqlite3_vtab_on_conflict(t.db) };
+    let replace = on_conflict == ffi::SQLITE_REPLACE;
+    let ignore = on_conflict == ffi::SQLITE_IGNORE;
     let cols = &argv[2..];
     if matches!(arg(0), ValueRef::Null) {
         // SAFETY: cols are live values.
         let row = unsafe { new_row(shadow, arg(1), cols)? };
+        if ignore {
+            if let Some(existing) = shadow.existing_key(conn, &row).map_err(err_string)? {
+                // INSERT OR IGNORE: the row is skipped.
+                // SAFETY: p_rowid is writable during an INSERT.
+                unsafe { *p_rowid = existing };
+                return Ok(ffi::SQLITE_OK);
+            }
+        }
         shadow
             .check_keys(conn, std::slice::from_ref(&row), replace)
             .map_err(err_string)?;
@@ -902,6 +912,9 @@ unsafe fn update(
     }
     if new_rowid != old {
         if shadow.rowid_exists(conn, new_rowid).map_err(err_string)? {
+            if ignore {
+                return Ok(ffi::SQLITE_OK);
+            }
             if replace {
                 shadow.delete(conn, new_rowid).map_err(err_string)?;
             } else {
