@@ -656,3 +656,52 @@ fn knn_batch_f32(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_matches_a_full_sort_with_rowid_ties() {
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for k in [1usize, 3, 10, 100] {
+            let hits: Vec<Hit> = (0..1000)
+                .map(|i| Hit {
+                    distance: (next() % 50) as f32,
+                    rowid: 1000 - i,
+                    slot: i as u32,
+                })
+                .collect();
+            let mut top = TopK::new(k);
+            for h in &hits {
+                top.push(*h);
+            }
+            let got: Vec<i64> = top.finish().iter().map(|h| h.rowid).collect();
+            let mut all = hits.clone();
+            all.sort_by(hit_order);
+            let want: Vec<i64> = all.iter().take(k).map(|h| h.rowid).collect();
+            assert_eq!(got, want, "k={k}");
+        }
+    }
+
+    #[test]
+    fn filters_follow_sqlite_comparisons() {
+        let f = |op, v: Value| Filter {
+            target: Target::Rowid,
+            op,
+            values: vec![v],
+        };
+        assert!(f(Op::Eq, Value::Real(3.0)).test(&Value::Integer(3)));
+        assert!(!f(Op::Eq, Value::Null).test(&Value::Null));
+        assert!(f(Op::Is, Value::Null).test(&Value::Null));
+        assert!(f(Op::Lt, Value::Text("a".into())).test(&Value::Integer(5)));
+        assert!(!f(Op::Ne, Value::Integer(1)).test(&Value::Null));
+        assert!(f(Op::IsNotNull, Value::Null).test(&Value::Text("x".into())));
+    }
+}
