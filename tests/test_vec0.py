@@ -736,3 +736,28 @@ def test_partition_layouts(key_type):
         (q.tobytes(), 999 if key_type == "integer" else "x"),
     ).fetchall()
     assert rows == [(1,)]
+
+
+def test_in_subqueries_and_join_filters():
+    conn = connect()
+    conn.execute("create virtual table t using vec0(e float[1], g text)")
+    conn.executemany(
+        "insert into t(rowid, e, g) values (?, ?, ?)",
+        [(i, f"[{i}]", "a" if i % 2 else "b") for i in range(1, 21)],
+    )
+    conn.execute("create table other(id integer primary key, ok)")
+    conn.executemany("insert into other values (?, ?)", [(i, i % 5 == 0) for i in range(1, 21)])
+    rows = conn.execute(
+        "select rowid from t where e match '[0]' and k = 3 "
+        "and rowid in (select id from other where ok)"
+    ).fetchall()
+    assert rows == [(5,), (10,), (15,)]
+    rows = conn.execute(
+        "select rowid from t where e match '[0]' and k = 3 and g in (select 'a' union select 'c')"
+    ).fetchall()
+    assert rows == [(1,), (3,), (5,)]
+    rows = conn.execute(
+        "select t.rowid, other.ok from t join other on other.id = t.rowid "
+        "where e match '[0]' and k = 3"
+    ).fetchall()
+    assert rows == [(1, 0), (2, 0), (3, 0)]
