@@ -87,21 +87,24 @@ def bench(n: int, dims: int, n_queries: int, vec_queries: int) -> None:
     except ImportError:
         print("sqlite-vec not installed: pip install sqlite-vec==0.1.9")
 
-    # Single queries, interleaved (quiver, numpy, sqlite-vec) so that load from other
-    # processes hits all three alike; medians.
+    # Single queries: sqlite-quiver and sqlite-vec interleaved, so that load from other
+    # processes hits both alike; numpy apart (OpenBLAS worker threads keep spinning after
+    # a call and would slow whatever runs next). Medians.
     tq, tn, tv = [], [], []
     for i in range(n_queries):
         q = Q[i % len(Q)]
         t = time.perf_counter()
         qc.execute(sql, (q.tobytes(), K)).fetchall()
         tq.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        numpy_knn(X, norms, q)
-        tn.append(time.perf_counter() - t)
         if vc is not None and i < vec_queries:
             t = time.perf_counter()
             vc.execute(sql, (q.tobytes(), K)).fetchall()
             tv.append(time.perf_counter() - t)
+    for i in range(n_queries):
+        q = Q[i % len(Q)]
+        t = time.perf_counter()
+        numpy_knn(X, norms, q)
+        tn.append(time.perf_counter() - t)
     quiver_single = statistics.median(tq)
     numpy_single = statistics.median(tn)
     vec_single = statistics.median(tv) if tv else float("nan")
