@@ -340,7 +340,15 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
     for (vi, (_, col)) in config.vector_columns().enumerate() {
         columns.push(col.clone());
         let bytes = col.bytes();
-        let mut raw = vec![0u8; n_slots * bytes];
+        let mut out = match col.element {
+            ElementType::Float32 => VectorData::Float32 {
+                data: vec![0.0; n_slots * col.dims],
+                norms: None,
+            },
+            ElementType::Int8 => VectorData::Int8(vec![0; n_slots * col.dims]),
+            ElementType::Bit => VectorData::Bit(vec![0; n_slots * bytes]),
+        };
+        let total = n_slots * bytes;
         let mut stmt = conn.prepare(&format!(
             "SELECT rowid, vectors FROM {}",
             shadow.table(&Shadow::vector_suffix(vi))
@@ -352,7 +360,7 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
             let start = usize::try_from(chunk_id - 1)
                 .unwrap_or(usize::MAX)
                 .saturating_mul(cs * bytes);
-            if blob.len() != cs * bytes || start >= raw.len() {
+            if blob.len() != cs * bytes || start >= total {
                 return Err(sql_error(format!(
                     "vec0: table '{}' is damaged: vector chunk {chunk_id} has {} bytes, \
                      expected {}",
@@ -361,9 +369,32 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
                     cs * bytes
                 )));
             }
-            raw[start..start + blob.len()].copy_from_slice(blob);
+            // Decoded straight into place: no second copy of the table in memory.
+            match &mut out {
+                VectorData::Float32 { data, .. } => {
+                    let dst = &mut data[start / 4..(start + blob.len()) / 4];
+                    for (d, c) in dst.iter_mut().zip(blob.chunks_exact(4)) {
+                        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+                VectorData::Int8(data) => {
+                    for (d, &b) in data[start..start + blob.len()].iter_mut().zip(blob) {
+                        *d = b as i8;
+                    }
+                }
+                VectorData::Bit(data) => data[start..start + blob.len()].copy_from_slice(blob),
+            }
         }
-        vectors.push(decode(col, raw, n_slots));
+        if let (VectorData::Float32 { data, norms }, super::config::Metric::Cosine) =
+            (&mut out, col.metric)
+        {
+            *norms = Some(
+                (0..n_slots)
+                    .map(|s| norm_f32(&data[s * col.dims..(s + 1) * col.dims]))
+                    .collect(),
+            );
+        }
+        vectors.push(out);
     }
     let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
     by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
@@ -380,24 +411,4 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
         chunk_size: cs,
         text_key,
     })
-}
-
-fn decode(col: &VectorColumn, raw: Vec<u8>, n_slots: usize) -> VectorData {
-    match col.element {
-        ElementType::Float32 => {
-            let data: Vec<f32> = raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            drop(raw);
-            let norms = (col.metric == super::config::Metric::Cosine).then(|| {
-                (0..n_slots)
-                    .map(|s| norm_f32(&data[s * col.dims..(s + 1) * col.dims]))
-                    .collect()
-            });
-            VectorData::Float32 { data, norms }
-        }
-        ElementType::Int8 => VectorData::Int8(raw.into_iter().map(|b| b as i8).collect()),
-        ElementType::Bit => VectorData::Bit(raw),
-    }
 }
