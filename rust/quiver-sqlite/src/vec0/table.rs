@@ -114,6 +114,10 @@ unsafe fn args<'a>(argc: c_int, argv: *const *const c_char) -> Vec<&'a str> {
         .collect()
 }
 
+/// xCreate / xConnect.
+///
+/// # Safety
+/// The arguments of xCreate / xConnect, as SQLite passes them.
 unsafe fn init(
     db: *mut ffi::sqlite3,
     argc: c_int,
@@ -363,6 +367,10 @@ fn parse_op(code: &str) -> Result<Op, String> {
         .ok_or_else(|| format!("vec0: bad plan operator '{code}'"))
 }
 
+/// xFilter.
+///
+/// # Safety
+/// `cursor` must be one of ours; `argv` live values; `idx_str` null or our idxStr.
 unsafe fn filter(
     cursor: *mut ffi::sqlite3_vtab_cursor,
     idx_num: c_int,
@@ -623,6 +631,10 @@ unsafe fn result_value(ctx: *mut ffi::sqlite3_context, v: &Value) {
     }
 }
 
+/// xColumn.
+///
+/// # Safety
+/// `ctx` must be the live result context of this xColumn call.
 unsafe fn column(
     c: &Vec0Cursor,
     t: &Vec0Tab,
@@ -761,6 +773,9 @@ fn check_aux(name: &str, ty: &Option<String>, v: ValueRef<'_>) -> Result<Value, 
 }
 
 /// A row to insert from xUpdate's argv (`cols` = the column values).
+///
+/// # Safety
+/// `cols` must hold live values, one per declared column (hidden ones included).
 unsafe fn new_row(
     shadow: &Shadow,
     rowid_arg: ValueRef<'_>,
@@ -809,6 +824,10 @@ unsafe fn new_row(
     Ok(row)
 }
 
+/// xUpdate.
+///
+/// # Safety
+/// `argv` must be xUpdate's live values; `p_rowid` writable.
 unsafe fn update(
     t: &Vec0Tab,
     argv: &[*mut ffi::sqlite3_value],
