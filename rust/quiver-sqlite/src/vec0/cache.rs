@@ -59,14 +59,19 @@ impl TableData {
             .binary_search_by_key(&rowid, |&s| self.rowids[s as usize])
     }
 
-    /// Grows every per-slot array to cover `slot` (whole chunks, exact capacity).
+    /// Grows every per-slot array to cover `slot` (whole chunks).
     fn ensure_slot(&mut self, slot: usize) {
         if slot < self.n_slots {
             return;
         }
         let n = (slot / self.chunk_size + 1) * self.chunk_size;
+        // Capacity grows by at least 1/8: amortized O(1) per insert, at most 12.5%
+        // spare memory.
         fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) {
-            v.reserve_exact(n.saturating_sub(v.len()));
+            if n > v.capacity() {
+                let need = n - v.len();
+                v.reserve_exact(need.max(v.len() / 8));
+            }
             v.resize(n, fill);
         }
         grow(&mut self.live, n, false);
