@@ -761,3 +761,61 @@ def test_in_subqueries_and_join_filters():
         "where e match '[0]' and k = 3"
     ).fetchall()
     assert rows == [(1, 0), (2, 0), (3, 0)]
+
+
+def test_concurrent_writer_and_reader_threads(tmp_path):
+    import threading
+
+    path = str(tmp_path / "mt.db")
+    setup = connect(path, isolation_level=None)
+    setup.execute("pragma journal_mode=wal")
+    setup.execute("create virtual table t using vec0(emb float[2])")
+    setup.execute("insert into t(rowid, emb) values (1, '[1, 0]')")
+    setup.close()
+    committed = [1]  # appended after each insert returns (committed)
+    started = [1]  # appended before each insert starts
+    errors: list = []
+    done = threading.Event()
+
+    def writer():
+        try:
+            w = connect(path, isolation_level=None, check_same_thread=False)
+            w.execute("pragma busy_timeout=5000")
+            for i in range(2, 200):
+                started.append(i)
+                w.execute("insert into t(rowid, emb) values (?, ?)", (i, f"[{i}, 0]"))
+                committed.append(i)
+                if i % 7 == 0:
+                    w.execute("begin")
+                    w.execute("delete from t where rowid = ?", (i,))
+                    w.execute("rollback")
+            w.close()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def reader():
+        try:
+            r = connect(path, isolation_level=None, check_same_thread=False)
+            r.execute("pragma busy_timeout=5000")
+            last = 0
+            while not done.is_set() or last < 199:
+                before = committed[-1]
+                got = r.execute("select rowid from t where emb match '[1000, 0]' and k = 1")
+                top = got.fetchone()[0]
+                after = started[-1]
+                assert before <= top <= after and top >= last, (before, top, after, last)
+                last = top
+                if done.is_set() and last == 199:
+                    break
+            r.close()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
