@@ -136,3 +136,43 @@ def test_random_operations_match_numpy_model(tmp_path, seed, metric, chunk):
     for rid, (v, _) in model.items():
         assert np.array_equal(got[rid], v)
     assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+
+
+def test_random_bulk_batches_and_sql_writes_match_model():
+    rng = np.random.default_rng(42)
+    conn = sqlite_quiver.connect_with_vec(isolation_level=None)
+    conn.execute(f"create virtual table t using vec0(emb float[{DIMS}], genre text, chunk_size=16)")
+    model: dict[int, tuple[np.ndarray, str | None]] = {}
+    next_id = 1
+    for step in range(300):
+        op = rng.random()
+        if op < 0.4:
+            n = int(rng.integers(1, 40))
+            X = rng.standard_normal((n, DIMS)).astype(np.float32)
+            g = [GENRES[i] for i in rng.integers(0, 3, n)]
+            ids = list(range(next_id, next_id + n))
+            sqlite_quiver.insert_vectors(conn, "t", X, ids=ids, genre=g)
+            for i, rid in enumerate(ids):
+                model[rid] = (X[i], g[i])
+            next_id += n
+        elif op < 0.6 and model:
+            for rid in rng.choice(list(model), size=min(5, len(model)), replace=False):
+                conn.execute("delete from t where rowid = ?", (int(rid),))
+                del model[int(rid)]
+        elif op < 0.7 and model:
+            rid = int(rng.choice(list(model)))
+            v = rng.standard_normal(DIMS).astype(np.float32)
+            sqlite_quiver.insert_vectors(conn, "t", v[None], ids=[rid], genre=["a"], replace=True)
+            model[rid] = (v, "a")
+        else:
+            Q = rng.standard_normal((4, DIMS)).astype(np.float32)
+            k = int(rng.integers(1, 12))
+            genre = "a" if rng.random() < 0.3 else None
+            filters = {"genre": genre} if genre else {}
+            ids, dist = sqlite_quiver.search(conn, "t", Q, k, **filters)
+            for qi in range(4):
+                want_ids, want_d = model_knn(model, Q[qi].astype(np.float64), k, genre)
+                got = [int(i) for i in ids[qi] if i != -1]
+                assert got == want_ids, step
+                np.testing.assert_allclose(dist[qi][: len(got)], want_d, rtol=1e-4, atol=1e-4)
+    assert conn.execute("select count(*) from t").fetchone() == (len(model),)
