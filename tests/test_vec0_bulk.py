@@ -198,3 +198,15 @@ def test_threads_setting_gives_same_results():
         sqlite_quiver.set_threads(previous)
     np.testing.assert_array_equal(one[0], many[0])
     assert sql_one == sql_many == [(int(i),) for i in one[0][0]]
+
+
+def test_clear_cache_reloads_transparently():
+    conn = sqlite_quiver.connect_with_vec()
+    conn.execute("create virtual table t using vec0(emb float[2])")
+    sqlite_quiver.insert_vectors(conn, "t", np.array([[0, 0], [1, 1]]), ids=[1, 2])
+    before = sqlite_quiver.search(conn, "t", np.array([[1, 1]]), k=2)[0].tolist()
+    sqlite_quiver.vectors.clear_cache()
+    assert sqlite_quiver.search(conn, "t", np.array([[1, 1]]), k=2)[0].tolist() == before
+    assert conn.execute("select rowid from t where emb match '[0,0]' and k = 1").fetchall() == [
+        (1,)
+    ]

@@ -126,3 +126,10 @@ def set_threads(n: int) -> int:
 def cache_bytes(conn: Any, table: str) -> int:
     """Bytes the process-level cache holds for ``table`` (loads it if needed)."""
     return _quiver.vec0_cache_bytes(conn, table)
+
+
+def clear_cache() -> None:
+    """Drops every table from the process-level vector cache (memory is given back;
+    the next query of each table reloads it). In-memory databases leave the cache when
+    their connection closes; file databases stay cached for later connections."""
+    _quiver.vec0_clear_cache()

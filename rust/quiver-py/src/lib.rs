@@ -111,5 +111,6 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
     Ok(())
 }

@@ -181,3 +181,9 @@ pub fn vec0_cache_bytes(py: Python<'_>, conn: &Bound<'_, PyAny>, table: &str) ->
 pub fn set_threads(n: usize) -> usize {
     quiver_sqlite::vec0::knn::set_max_threads(n)
 }
+
+/// Drops every table from the process-level vector cache.
+#[pyfunction]
+pub fn vec0_clear_cache() {
+    quiver_sqlite::vec0::cache::clear();
+}

@@ -245,6 +245,20 @@ pub fn key(conn: &Connection, shadow: &Shadow) -> String {
     format!("{place}\u{0}{}", shadow.name.to_ascii_lowercase())
 }
 
+/// Drops the entry of `shadow` if its database lives in memory (on disconnect: the
+/// data goes away with the connection, and the key could be reused).
+pub fn forget_if_memory(conn: &Connection, shadow: &Shadow) {
+    let key = key(conn, shadow);
+    if key.starts_with("memory:") {
+        lock().remove(&key);
+    }
+}
+
+/// Drops every entry (memory is given back; the next queries reload).
+pub fn clear() {
+    lock().clear();
+}
+
 /// Drops the entry of `shadow` (DROP TABLE, rename, bulk loads).
 pub fn forget(conn: &Connection, shadow: &Shadow) {
     lock().remove(&key(conn, shadow));

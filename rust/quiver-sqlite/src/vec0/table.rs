@@ -207,7 +207,9 @@ unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
     let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
         ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
         (*vtab).zErrMsg = ptr::null_mut();
-        drop(Box::from_raw(vtab.cast::<Vec0Tab>()));
+        let t = Box::from_raw(vtab.cast::<Vec0Tab>());
+        cache::forget_if_memory(&t.conn, &t.shadow);
+        drop(t);
     }));
     ffi::SQLITE_OK
 }
