@@ -7,18 +7,22 @@ import subprocess
 import sys
 import textwrap
 
+import numpy
 import pytest
 
 import sqlite_quiver
 
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(sqlite_quiver.__file__))
+# Where this sqlite_quiver and its dependency numpy live, for other interpreters.
+PACKAGE_PARENTS = os.pathsep.join(
+    dict.fromkeys(os.path.dirname(os.path.dirname(m.__file__)) for m in (sqlite_quiver, numpy))
+)
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 
 
 def run_python(code, python=sys.executable):
     """Run `code` in a fresh interpreter that imports this sqlite_quiver."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = PACKAGE_PARENTS + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [python, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=120
     )

@@ -16,6 +16,7 @@ from . import _quiver, ml
 from ._loader import load, load_extension, loadable_path
 from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
+from .vectors import insert_vectors, search, set_threads
 
 __version__: str = _quiver.__version__
 
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "connect_with_vec",
     "from_npy",
+    "insert_vectors",
     "kernels",
     "load",
     "load_extension",
@@ -30,8 +32,10 @@ __all__ = [
     "ml",
     "register_numpy",
     "register_numpy_adapter",
+    "search",
     "serialize_float32",
     "serialize_int8",
+    "set_threads",
     "to_npy",
     "unregister_numpy",
 ]

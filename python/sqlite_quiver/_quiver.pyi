@@ -1,6 +1,6 @@
 """Type stubs for the compiled module sqlite_quiver._quiver."""
 
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 __version__: str
 VEC_VERSION: str
@@ -18,3 +18,22 @@ def ml_inspect(model: bytes) -> tuple[int, str, str, bool]: ...
 def ml_clear_cache() -> None: ...
 def ml_set_native(enabled: bool) -> None: ...
 def ml_native_enabled() -> bool: ...
+def vec0_insert(
+    conn: Any,
+    table: str,
+    vectors: Any,
+    ids: Optional[List[Any]],
+    columns_dict: Dict[str, Any],
+    replace: bool,
+) -> List[int]: ...
+def vec0_search(
+    conn: Any,
+    table: str,
+    queries: Any,
+    k: int,
+    column: Optional[str],
+    filters: Dict[str, Any],
+) -> Tuple[bytes, bytes, Optional[List[Optional[str]]]]: ...
+def vec0_cache_bytes(conn: Any, table: str) -> int: ...
+def set_threads(n: int) -> int: ...
+def vec0_clear_cache() -> None: ...

@@ -97,6 +97,34 @@ def demo(out_dir: Optional[str] = None) -> int:
         )
         print(f"({(time.perf_counter() - started) * 1000:.1f} ms; doc-7 finds itself first)")
 
+        _section("vec0 table: KNN with a metadata filter applied before the top-k")
+        conn.execute(
+            "create virtual table items using vec0(emb float[64] distance_metric=cosine, "
+            "genre text, +title text)"
+        )
+        with conn:
+            conn.executemany(
+                "insert into items(rowid, emb, genre, title) values (?, ?, ?, ?)",
+                [(i, r[2], ("rock", "jazz", "pop")[i % 3], r[1]) for i, r in enumerate(rows)],
+            )
+        started = time.perf_counter()
+        print(
+            run_sql(
+                conn,
+                """
+            select rowid, title, genre, distance from items
+            where emb match :q and k = 5 and genre = 'jazz'""",
+                {"q": query},
+            )
+        )
+        print(f"({(time.perf_counter() - started) * 1000:.1f} ms, first query loads the cache)")
+        try:
+            conn.execute(
+                "select rowid from items where emb match :q and k = 5 and title = 'doc-1'",
+                {"q": query},
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            print(f"OperationalError: {str(exc)[:110]}...")
         _ml_demo(conn)
 
         _section("Bad input gets a clear error")

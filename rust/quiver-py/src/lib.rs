@@ -4,6 +4,7 @@
 pub mod connection;
 mod host_loader;
 mod ml;
+mod vec0;
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -115,5 +116,10 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ml::ml_clear_cache, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_set_native, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_native_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
     Ok(())
 }

@@ -21,6 +21,11 @@ pub fn is_bound() -> bool {
     !BOUND_API.load(Ordering::Acquire).is_null()
 }
 
+/// The host's API table bound first (null before any load).
+pub fn bound_api() -> *mut ffi::sqlite3_api_routines {
+    BOUND_API.load(Ordering::Acquire)
+}
+
 fn init(conn: Connection) -> rusqlite::Result<bool> {
     crate::register(&conn)?;
     Ok(false)

@@ -7,6 +7,7 @@ pub mod nd_functions;
 pub mod npy;
 pub mod raw_value;
 pub mod scalar_functions;
+pub mod vec0;
 pub mod vec_each;
 pub mod vector;
 
@@ -29,6 +30,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     vec_each::load_module(conn)?;
     nd_functions::register(conn)?;
     ml::register(conn)?;
+    vec0::load_module(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())

@@ -1,0 +1,137 @@
+"""Bulk paths for vec0 tables: whole numpy arrays in, many queries at once out.
+
+>>> import numpy as np, sqlite_quiver
+>>> conn = sqlite_quiver.connect_with_vec()
+>>> _ = conn.execute("create virtual table items using vec0(emb float[3], genre text)")
+>>> X = np.array([[0, 0, 0], [1, 0, 0], [5, 5, 5]], dtype=np.float32)
+>>> sqlite_quiver.insert_vectors(conn, "items", X, ids=[10, 20, 30], genre=["a", "b", "a"])
+3
+>>> ids, dist = sqlite_quiver.search(conn, "items", np.array([[0.9, 0, 0]]), k=2)
+>>> ids.tolist(), [round(float(d), 3) for d in dist[0]]
+([[20, 10]], [0.1, 0.9])
+>>> sqlite_quiver.search(conn, "items", np.array([[0.9, 0, 0]]), k=1, genre="a")[0].tolist()
+[[10]]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _quiver
+
+
+def _column_values(values: Any) -> list:
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    if isinstance(values, (list, tuple)):
+        return [v.item() if isinstance(v, np.generic) else v for v in values]
+    if hasattr(values, "to_pylist"):  # pyarrow arrays
+        return list(values.to_pylist())
+    if hasattr(values, "tolist"):  # pandas / polars series
+        return list(values.tolist())
+    raise TypeError(f"column values must be a sequence or an array, got {type(values).__name__}")
+
+
+def _matrix(a: Any, what: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array (rows x dimensions), got {arr.ndim}-D")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def insert_vectors(
+    conn: Any,
+    table: str,
+    vectors: Any,
+    ids: Optional[Sequence[Any]] = None,
+    *,
+    replace: bool = False,
+    **columns: Any,
+) -> int:
+    """Inserts the rows of a 2-D float32 array into vec0 table ``table`` in one
+    savepoint (all rows or none), writing whole vector chunks at a time.
+
+    ``ids``: integer rowids / primary keys, or strings for a ``text primary key``
+    (default: assigned like ``INSERT`` without a rowid). ``columns``: partition key,
+    metadata and auxiliary columns by name, one value per row. ``replace=True`` acts as
+    ``INSERT OR REPLACE``. Returns the number of rows inserted.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[2])")
+    >>> sqlite_quiver.insert_vectors(conn, "t", np.ones((4, 2)))
+    4
+    """
+    arr = _matrix(vectors, "vectors")
+    id_list = None if ids is None else _column_values(ids)
+    if id_list is not None and len(id_list) != len(arr):
+        raise ValueError(f"{len(id_list)} ids for {len(arr)} vectors")
+    cols = {name: _column_values(v) for name, v in columns.items()}
+    rowids = _quiver.vec0_insert(conn, table, arr, id_list, cols, replace)
+    return len(rowids)
+
+
+def search(
+    conn: Any,
+    table: str,
+    queries: Any,
+    k: int,
+    *,
+    column: Optional[str] = None,
+    **filters: Any,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of vec0 table ``table`` for every row of ``queries``, in
+    one pass over the vectors (the scan is blocked so each block serves all queries).
+
+    ``column``: the vector column (default: the first). ``filters``: ``name=value``
+    (equality) or ``name=[v1, v2]`` (IN) on partition keys, metadata or the primary
+    key, applied before the top-k. Returns ``(ids, distances)``, both shaped
+    ``(n_queries, k)``: ids are int64 rowids (an object array of strings for a text
+    primary key); where fewer than k rows match, ids are -1 (None) and distances inf.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[2])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(2), ids=[1, 2])
+    >>> sqlite_quiver.search(conn, "t", np.eye(2), k=1)[0].tolist()
+    [[1], [2]]
+    """
+    q = _matrix(queries, "queries")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an integer, got {type(k).__name__}")
+    k = int(k)
+    flt = {
+        name: (_column_values(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
+        for name, v in filters.items()
+    }
+    flt = {name: (v if isinstance(v, list) else [v]) for name, v in flt.items()}
+    id_bytes, dist_bytes, text_ids = _quiver.vec0_search(conn, table, q, k, column, flt)
+    distances = np.frombuffer(dist_bytes, dtype=np.float32).reshape(len(q), k).copy()
+    if text_ids is not None:
+        ids = np.array(text_ids, dtype=object).reshape(len(q), k)
+    else:
+        ids = np.frombuffer(id_bytes, dtype=np.int64).reshape(len(q), k).copy()
+    return ids, distances
+
+
+def set_threads(n: int) -> int:
+    """Caps the threads vec0 scans use (0 = every core); returns the previous cap."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    return _quiver.set_threads(n)
+
+
+def cache_bytes(conn: Any, table: str) -> int:
+    """Bytes the process-level cache holds for ``table`` (loads it if needed)."""
+    return _quiver.vec0_cache_bytes(conn, table)
+
+
+def clear_cache() -> None:
+    """Drops every table from the process-level vector cache (memory is given back;
+    the next query of each table reloads it). In-memory databases leave the cache when
+    their connection closes; file databases stay cached for later connections."""
+    _quiver.vec0_clear_cache()

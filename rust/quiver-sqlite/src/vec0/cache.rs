@@ -1,0 +1,433 @@
+//! The process-level cache of decoded vec0 tables, so repeated queries scan RAM.
+//!
+//! Keyed by database file (or connection, for in-memory databases), schema and table
+//! name; shared by every connection of the process (the Python module and the SQLite
+//! extension are one shared object). An entry is valid only for the `generation` token
+//! it was built from: every write stores a fresh token in `{t}_info`, a ROLLBACK (or
+//! ROLLBACK TO) restores the older token, and another connection's commit brings its own,
+//! so a query that reads the token sees at once whether the entry still describes what
+//! it sees. Tokens are never reused, so an old entry can never match a newer state.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use quiver_kernels::distance::norm_f32;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Result};
+
+use super::config::VectorColumn;
+use super::storage::Shadow;
+use crate::errors::sql_error;
+use crate::vector::ElementType;
+
+/// Decoded vectors of one vector column, `slots * dims` elements.
+pub enum VectorData {
+    Float32 {
+        data: Vec<f32>,
+        /// Per-slot norms, for cosine.
+        norms: Option<Vec<f32>>,
+    },
+    Int8(Vec<i8>),
+    Bit(Vec<u8>),
+}
+
+/// A decoded snapshot of one vec0 table.
+pub struct TableData {
+    pub token: i64,
+    pub n_slots: usize,
+    pub live: Vec<bool>,
+    pub rowids: Vec<i64>,
+    /// Text primary keys by slot (empty without a text key).
+    pub text_ids: Vec<Option<String>>,
+    /// Partition/metadata values: `scalars[column][slot]`.
+    pub scalars: Vec<Vec<Value>>,
+    pub vectors: Vec<VectorData>,
+    pub columns: Vec<VectorColumn>,
+    /// Live slots in rowid order.
+    pub by_rowid: Vec<u32>,
+    pub chunk_size: usize,
+    pub text_key: bool,
+}
+
+/// A token no write ever produces: marks an entry being changed.
+const CHANGING: i64 = i64::MIN;
+
+impl TableData {
+    fn position(&self, rowid: i64) -> Result<usize, usize> {
+        self.by_rowid
+            .binary_search_by_key(&rowid, |&s| self.rowids[s as usize])
+    }
+
+    /// Grows every per-slot array to cover `slot` (whole chunks).
+    fn ensure_slot(&mut self, slot: usize) {
+        if slot < self.n_slots {
+            return;
+        }
+        let n = (slot / self.chunk_size + 1) * self.chunk_size;
+        // Capacity grows by at least 1/8: amortized O(1) per insert, at most 12.5%
+        // spare memory.
+        fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) {
+            if n > v.capacity() {
+                let need = n - v.len();
+                v.reserve_exact(need.max(v.len() / 8));
+            }
+            v.resize(n, fill);
+        }
+        grow(&mut self.live, n, false);
+        grow(&mut self.rowids, n, 0);
+        if self.text_key {
+            grow(&mut self.text_ids, n, None);
+        }
+        for col in &mut self.scalars {
+            grow(col, n, Value::Null);
+        }
+        for (v, c) in self.vectors.iter_mut().zip(&self.columns) {
+            match v {
+                VectorData::Float32 { data, norms } => {
+                    grow(data, n * c.dims, 0.0);
+                    if let Some(norms) = norms {
+                        grow(norms, n, 0.0);
+                    }
+                }
+                VectorData::Int8(d) => grow(d, n * c.dims, 0),
+                VectorData::Bit(d) => grow(d, n * c.dims / 8, 0),
+            }
+        }
+        self.n_slots = n;
+    }
+
+    /// Stores vector column `vec` of `slot` from its stored bytes.
+    pub fn set_vector(&mut self, vec: usize, slot: usize, bytes: &[u8]) {
+        let dims = self.columns[vec].dims;
+        match &mut self.vectors[vec] {
+            VectorData::Float32 { data, norms } => {
+                let dst = &mut data[slot * dims..(slot + 1) * dims];
+                for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                if let Some(norms) = norms {
+                    norms[slot] = norm_f32(&data[slot * dims..(slot + 1) * dims]);
+                }
+            }
+            VectorData::Int8(data) => {
+                for (d, &b) in data[slot * dims..(slot + 1) * dims].iter_mut().zip(bytes) {
+                    *d = b as i8;
+                }
+            }
+            VectorData::Bit(data) => {
+                let b = dims / 8;
+                data[slot * b..(slot + 1) * b].copy_from_slice(&bytes[..b]);
+            }
+        }
+    }
+
+    /// A new live row.
+    pub fn put(
+        &mut self,
+        slot: usize,
+        rowid: i64,
+        text_id: Option<String>,
+        scalars: &[Value],
+        vectors: &[&[u8]],
+    ) {
+        self.ensure_slot(slot);
+        self.live[slot] = true;
+        self.rowids[slot] = rowid;
+        if self.text_key {
+            self.text_ids[slot] = text_id;
+        }
+        for (col, v) in self.scalars.iter_mut().zip(scalars) {
+            col[slot] = v.clone();
+        }
+        for (i, bytes) in vectors.iter().enumerate() {
+            self.set_vector(i, slot, bytes);
+        }
+        let at = self.position(rowid).unwrap_or_else(|e| e);
+        self.by_rowid.insert(at, slot as u32);
+    }
+
+    pub fn remove(&mut self, slot: usize) {
+        if slot >= self.n_slots || !self.live[slot] {
+            return;
+        }
+        if let Ok(at) = self.position(self.rowids[slot]) {
+            self.by_rowid.remove(at);
+        }
+        self.live[slot] = false;
+    }
+
+    pub fn set_rowid(&mut self, slot: usize, rowid: i64) {
+        if let Ok(at) = self.position(self.rowids[slot]) {
+            self.by_rowid.remove(at);
+        }
+        self.rowids[slot] = rowid;
+        let at = self.position(rowid).unwrap_or_else(|e| e);
+        self.by_rowid.insert(at, slot as u32);
+    }
+}
+
+impl TableData {
+    /// Stored bytes of vector column `vec` at `slot`.
+    pub fn vector_bytes(&self, vec: usize, slot: usize) -> Vec<u8> {
+        let dims = self.columns[vec].dims;
+        match &self.vectors[vec] {
+            VectorData::Float32 { data, .. } => data[slot * dims..(slot + 1) * dims]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect(),
+            VectorData::Int8(data) => data[slot * dims..(slot + 1) * dims]
+                .iter()
+                .map(|&x| x as u8)
+                .collect(),
+            VectorData::Bit(data) => {
+                let b = dims / 8;
+                data[slot * b..(slot + 1) * b].to_vec()
+            }
+        }
+    }
+
+    /// Bytes held, for the memory figure in benchmarks.
+    pub fn memory_bytes(&self) -> usize {
+        let mut n =
+            self.live.capacity() + self.rowids.capacity() * 8 + self.by_rowid.capacity() * 4;
+        for v in &self.vectors {
+            n += match v {
+                VectorData::Float32 { data, norms } => {
+                    data.capacity() * 4 + norms.as_ref().map_or(0, |n| n.capacity() * 4)
+                }
+                VectorData::Int8(d) => d.capacity(),
+                VectorData::Bit(d) => d.capacity(),
+            };
+        }
+        n + self
+            .scalars
+            .iter()
+            .map(|s| s.capacity() * 32)
+            .sum::<usize>()
+            + self.text_ids.capacity() * 24
+    }
+}
+
+type Entries = HashMap<String, Arc<TableData>>;
+
+fn entries() -> &'static Mutex<Entries> {
+    static CACHE: OnceLock<Mutex<Entries>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Entries> {
+    // A panic while holding the lock cannot leave an entry half-written (entries are
+    // replaced whole), so a poisoned lock is still usable.
+    entries().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cache key of `shadow` as seen from `conn`.
+pub fn key(conn: &Connection, shadow: &Shadow) -> String {
+    let schema = std::ffi::CString::new(shadow.schema.as_str()).unwrap_or_default();
+    // SAFETY: the handle is live; db_filename returns null or a NUL-terminated string
+    // owned by SQLite, valid while the database stays attached; copied at once.
+    let file = unsafe {
+        let p = rusqlite::ffi::sqlite3_db_filename(conn.handle(), schema.as_ptr());
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    };
+    let place = if file.is_empty() {
+        // SAFETY: only the handle's address is used, as an identity.
+        let handle = unsafe { conn.handle() };
+        format!("memory:{handle:p}:{}", shadow.schema)
+    } else {
+        format!("file:{file}")
+    };
+    format!("{place}\u{0}{}", shadow.name.to_ascii_lowercase())
+}
+
+/// Drops the entry of `shadow` if its database lives in memory (on disconnect: the
+/// data goes away with the connection, and the key could be reused).
+pub fn forget_if_memory(conn: &Connection, shadow: &Shadow) {
+    let key = key(conn, shadow);
+    if key.starts_with("memory:") {
+        lock().remove(&key);
+    }
+}
+
+/// Drops every entry (memory is given back; the next queries reload).
+pub fn clear() {
+    lock().clear();
+}
+
+/// Drops the entry of `shadow` (DROP TABLE, rename, bulk loads).
+pub fn forget(conn: &Connection, shadow: &Shadow) {
+    lock().remove(&key(conn, shadow));
+}
+
+/// Applies this connection's write to the cached entry, if the entry describes the
+/// state just before it (`old` token); otherwise drops the entry (the next query
+/// reloads). `new` is the token the write stored.
+pub fn apply(
+    conn: &Connection,
+    shadow: &Shadow,
+    old: i64,
+    new: i64,
+    f: impl FnOnce(&mut TableData),
+) {
+    let key = key(conn, shadow);
+    let mut map = lock();
+    let Some(entry) = map.get_mut(&key) else {
+        return;
+    };
+    if entry.token == old && old != CHANGING {
+        if let Some(data) = Arc::get_mut(entry) {
+            // If `f` panics, the entry keeps the CHANGING token and is never used.
+            data.token = CHANGING;
+            f(data);
+            data.token = new;
+            return;
+        }
+    }
+    map.remove(&key);
+}
+
+/// The decoded table as `conn` sees it now, from the cache or freshly loaded.
+pub fn get(conn: &Connection, shadow: &Shadow) -> Result<Arc<TableData>> {
+    let key = key(conn, shadow);
+    let token = shadow.generation(conn)?;
+    if let Some(data) = lock().get(&key) {
+        if data.token == token {
+            return Ok(Arc::clone(data));
+        }
+    }
+    let data = Arc::new(load(conn, shadow, token)?);
+    // Install only if nothing changed while loading (another connection's commit
+    // between statements of an autocommit read): tokens are never reused.
+    if shadow.generation(conn)? == token {
+        lock().insert(key, Arc::clone(&data));
+    }
+    Ok(data)
+}
+
+fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
+    let config = &shadow.config;
+    let cs = config.chunk_size;
+    let n_chunks = shadow.n_chunks(conn)?;
+    let n_slots = n_chunks * cs;
+    let n_scalars = shadow.n_scalars();
+    let text_key = config.text_key();
+    let mut live = vec![false; n_slots];
+    let mut rowids = vec![0i64; n_slots];
+    let mut text_ids: Vec<Option<String>> = if text_key {
+        vec![None; n_slots]
+    } else {
+        Vec::new()
+    };
+    let mut scalars: Vec<Vec<Value>> = (0..n_scalars).map(|_| vec![Value::Null; n_slots]).collect();
+    {
+        let cols: String = (0..n_scalars).map(|i| format!(", s{i}")).collect();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT rowid, slot, id{cols} FROM {}",
+            shadow.table("rows")
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let rowid: i64 = row.get(0)?;
+            let slot: i64 = row.get(1)?;
+            let slot = usize::try_from(slot)
+                .ok()
+                .filter(|&s| s < n_slots)
+                .ok_or_else(|| {
+                    sql_error(format!(
+                        "vec0: table '{}' is damaged: row {rowid} points at slot {slot} \
+                         outside its {n_chunks} chunks",
+                        shadow.name
+                    ))
+                })?;
+            live[slot] = true;
+            rowids[slot] = rowid;
+            if text_key {
+                text_ids[slot] = row.get(2)?;
+            }
+            for (i, col) in scalars.iter_mut().enumerate() {
+                col[slot] = row.get(3 + i)?;
+            }
+        }
+    }
+    let mut columns = Vec::new();
+    let mut vectors = Vec::new();
+    for (vi, (_, col)) in config.vector_columns().enumerate() {
+        columns.push(col.clone());
+        let bytes = col.bytes();
+        let mut out = match col.element {
+            ElementType::Float32 => VectorData::Float32 {
+                data: vec![0.0; n_slots * col.dims],
+                norms: None,
+            },
+            ElementType::Int8 => VectorData::Int8(vec![0; n_slots * col.dims]),
+            ElementType::Bit => VectorData::Bit(vec![0; n_slots * bytes]),
+        };
+        let total = n_slots * bytes;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT rowid, vectors FROM {}",
+            shadow.table(&Shadow::vector_suffix(vi))
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let chunk_id: i64 = row.get(0)?;
+            let blob = row.get_ref(1)?.as_blob()?;
+            let start = usize::try_from(chunk_id - 1)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(cs * bytes);
+            if blob.len() != cs * bytes || start >= total {
+                return Err(sql_error(format!(
+                    "vec0: table '{}' is damaged: vector chunk {chunk_id} has {} bytes, \
+                     expected {}",
+                    shadow.name,
+                    blob.len(),
+                    cs * bytes
+                )));
+            }
+            // Decoded straight into place: no second copy of the table in memory.
+            match &mut out {
+                VectorData::Float32 { data, .. } => {
+                    let dst = &mut data[start / 4..(start + blob.len()) / 4];
+                    for (d, c) in dst.iter_mut().zip(blob.chunks_exact(4)) {
+                        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+                VectorData::Int8(data) => {
+                    for (d, &b) in data[start..start + blob.len()].iter_mut().zip(blob) {
+                        *d = b as i8;
+                    }
+                }
+                VectorData::Bit(data) => data[start..start + blob.len()].copy_from_slice(blob),
+            }
+        }
+        if let (VectorData::Float32 { data, norms }, super::config::Metric::Cosine) =
+            (&mut out, col.metric)
+        {
+            *norms = Some(
+                (0..n_slots)
+                    .map(|s| norm_f32(&data[s * col.dims..(s + 1) * col.dims]))
+                    .collect(),
+            );
+        }
+        vectors.push(out);
+    }
+    let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
+    by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
+    Ok(TableData {
+        token,
+        n_slots,
+        live,
+        rowids,
+        text_ids,
+        scalars,
+        vectors,
+        columns,
+        by_rowid,
+        chunk_size: cs,
+        text_key,
+    })
+}

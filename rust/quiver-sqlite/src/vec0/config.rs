@@ -1,0 +1,575 @@
+//! Parsing `CREATE VIRTUAL TABLE t USING vec0(...)` arguments, sqlite-vec's syntax.
+//!
+//! ```text
+//! embedding float[768] distance_metric=cosine     vector column (float/f32, int8/i8, bit)
+//! id integer primary key | id text primary key    primary key (default: rowid)
+//! user_id integer partition key                   partition key (filterable)
+//! genre text | year integer | score float | b boolean   metadata (filterable)
+//! +title text                                     auxiliary (stored, not filterable)
+//! chunk_size=1024                                 table option
+//! ```
+
+use quiver_kernels::MAX_DIMENSIONS;
+
+use crate::vector::ElementType;
+
+/// Largest accepted `chunk_size` (vectors per chunk).
+pub const MAX_CHUNK_SIZE: usize = 1 << 16;
+pub const DEFAULT_CHUNK_SIZE: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    L2,
+    L1,
+    Cosine,
+    /// Negative inner product (smaller is closer), as `vec_distance_dot`.
+    Dot,
+    Hamming,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 => "l2",
+            Metric::L1 => "l1",
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+            Metric::Hamming => "hamming",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorColumn {
+    pub element: ElementType,
+    /// Number of elements (bits for bit vectors).
+    pub dims: usize,
+    pub metric: Metric,
+}
+
+impl VectorColumn {
+    /// Bytes of one stored vector.
+    pub fn bytes(&self) -> usize {
+        match self.element {
+            ElementType::Float32 => self.dims * 4,
+            ElementType::Int8 => self.dims,
+            ElementType::Bit => self.dims / 8,
+        }
+    }
+}
+
+/// Type of a metadata / partition column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalarType {
+    Boolean,
+    Integer,
+    Float,
+    Text,
+}
+
+impl ScalarType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarType::Boolean => "boolean",
+            ScalarType::Integer => "integer",
+            ScalarType::Float => "float",
+            ScalarType::Text => "text",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnKind {
+    /// `id integer primary key`: the column is the rowid.
+    IntegerKey,
+    /// `id text primary key`: a unique text id next to an internal rowid.
+    TextKey,
+    Vector(VectorColumn),
+    Partition(ScalarType),
+    Metadata(ScalarType),
+    /// `+name [type]`: stored as given, returned as stored.
+    Auxiliary(Option<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Index among columns of the same storage group: vector columns count vector
+    /// columns, metadata and partition columns share one count ("scalars"), aux
+    /// columns count aux columns.
+    pub slot: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableConfig {
+    /// User-visible columns in declaration order (hidden `distance`, `k` follow).
+    pub columns: Vec<Column>,
+    pub chunk_size: usize,
+}
+
+impl TableConfig {
+    pub fn vector_columns(&self) -> impl Iterator<Item = (usize, &VectorColumn)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.kind {
+                ColumnKind::Vector(v) => Some((i, v)),
+                _ => None,
+            })
+    }
+
+    pub fn n_vectors(&self) -> usize {
+        self.vector_columns().count()
+    }
+
+    /// Types of the filterable scalar columns (partition and metadata), by slot.
+    pub fn scalar_types(&self) -> Vec<ScalarType> {
+        self.columns
+            .iter()
+            .filter_map(|c| match c.kind {
+                ColumnKind::Partition(t) | ColumnKind::Metadata(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn n_aux(&self) -> usize {
+        self.columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Auxiliary(_)))
+            .count()
+    }
+
+    pub fn text_key(&self) -> bool {
+        self.columns.iter().any(|c| c.kind == ColumnKind::TextKey)
+    }
+
+    /// Index of the column named `name` (case-insensitive).
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Index of the hidden `distance` column in the declared schema.
+    pub fn distance_column(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Index of the hidden `k` column in the declared schema.
+    pub fn k_column(&self) -> usize {
+        self.columns.len() + 1
+    }
+
+    /// The schema passed to sqlite3_declare_vtab.
+    pub fn declare_sql(&self) -> String {
+        let mut parts: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let ty = match &c.kind {
+                    ColumnKind::IntegerKey => "INTEGER".to_string(),
+                    ColumnKind::TextKey => "TEXT".to_string(),
+                    ColumnKind::Vector(_) => "BLOB".to_string(),
+                    ColumnKind::Partition(t) | ColumnKind::Metadata(t) => match t {
+                        ScalarType::Boolean | ScalarType::Integer => "INTEGER".to_string(),
+                        ScalarType::Float => "REAL".to_string(),
+                        ScalarType::Text => "TEXT".to_string(),
+                    },
+                    ColumnKind::Auxiliary(t) => t.clone().unwrap_or_default(),
+                };
+                format!("{} {ty}", quote_ident(&c.name))
+            })
+            .collect();
+        parts.push("distance HIDDEN".to_string());
+        parts.push("k HIDDEN".to_string());
+        format!("CREATE TABLE x({})", parts.join(", "))
+    }
+
+    /// Parses the module arguments (everything between the parentheses).
+    pub fn parse(args: &[&str]) -> Result<TableConfig, String> {
+        let mut columns: Vec<Column> = Vec::new();
+        let mut chunk_size = DEFAULT_CHUNK_SIZE;
+        let (mut n_vec, mut n_scalar, mut n_aux) = (0usize, 0usize, 0usize);
+        for raw in args {
+            let arg = raw.trim();
+            if arg.is_empty() {
+                continue;
+            }
+            if let Some((key, value)) = table_option(arg) {
+                match key.as_str() {
+                    "chunk_size" => {
+                        chunk_size = value.parse::<usize>().map_err(|_| {
+                            format!("vec0: chunk_size: expected a positive integer, got '{value}'")
+                        })?;
+                        if chunk_size == 0
+                            || !chunk_size.is_multiple_of(8)
+                            || chunk_size > MAX_CHUNK_SIZE
+                        {
+                            return Err(format!(
+                                "vec0: chunk_size: expected a multiple of 8 between 8 and \
+                                 {MAX_CHUNK_SIZE}, got {chunk_size}"
+                            ));
+                        }
+                    }
+                    other => {
+                        return Err(format!(
+                            "vec0: unknown table option '{other}' (expected chunk_size)"
+                        ))
+                    }
+                }
+                continue;
+            }
+            let column = parse_column(arg, &mut n_vec, &mut n_scalar, &mut n_aux)?;
+            if columns
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(&column.name))
+            {
+                return Err(format!("vec0: duplicate column name '{}'", column.name));
+            }
+            if matches!(column.kind, ColumnKind::IntegerKey | ColumnKind::TextKey)
+                && columns
+                    .iter()
+                    .any(|c| matches!(c.kind, ColumnKind::IntegerKey | ColumnKind::TextKey))
+            {
+                return Err("vec0: only one primary key column is allowed".to_string());
+            }
+            columns.push(column);
+        }
+        if n_vec == 0 {
+            return Err(
+                "vec0: expected at least one vector column, e.g. 'embedding float[768]'"
+                    .to_string(),
+            );
+        }
+        Ok(TableConfig {
+            columns,
+            chunk_size,
+        })
+    }
+}
+
+/// `key=value` with a bare identifier key (column definitions contain a space first).
+fn table_option(arg: &str) -> Option<(String, String)> {
+    let (key, value) = arg.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((key.to_ascii_lowercase(), unquote(value.trim()).to_string()))
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn unquote(s: &str) -> &str {
+    let b = s.as_bytes();
+    if b.len() >= 2
+        && ((b[0] == b'"' && b[b.len() - 1] == b'"')
+            || (b[0] == b'\'' && b[b.len() - 1] == b'\'')
+            || (b[0] == b'`' && b[b.len() - 1] == b'`')
+            || (b[0] == b'[' && b[b.len() - 1] == b']'))
+    {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("vec0: empty column name".to_string());
+    }
+    let lower = name.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "distance" | "k" | "rowid" | "oid" | "_rowid_"
+    ) {
+        return Err(format!(
+            "vec0: column name '{name}' is reserved (distance and k are hidden columns)"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_column(
+    arg: &str,
+    n_vec: &mut usize,
+    n_scalar: &mut usize,
+    n_aux: &mut usize,
+) -> Result<Column, String> {
+    if let Some(rest) = arg.strip_prefix('+') {
+        let mut words = rest.split_whitespace();
+        let name = unquote(words.next().unwrap_or("")).to_string();
+        check_name(&name)?;
+        let ty: Vec<&str> = words.collect();
+        let ty = if ty.is_empty() {
+            None
+        } else {
+            let t = ty.join(" ").to_ascii_lowercase();
+            if !matches!(
+                t.as_str(),
+                "text" | "integer" | "int" | "float" | "real" | "double" | "blob" | "any"
+            ) {
+                return Err(format!(
+                    "vec0: auxiliary column '{name}': unknown type '{t}' (expected text, \
+                     integer, float or blob)"
+                ));
+            }
+            Some(t.to_uppercase())
+        };
+        *n_aux += 1;
+        return Ok(Column {
+            name,
+            kind: ColumnKind::Auxiliary(ty),
+            slot: *n_aux - 1,
+        });
+    }
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    let name = unquote(words[0]).to_string();
+    check_name(&name)?;
+    let Some(ty_word) = words.get(1) else {
+        return Err(format!(
+            "vec0: column '{name}': expected a type (float[N], int8[N], bit[N], integer, \
+             float, text, boolean)"
+        ));
+    };
+    let ty = ty_word.to_ascii_lowercase();
+    let rest: Vec<String> = words[2..].iter().map(|w| w.to_ascii_lowercase()).collect();
+    if let Some((element, dims)) = vector_type(&ty, &name)? {
+        let mut metric = if element == ElementType::Bit {
+            Metric::Hamming
+        } else {
+            Metric::L2
+        };
+        for option in rest.iter() {
+            let Some((key, value)) = option.split_once('=') else {
+                return Err(format!(
+                    "vec0: column '{name}': unknown option '{option}' (expected distance_metric=...)"
+                ));
+            };
+            if key != "distance_metric" {
+                return Err(format!(
+                    "vec0: column '{name}': unknown option '{key}' (expected distance_metric)"
+                ));
+            }
+            metric = match (unquote(value), element) {
+                ("hamming", ElementType::Bit) => Metric::Hamming,
+                (m, ElementType::Bit) => {
+                    return Err(format!(
+                        "vec0: column '{name}': bit vectors support distance_metric=hamming \
+                         only, got '{m}'"
+                    ))
+                }
+                ("l2", _) => Metric::L2,
+                ("l1", _) => Metric::L1,
+                ("cosine", _) => Metric::Cosine,
+                ("dot", _) => Metric::Dot,
+                (m, _) => {
+                    return Err(format!(
+                        "vec0: column '{name}': unknown distance_metric '{m}' (expected l2, l1, \
+                         cosine or dot)"
+                    ))
+                }
+            };
+        }
+        *n_vec += 1;
+        return Ok(Column {
+            name,
+            kind: ColumnKind::Vector(VectorColumn {
+                element,
+                dims,
+                metric,
+            }),
+            slot: *n_vec - 1,
+        });
+    }
+    let scalar = match ty.as_str() {
+        "boolean" | "bool" => ScalarType::Boolean,
+        "integer" | "int" => ScalarType::Integer,
+        "float" | "double" | "real" => ScalarType::Float,
+        "text" => ScalarType::Text,
+        other => {
+            return Err(format!(
+                "vec0: column '{name}': unknown type '{other}' (expected float[N], int8[N], \
+                 bit[N], integer, float, text or boolean)"
+            ))
+        }
+    };
+    let rest = rest.join(" ");
+    match rest.as_str() {
+        "" => {
+            *n_scalar += 1;
+            Ok(Column {
+                name,
+                kind: ColumnKind::Metadata(scalar),
+                slot: *n_scalar - 1,
+            })
+        }
+        "primary key" => match scalar {
+            ScalarType::Integer => Ok(Column {
+                name,
+                kind: ColumnKind::IntegerKey,
+                slot: 0,
+            }),
+            ScalarType::Text => Ok(Column {
+                name,
+                kind: ColumnKind::TextKey,
+                slot: 0,
+            }),
+            other => Err(format!(
+                "vec0: primary key '{name}' must be integer or text, got {}",
+                other.name()
+            )),
+        },
+        "partition key" => match scalar {
+            ScalarType::Integer | ScalarType::Text => {
+                *n_scalar += 1;
+                Ok(Column {
+                    name,
+                    kind: ColumnKind::Partition(scalar),
+                    slot: *n_scalar - 1,
+                })
+            }
+            other => Err(format!(
+                "vec0: partition key '{name}' must be integer or text, got {}",
+                other.name()
+            )),
+        },
+        other => Err(format!(
+            "vec0: column '{name}': unknown constraint '{other}' (expected primary key or \
+             partition key)"
+        )),
+    }
+}
+
+/// `float[768]` -> (Float32, 768); `None` if `ty` is not a vector type.
+fn vector_type(ty: &str, name: &str) -> Result<Option<(ElementType, usize)>, String> {
+    let Some((base, rest)) = ty.split_once('[') else {
+        return Ok(None);
+    };
+    let element = match base {
+        "float" | "f32" | "float32" => ElementType::Float32,
+        "int8" | "i8" => ElementType::Int8,
+        "bit" => ElementType::Bit,
+        other => {
+            return Err(format!(
+                "vec0: column '{name}': unknown vector type '{other}' (expected float, int8 or bit)"
+            ))
+        }
+    };
+    let dims = rest
+        .strip_suffix(']')
+        .and_then(|d| d.trim().parse::<usize>().ok())
+        .ok_or_else(|| format!("vec0: column '{name}': expected {base}[N], got '{ty}'"))?;
+    if dims == 0 || dims > MAX_DIMENSIONS {
+        return Err(format!(
+            "vec0: column '{name}': expected 1 to {MAX_DIMENSIONS} dimensions, got {dims}"
+        ));
+    }
+    if element == ElementType::Bit && dims % 8 != 0 {
+        return Err(format!(
+            "vec0: column '{name}': bit vectors need a multiple of 8 dimensions, got {dims}"
+        ));
+    }
+    Ok(Some((element, dims)))
+}
+
+/// Splits the argument list of `USING vec0(...)` in a CREATE statement's SQL text, for
+/// callers that only have `sqlite_schema.sql` (the Python bulk paths).
+pub fn module_args_from_sql(sql: &str) -> Option<Vec<String>> {
+    let lower = sql.to_ascii_lowercase();
+    let using = lower.find("using")?;
+    let open = using + sql[using..].find('(')?;
+    let close = sql.rfind(')')?;
+    if close <= open {
+        return None;
+    }
+    let inner = &sql[open + 1..close];
+    let mut args = Vec::new();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut current = String::new();
+    for ch in inner.chars() {
+        match quote {
+            Some(q) => {
+                if ch == q {
+                    quote = None;
+                }
+                current.push(ch);
+            }
+            None => match ch {
+                '\'' | '"' | '`' => {
+                    quote = Some(ch);
+                    current.push(ch);
+                }
+                '(' | '[' => {
+                    depth += 1;
+                    current.push(ch);
+                }
+                ')' | ']' => {
+                    depth -= 1;
+                    current.push(ch);
+                }
+                ',' if depth == 0 => args.push(std::mem::take(&mut current)),
+                _ => current.push(ch),
+            },
+        }
+    }
+    args.push(current);
+    Some(args.into_iter().map(|a| a.trim().to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlite_vec_syntax() {
+        let c = TableConfig::parse(&[
+            "id text primary key",
+            "embedding float[4] distance_metric=cosine",
+            "user_id integer partition key",
+            "genre text",
+            "+title text",
+            "chunk_size=16",
+        ])
+        .unwrap();
+        assert_eq!(c.chunk_size, 16);
+        assert!(c.text_key());
+        assert_eq!(c.n_vectors(), 1);
+        assert_eq!(
+            c.scalar_types(),
+            vec![ScalarType::Integer, ScalarType::Text]
+        );
+        assert_eq!(c.n_aux(), 1);
+    }
+
+    #[test]
+    fn rejects_bad_definitions() {
+        for bad in [
+            &["embedding float[0]"][..],
+            &["embedding vector[3]"],
+            &["genre text"],
+            &["e float[3]", "e int8[3]"],
+            &["e float[3] distance_metric=foo"],
+            &["e bit[3]"],
+            &["e float[3]", "chunk_size=7"],
+            &["e float[3]", "foo=1"],
+            &["e float[3]", "distance float"],
+        ] {
+            assert!(TableConfig::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn splits_sql() {
+        let args = module_args_from_sql(
+            "CREATE VIRTUAL TABLE t USING vec0(e float[3], +t text, chunk_size=8)",
+        )
+        .unwrap();
+        assert_eq!(args, vec!["e float[3]", "+t text", "chunk_size=8"]);
+    }
+}

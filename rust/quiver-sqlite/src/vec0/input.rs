@@ -1,0 +1,175 @@
+//! Checking and converting values written to (or queried against) vec0 columns. Every
+//! error names the column, what was expected and what came.
+
+use rusqlite::types::{Value, ValueRef};
+
+use super::config::{ScalarType, VectorColumn};
+use super::knn::QueryVector;
+use crate::vector::{
+    check_finite, describe, describe_value, f32_from_blob, ElementType, SUBTYPE_BIT,
+    SUBTYPE_FLOAT32, SUBTYPE_INT8,
+};
+
+fn subtype_element(subtype: u32) -> Option<ElementType> {
+    match subtype {
+        SUBTYPE_FLOAT32 => Some(ElementType::Float32),
+        SUBTYPE_INT8 => Some(ElementType::Int8),
+        SUBTYPE_BIT => Some(ElementType::Bit),
+        _ => None,
+    }
+}
+
+/// A vector for column `col` (named `name`): BLOB (its subtype, if any, must match the
+/// column) or JSON text. Returns it in the column's element type.
+pub fn read_vector(
+    name: &str,
+    col: &VectorColumn,
+    value: ValueRef<'_>,
+    subtype: u32,
+) -> Result<QueryVector, String> {
+    let want = describe(col.element, col.dims);
+    let fail = |got: String| format!("vec0: column '{name}': expected {want}, got {got}");
+    match value {
+        ValueRef::Blob(b) => {
+            if let Some(t) = subtype_element(subtype) {
+                if t != col.element {
+                    let n = match t {
+                        ElementType::Float32 => b.len() / 4,
+                        ElementType::Int8 => b.len(),
+                        ElementType::Bit => b.len() * 8,
+                    };
+                    return Err(fail(describe(t, n)));
+                }
+            }
+            if b.len() != col.bytes() {
+                let got = match col.element {
+                    ElementType::Float32 if b.len() % 4 == 0 => describe(col.element, b.len() / 4),
+                    ElementType::Int8 => describe(col.element, b.len()),
+                    ElementType::Bit => describe(col.element, b.len() * 8),
+                    _ => format!("a BLOB of {} bytes", b.len()),
+                };
+                return Err(fail(got));
+            }
+            match col.element {
+                ElementType::Float32 => {
+                    let v = f32_from_blob(b).map_err(&fail)?;
+                    check_finite(&v).map_err(|m| format!("vec0: column '{name}': {m}"))?;
+                    Ok(QueryVector::Float32(v.into_owned()))
+                }
+                ElementType::Int8 => Ok(QueryVector::Int8(b.iter().map(|&x| x as i8).collect())),
+                ElementType::Bit => Ok(QueryVector::Bit(b.to_vec())),
+            }
+        }
+        ValueRef::Text(t) => {
+            let text = std::str::from_utf8(t)
+                .map_err(|_| fail("text that is not valid UTF-8".to_string()))?;
+            match col.element {
+                ElementType::Float32 => {
+                    let v = quiver_kernels::codec::parse_json_f32(text)
+                        .map_err(|e| format!("vec0: column '{name}': {e}"))?;
+                    if v.len() != col.dims {
+                        return Err(fail(describe(ElementType::Float32, v.len())));
+                    }
+                    check_finite(&v).map_err(|m| format!("vec0: column '{name}': {m}"))?;
+                    Ok(QueryVector::Float32(v))
+                }
+                ElementType::Int8 => {
+                    let v = quiver_kernels::codec::parse_json_i8(text)
+                        .map_err(|e| format!("vec0: column '{name}': {e}"))?;
+                    if v.len() != col.dims {
+                        return Err(fail(describe(ElementType::Int8, v.len())));
+                    }
+                    Ok(QueryVector::Int8(v))
+                }
+                ElementType::Bit => Err(fail(
+                    "JSON text (bit vectors are BLOBs: use vec_bit() or vec_quantize_binary())"
+                        .to_string(),
+                )),
+            }
+        }
+        other => Err(fail(describe_value(other))),
+    }
+}
+
+/// The stored bytes of a checked vector.
+pub fn vector_bytes(v: &QueryVector) -> Vec<u8> {
+    match v {
+        QueryVector::Float32(x) => x.iter().flat_map(|f| f.to_le_bytes()).collect(),
+        QueryVector::Int8(x) => x.iter().map(|&b| b as u8).collect(),
+        QueryVector::Bit(x) => x.clone(),
+    }
+}
+
+/// A metadata / partition value, converted to the column's type (NULL allowed).
+pub fn read_scalar(name: &str, ty: ScalarType, value: ValueRef<'_>) -> Result<Value, String> {
+    let fail = || {
+        format!(
+            "vec0: column '{name}': expected {} {}, got {}",
+            if ty == ScalarType::Integer { "an" } else { "a" },
+            ty.name(),
+            describe_value(value)
+        )
+    };
+    Ok(match (ty, value) {
+        (_, ValueRef::Null) => Value::Null,
+        (ScalarType::Boolean, ValueRef::Integer(i)) if i == 0 || i == 1 => Value::Integer(i),
+        (ScalarType::Boolean, ValueRef::Text(t)) => {
+            match std::str::from_utf8(t)
+                .unwrap_or("")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "true" | "1" => Value::Integer(1),
+                "false" | "0" => Value::Integer(0),
+                _ => return Err(fail()),
+            }
+        }
+        (ScalarType::Integer, ValueRef::Integer(i)) => Value::Integer(i),
+        (ScalarType::Integer, ValueRef::Real(r)) if r.fract() == 0.0 && r.abs() < 9.0e15 => {
+            Value::Integer(r as i64)
+        }
+        (ScalarType::Float, ValueRef::Real(r)) if r.is_finite() => Value::Real(r),
+        (ScalarType::Float, ValueRef::Integer(i)) => Value::Real(i as f64),
+        (ScalarType::Text, ValueRef::Text(t)) => {
+            Value::Text(String::from_utf8(t.to_vec()).map_err(|_| fail())?)
+        }
+        _ => return Err(fail()),
+    })
+}
+
+/// An integer rowid / primary key value.
+pub fn read_rowid(name: &str, value: ValueRef<'_>) -> Result<Option<i64>, String> {
+    match value {
+        ValueRef::Null => Ok(None),
+        ValueRef::Integer(i) => Ok(Some(i)),
+        ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => Ok(Some(r as i64)),
+        other => Err(format!(
+            "vec0: {name}: expected an integer, got {}",
+            describe_value(other)
+        )),
+    }
+}
+
+/// A text primary key value.
+pub fn read_text_id(name: &str, value: ValueRef<'_>) -> Result<String, String> {
+    match value {
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(str::to_string)
+            .map_err(|_| format!("vec0: primary key '{name}': invalid UTF-8")),
+        other => Err(format!(
+            "vec0: primary key '{name}': expected text, got {}",
+            describe_value(other)
+        )),
+    }
+}
+
+/// An owned copy of a value.
+pub fn owned(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}

@@ -1,0 +1,707 @@
+//! Exact k-nearest-neighbour scans over a decoded table: filters applied per slot
+//! before any distance, SIMD distance kernels, top-k fused into the scan (a 2k buffer
+//! compacted with select_nth), and threads over slot ranges.
+
+use std::cmp::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+use quiver_kernels::dispatch::{self, Kernels};
+use rusqlite::types::Value;
+
+use super::cache::{TableData, VectorData};
+use super::config::Metric;
+
+/// Largest accepted k: results are materialized, so k is bounded, far above sqlite-vec's
+/// 4096.
+pub const MAX_K: i64 = 1 << 24;
+
+/// Thread cap for scans (0 = all available cores).
+static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the thread cap for scans (0 = all cores); returns the previous setting.
+pub fn set_max_threads(n: usize) -> usize {
+    MAX_THREADS.swap(n, AtomicOrdering::Relaxed)
+}
+
+pub fn max_threads() -> usize {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match MAX_THREADS.load(AtomicOrdering::Relaxed) {
+        0 => available,
+        n => n.min(available),
+    }
+}
+
+/// A query vector, converted to the column's element type.
+#[derive(Clone, Debug)]
+pub enum QueryVector {
+    Float32(Vec<f32>),
+    Int8(Vec<i8>),
+    Bit(Vec<u8>),
+}
+
+/// What a filter compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Rowid,
+    TextId,
+    Scalar(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    IsNull,
+    IsNotNull,
+    Is,
+    IsNot,
+}
+
+impl Op {
+    pub fn from_sqlite(op: u8) -> Option<Op> {
+        Some(match op as i32 {
+            2 => Op::Eq,
+            4 => Op::Gt,
+            8 => Op::Le,
+            16 => Op::Lt,
+            32 => Op::Ge,
+            68 => Op::Ne,
+            69 => Op::IsNot,
+            70 => Op::IsNotNull,
+            71 => Op::IsNull,
+            72 => Op::Is,
+            _ => return None,
+        })
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            Op::Eq => 2,
+            Op::Gt => 4,
+            Op::Le => 8,
+            Op::Lt => 16,
+            Op::Ge => 32,
+            Op::Ne => 68,
+            Op::IsNot => 69,
+            Op::IsNotNull => 70,
+            Op::IsNull => 71,
+            Op::Is => 72,
+        }
+    }
+}
+
+/// One WHERE term applied before the top-k. `values` holds one value, or the list of
+/// an IN.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub target: Target,
+    pub op: Op,
+    pub values: Vec<Value>,
+}
+
+/// SQLite's ordering of values: NULL < numbers < text < blob.
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    fn class(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Integer(_) | Value::Real(_) => 1,
+            Value::Text(_) => 2,
+            Value::Blob(_) => 3,
+        }
+    }
+    match (a, b) {
+        (Value::Integer(x), Value::Integer(y)) => Some(x.cmp(y)),
+        (Value::Integer(x), Value::Real(y)) => (*x as f64).partial_cmp(y),
+        (Value::Real(x), Value::Integer(y)) => x.partial_cmp(&(*y as f64)),
+        (Value::Real(x), Value::Real(y)) => x.partial_cmp(y),
+        (Value::Text(x), Value::Text(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        (Value::Blob(x), Value::Blob(y)) => Some(x.cmp(y)),
+        _ => Some(class(a).cmp(&class(b))),
+    }
+}
+
+impl Filter {
+    fn test(&self, v: &Value) -> bool {
+        let null = matches!(v, Value::Null);
+        match self.op {
+            Op::IsNull => null,
+            Op::IsNotNull => !null,
+            Op::Is => self
+                .values
+                .iter()
+                .any(|x| compare(v, x) == Some(Ordering::Equal)),
+            Op::IsNot => !self
+                .values
+                .iter()
+                .any(|x| compare(v, x) == Some(Ordering::Equal)),
+            _ => {
+                if null {
+                    return false;
+                }
+                self.values.iter().any(|x| {
+                    if matches!(x, Value::Null) {
+                        return false;
+                    }
+                    let Some(ord) = compare(v, x) else {
+                        return false;
+                    };
+                    match self.op {
+                        Op::Eq => ord == Ordering::Equal,
+                        Op::Ne => ord != Ordering::Equal,
+                        Op::Lt => ord == Ordering::Less,
+                        Op::Le => ord != Ordering::Greater,
+                        Op::Gt => ord == Ordering::Greater,
+                        Op::Ge => ord != Ordering::Less,
+                        _ => false,
+                    }
+                })
+            }
+        }
+    }
+
+    /// Whether the row in `slot` passes.
+    pub fn accepts(&self, data: &TableData, slot: usize) -> bool {
+        match self.target {
+            Target::Rowid => self.test(&Value::Integer(data.rowids[slot])),
+            Target::TextId => {
+                let v = match data.text_ids.get(slot) {
+                    Some(Some(s)) => Value::Text(s.clone()),
+                    _ => Value::Null,
+                };
+                self.test(&v)
+            }
+            Target::Scalar(i) => self.test(&data.scalars[i][slot]),
+        }
+    }
+}
+
+/// Bounds on the distance (for pagination: `distance > ?last`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DistanceBounds {
+    pub lower: Option<(f64, bool)>,
+    pub upper: Option<(f64, bool)>,
+}
+
+impl DistanceBounds {
+    fn accepts(&self, d: f64) -> bool {
+        if let Some((v, inclusive)) = self.lower {
+            if d < v || (!inclusive && d == v) {
+                return false;
+            }
+        }
+        if let Some((v, inclusive)) = self.upper {
+            if d > v || (!inclusive && d == v) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lower.is_none() && self.upper.is_none()
+    }
+}
+
+/// A result row.
+#[derive(Clone, Copy, Debug)]
+pub struct Hit {
+    pub distance: f32,
+    pub rowid: i64,
+    pub slot: u32,
+}
+
+fn hit_order(a: &Hit, b: &Hit) -> Ordering {
+    a.distance
+        .total_cmp(&b.distance)
+        .then_with(|| a.rowid.cmp(&b.rowid))
+}
+
+/// A bounded top-k: candidates go into a buffer of up to 2k, compacted to the best k
+/// when full; anything worse than the k-th best seen is dropped at once.
+pub struct TopK {
+    k: usize,
+    buf: Vec<Hit>,
+    threshold: f32,
+}
+
+impl TopK {
+    pub fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            buf: Vec::with_capacity((2 * k).min(1 << 16)),
+            threshold: f32::INFINITY,
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, hit: Hit) {
+        if hit.distance > self.threshold {
+            return;
+        }
+        self.buf.push(hit);
+        if self.buf.len() >= 2 * self.k {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.buf.len() > self.k {
+            self.buf.select_nth_unstable_by(self.k - 1, hit_order);
+            self.buf.truncate(self.k);
+            self.threshold = self.buf[self.k - 1].distance;
+            for h in &self.buf {
+                if h.distance > self.threshold {
+                    self.threshold = h.distance;
+                }
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: TopK) {
+        for h in other.buf {
+            self.push(h);
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Hit> {
+        self.buf.sort_unstable_by(hit_order);
+        self.buf.truncate(self.k);
+        self.buf
+    }
+}
+
+/// The distance of `q` to a stored vector, in a form whose order is the final order
+/// (squared L2; `finalize` takes the root).
+struct Scorer<'a> {
+    kernels: &'static Kernels,
+    metric: Metric,
+    data: &'a VectorData,
+    dims: usize,
+    query: &'a QueryVector,
+    query_norm: f32,
+}
+
+impl Scorer<'_> {
+    #[inline]
+    fn raw(&self, slot: usize) -> f32 {
+        let k = self.kernels;
+        let d = self.dims;
+        match (self.data, self.query) {
+            (VectorData::Float32 { data, norms }, QueryVector::Float32(q)) => {
+                let x = &data[slot * d..(slot + 1) * d];
+                match self.metric {
+                    Metric::L2 => (k.l2_squared_f32)(q, x),
+                    Metric::L1 => (k.l1_f32)(q, x),
+                    Metric::Dot => -(k.dot_f32)(q, x),
+                    Metric::Cosine => {
+                        let n = norms.as_ref().map_or(0.0, |n| n[slot]);
+                        let denom = f64::from(n) * f64::from(self.query_norm);
+                        if denom == 0.0 {
+                            1.0
+                        } else {
+                            (1.0 - f64::from((k.dot_f32)(q, x)) / denom) as f32
+                        }
+                    }
+                    Metric::Hamming => f32::INFINITY,
+                }
+            }
+            (VectorData::Int8(data), QueryVector::Int8(q)) => {
+                let x = &data[slot * d..(slot + 1) * d];
+                match self.metric {
+                    Metric::L2 => (k.l2_squared_i8)(q, x) as f32,
+                    Metric::L1 => (k.l1_i8)(q, x) as f32,
+                    Metric::Dot => -((k.dot_i8)(q, x) as f32),
+                    Metric::Cosine => {
+                        let (ab, aa, bb) = (k.dot_and_norms_i8)(q, x);
+                        let denom = (aa as f64).sqrt() * (bb as f64).sqrt();
+                        if denom == 0.0 {
+                            1.0
+                        } else {
+                            (1.0 - ab as f64 / denom) as f32
+                        }
+                    }
+                    Metric::Hamming => f32::INFINITY,
+                }
+            }
+            (VectorData::Bit(data), QueryVector::Bit(q)) => {
+                let b = d / 8;
+                (k.hamming)(q, &data[slot * b..(slot + 1) * b]) as f32
+            }
+            _ => f32::INFINITY,
+        }
+    }
+
+    #[inline]
+    fn finalize(&self, raw: f32) -> f32 {
+        if self.metric == Metric::L2 {
+            raw.sqrt()
+        } else {
+            raw
+        }
+    }
+}
+
+pub struct KnnRequest<'a> {
+    pub vector_column: usize,
+    pub query: &'a QueryVector,
+    pub k: usize,
+    pub filters: &'a [Filter],
+    pub bounds: DistanceBounds,
+}
+
+fn scorer<'a>(data: &'a TableData, column: usize, query: &'a QueryVector) -> Scorer<'a> {
+    let col = &data.columns[column];
+    let query_norm = match query {
+        QueryVector::Float32(q) => quiver_kernels::distance::norm_f32(q),
+        _ => 0.0,
+    };
+    Scorer {
+        kernels: dispatch::best(),
+        metric: col.metric,
+        data: &data.vectors[column],
+        dims: col.dims,
+        query,
+        query_norm,
+    }
+}
+
+/// Slots per thread below which a scan stays on one thread.
+const MIN_ELEMENTS_PER_THREAD: usize = 1 << 18;
+
+fn thread_count(n_slots: usize, dims: usize, work_factor: usize) -> usize {
+    let work = n_slots
+        .saturating_mul(dims)
+        .saturating_mul(work_factor.max(1));
+    (work / MIN_ELEMENTS_PER_THREAD).clamp(1, max_threads())
+}
+
+fn ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let step = n.div_ceil(parts.max(1));
+    (0..parts)
+        .map(|i| (i * step, ((i + 1) * step).min(n)))
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+/// The k nearest live rows that pass every filter, closest first, ties by rowid.
+pub fn knn(data: &TableData, req: &KnnRequest<'_>) -> Vec<Hit> {
+    if req.k == 0 || data.n_slots == 0 {
+        return Vec::new();
+    }
+    let sc = scorer(data, req.vector_column, req.query);
+    let scan = |(start, end): (usize, usize)| {
+        let mut top = TopK::new(req.k);
+        for slot in start..end {
+            if !data.live[slot] || !req.filters.iter().all(|f| f.accepts(data, slot)) {
+                continue;
+            }
+            let raw = sc.raw(slot);
+            if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(sc.finalize(raw))) {
+                continue;
+            }
+            top.push(Hit {
+                distance: raw,
+                rowid: data.rowids[slot],
+                slot: slot as u32,
+            });
+        }
+        top
+    };
+    let threads = thread_count(data.n_slots, sc.dims, 1);
+    let top = if threads <= 1 {
+        scan((0, data.n_slots))
+    } else {
+        let parts = ranges(data.n_slots, threads);
+        let mut tops: Vec<TopK> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut first = tops.remove(0);
+        for t in tops {
+            first.merge(t);
+        }
+        first
+    };
+    let mut hits = top.finish();
+    for h in &mut hits {
+        h.distance = sc.finalize(h.distance);
+    }
+    hits
+}
+
+/// Many queries at once: the slots are walked in cache-sized blocks and every query
+/// runs over a block before the next, so the data streams from memory once.
+pub fn knn_batch(
+    data: &TableData,
+    vector_column: usize,
+    queries: &[QueryVector],
+    k: usize,
+    filters: &[Filter],
+) -> Vec<Vec<Hit>> {
+    if k == 0 || data.n_slots == 0 || queries.is_empty() {
+        return queries.iter().map(|_| Vec::new()).collect();
+    }
+    let scorers: Vec<Scorer<'_>> = queries
+        .iter()
+        .map(|q| scorer(data, vector_column, q))
+        .collect();
+    let dims = data.columns[vector_column].dims;
+    let metric = data.columns[vector_column].metric;
+    if let (VectorData::Float32 { data: xs, norms }, Metric::L2 | Metric::Dot | Metric::Cosine) =
+        (&data.vectors[vector_column], metric)
+    {
+        if queries.iter().all(|q| matches!(q, QueryVector::Float32(_))) {
+            return knn_batch_f32(
+                data,
+                xs,
+                norms.as_deref(),
+                metric,
+                dims,
+                &scorers,
+                queries,
+                k,
+                filters,
+            );
+        }
+    }
+    let elem_bytes = match data.vectors[vector_column] {
+        VectorData::Float32 { .. } => 4,
+        _ => 1,
+    };
+    let block = ((256 * 1024) / (dims * elem_bytes).max(1)).clamp(16, 4096);
+    let scan = |(start, end): (usize, usize)| {
+        let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
+        let mut live: Vec<usize> = Vec::with_capacity(block);
+        let mut b = start;
+        while b < end {
+            let e = (b + block).min(end);
+            live.clear();
+            live.extend(
+                (b..e).filter(|&s| data.live[s] && filters.iter().all(|f| f.accepts(data, s))),
+            );
+            for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
+                for &slot in &live {
+                    top.push(Hit {
+                        distance: sc.raw(slot),
+                        rowid: data.rowids[slot],
+                        slot: slot as u32,
+                    });
+                }
+            }
+            b = e;
+        }
+        tops
+    };
+    let threads = thread_count(data.n_slots, dims, queries.len());
+    let tops = if threads <= 1 {
+        scan((0, data.n_slots))
+    } else {
+        let parts = ranges(data.n_slots, threads);
+        let mut all: Vec<Vec<TopK>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut first = all.remove(0);
+        for other in all {
+            for (a, b) in first.iter_mut().zip(other) {
+                a.merge(b);
+            }
+        }
+        first
+    };
+    tops.into_iter()
+        .zip(&scorers)
+        .map(|(t, sc)| {
+            let mut hits = t.finish();
+            for h in &mut hits {
+                h.distance = sc.finalize(h.distance);
+            }
+            hits
+        })
+        .collect()
+}
+
+/// Batched float32 search with the register-blocked dot kernel: distances from dot
+/// products (`|x|² + |q|² - 2 q·x` for L2, then the final k re-scored exactly).
+#[allow(clippy::too_many_arguments)]
+fn knn_batch_f32(
+    data: &TableData,
+    xs: &[f32],
+    norms: Option<&[f32]>,
+    metric: Metric,
+    dims: usize,
+    scorers: &[Scorer<'_>],
+    queries: &[QueryVector],
+    k: usize,
+    filters: &[Filter],
+) -> Vec<Vec<Hit>> {
+    let nq = queries.len();
+    let mut qmat = Vec::with_capacity(nq * dims);
+    for q in queries {
+        if let QueryVector::Float32(v) = q {
+            qmat.extend_from_slice(v);
+        }
+    }
+    let kernels = dispatch::best();
+    let qn2: Vec<f32> = (0..nq)
+        .map(|q| {
+            (kernels.dot_f32)(
+                &qmat[q * dims..(q + 1) * dims],
+                &qmat[q * dims..(q + 1) * dims],
+            )
+        })
+        .collect();
+    let block = ((128 * 1024) / (dims * 4).max(1)).clamp(8, 512);
+    let scan = |(start, end): (usize, usize)| {
+        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+        let mut out = vec![0f32; nq * block];
+        let mut b = start;
+        while b < end {
+            let e = (b + block).min(end);
+            let nr = e - b;
+            let pass: Vec<bool> = (b..e)
+                .map(|s| data.live[s] && filters.iter().all(|f| f.accepts(data, s)))
+                .collect();
+            if pass.iter().any(|&p| p) {
+                super::batch_kernel::dot_block(
+                    &qmat,
+                    nq,
+                    &xs[b * dims..e * dims],
+                    nr,
+                    dims,
+                    &mut out,
+                );
+                for (ri, s) in (b..e).enumerate() {
+                    if !pass[ri] {
+                        continue;
+                    }
+                    let rowid = data.rowids[s];
+                    let xn2 = if metric == Metric::L2 {
+                        let x = &xs[s * dims..(s + 1) * dims];
+                        (kernels.dot_f32)(x, x)
+                    } else {
+                        0.0
+                    };
+                    for (q, top) in tops.iter_mut().enumerate() {
+                        let dot = out[q * nr + ri];
+                        let distance = match metric {
+                            Metric::L2 => (xn2 + qn2[q] - 2.0 * dot).max(0.0),
+                            Metric::Dot => -dot,
+                            _ => {
+                                let denom = f64::from(norms.map_or(0.0, |n| n[s]))
+                                    * f64::from(qn2[q]).sqrt();
+                                if denom == 0.0 {
+                                    1.0
+                                } else {
+                                    (1.0 - f64::from(dot) / denom) as f32
+                                }
+                            }
+                        };
+                        top.push(Hit {
+                            distance,
+                            rowid,
+                            slot: s as u32,
+                        });
+                    }
+                }
+            }
+            b = e;
+        }
+        tops
+    };
+    let threads = thread_count(data.n_slots, dims, nq);
+    let tops = if threads <= 1 {
+        scan((0, data.n_slots))
+    } else {
+        let parts = ranges(data.n_slots, threads);
+        let mut all: Vec<Vec<TopK>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut first = all.remove(0);
+        for other in all {
+            for (a, b) in first.iter_mut().zip(other) {
+                a.merge(b);
+            }
+        }
+        first
+    };
+    tops.into_iter()
+        .zip(scorers)
+        .map(|(t, sc)| {
+            let mut hits = t.finish();
+            if metric == Metric::L2 {
+                for h in &mut hits {
+                    h.distance = sc.raw(h.slot as usize);
+                }
+                hits.sort_unstable_by(hit_order);
+            }
+            for h in &mut hits {
+                h.distance = sc.finalize(h.distance);
+            }
+            hits
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_matches_a_full_sort_with_rowid_ties() {
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for k in [1usize, 3, 10, 100] {
+            let hits: Vec<Hit> = (0..1000)
+                .map(|i| Hit {
+                    distance: (next() % 50) as f32,
+                    rowid: 1000 - i,
+                    slot: i as u32,
+                })
+                .collect();
+            let mut top = TopK::new(k);
+            for h in &hits {
+                top.push(*h);
+            }
+            let got: Vec<i64> = top.finish().iter().map(|h| h.rowid).collect();
+            let mut all = hits.clone();
+            all.sort_by(hit_order);
+            let want: Vec<i64> = all.iter().take(k).map(|h| h.rowid).collect();
+            assert_eq!(got, want, "k={k}");
+        }
+    }
+
+    #[test]
+    fn filters_follow_sqlite_comparisons() {
+        let f = |op, v: Value| Filter {
+            target: Target::Rowid,
+            op,
+            values: vec![v],
+        };
+        assert!(f(Op::Eq, Value::Real(3.0)).test(&Value::Integer(3)));
+        assert!(!f(Op::Eq, Value::Null).test(&Value::Null));
+        assert!(f(Op::Is, Value::Null).test(&Value::Null));
+        assert!(f(Op::Lt, Value::Text("a".into())).test(&Value::Integer(5)));
+        assert!(!f(Op::Ne, Value::Integer(1)).test(&Value::Null));
+        assert!(f(Op::IsNotNull, Value::Null).test(&Value::Text("x".into())));
+    }
+}

@@ -1,0 +1,786 @@
+//! vec0 storage: every byte of state lives in shadow tables, so SQLite's own
+//! transactions, savepoints and rollbacks cover it.
+//!
+//! ```text
+//! {t}_info(key PRIMARY KEY, value)        format_version, chunk_size, generation
+//! {t}_chunks(chunk_id PK, size, validity) one row per chunk of `chunk_size` slots;
+//!                                         validity = one bit per slot (LSB first)
+//! {t}_free(chunk_id PK)                   the chunks with a free slot
+//! {t}_rows(rowid PK, id UNIQUE, slot, s0, s1, ...)
+//!                                         rowid -> slot, text primary key, partition
+//!                                         and metadata values (s0.. in declaration order)
+//! {t}_vector_chunksNN(rowid PK, vectors)  per vector column, one BLOB per chunk holding
+//!                                         chunk_size packed vectors (rowid = chunk_id)
+//! {t}_auxiliary(rowid PK, a0, a1, ...)    auxiliary columns, as given
+//! ```
+//!
+//! A row lives in slot `(chunk_id - 1) * chunk_size + offset`; a deleted row's slot is
+//! freed in its chunk's validity bitmap and reused by the next insert. Chunks are never
+//! deleted, so chunk ids stay dense (1..=n) and slots index the in-memory cache directly.
+//! An ANN index or quantized copies would be further `{t}_...` tables keyed by chunk_id
+//! (or slot), next to `_vector_chunksNN`.
+//!
+//! `generation` is set to a fresh random token by every write; the process-level cache
+//! of decoded vectors is valid only for the token it was built from (see `cache.rs`).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Result};
+
+use super::config::{quote_ident, ColumnKind, TableConfig};
+use crate::errors::sql_error;
+
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Where a vec0 table's shadow tables live.
+#[derive(Clone, Debug)]
+pub struct Shadow {
+    pub schema: String,
+    pub name: String,
+    pub config: TableConfig,
+}
+
+/// A row ready to be written (all values validated).
+#[derive(Clone, Debug, Default)]
+pub struct NewRow {
+    pub rowid: Option<i64>,
+    pub text_id: Option<String>,
+    /// Stored bytes per vector column.
+    pub vectors: Vec<Vec<u8>>,
+    /// Per partition/metadata column.
+    pub scalars: Vec<Value>,
+    /// Per auxiliary column.
+    pub aux: Vec<Value>,
+}
+
+/// Parts of an UPDATE; `None` means unchanged.
+#[derive(Debug, Default)]
+pub struct RowChange {
+    pub new_rowid: Option<i64>,
+    pub text_id: Option<String>,
+    pub vectors: Vec<Option<Vec<u8>>>,
+    pub scalars: Vec<Option<Value>>,
+    pub aux: Vec<Option<Value>>,
+}
+
+/// A fresh token, unique across processes and time with overwhelming probability.
+pub fn new_token() -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    match h.finish() as i64 {
+        i64::MIN => i64::MIN + 1, // reserved by the cache for entries being changed
+        t => t,
+    }
+}
+
+impl Shadow {
+    /// `"schema"."{name}_{suffix}"`.
+    pub fn table(&self, suffix: &str) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&format!("{}_{suffix}", self.name))
+        )
+    }
+
+    pub fn vector_suffix(i: usize) -> String {
+        format!("vector_chunks{i:02}")
+    }
+
+    /// Suffixes of every shadow table of this table.
+    pub fn suffixes(&self) -> Vec<String> {
+        let mut s = vec![
+            "info".to_string(),
+            "chunks".to_string(),
+            "free".to_string(),
+            "rows".to_string(),
+        ];
+        for i in 0..self.config.n_vectors() {
+            s.push(Self::vector_suffix(i));
+        }
+        if self.config.n_aux() > 0 {
+            s.push("auxiliary".to_string());
+        }
+        s
+    }
+
+    pub fn n_scalars(&self) -> usize {
+        self.config.scalar_types().len()
+    }
+
+    pub fn create(&self, conn: &Connection) -> Result<()> {
+        let cs = self.config.chunk_size;
+        let scalar_cols: String = (0..self.n_scalars()).map(|i| format!(", s{i}")).collect();
+        let mut sql = format!(
+            "CREATE TABLE {info}(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+             CREATE TABLE {chunks}(chunk_id INTEGER PRIMARY KEY, size INTEGER NOT NULL, validity BLOB NOT NULL);
+             CREATE TABLE {free}(chunk_id INTEGER PRIMARY KEY);
+             CREATE TABLE {rows}(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE, slot INTEGER NOT NULL{scalar_cols});",
+            info = self.table("info"),
+            chunks = self.table("chunks"),
+            free = self.table("free"),
+            rows = self.table("rows"),
+        );
+        for i in 0..self.config.n_vectors() {
+            sql.push_str(&format!(
+                "CREATE TABLE {}(rowid INTEGER PRIMARY KEY, vectors BLOB NOT NULL);",
+                self.table(&Self::vector_suffix(i))
+            ));
+        }
+        let n_aux = self.config.n_aux();
+        if n_aux > 0 {
+            let cols: String = (0..n_aux).map(|i| format!(", a{i}")).collect();
+            sql.push_str(&format!(
+                "CREATE TABLE {}(rowid INTEGER PRIMARY KEY{cols});",
+                self.table("auxiliary")
+            ));
+        }
+        conn.execute_batch(&sql)?;
+        let info = self.table("info");
+        conn.execute(
+            &format!("INSERT INTO {info}(key, value) VALUES ('format_version', ?1), ('chunk_size', ?2), ('generation', ?3)"),
+            params![FORMAT_VERSION, cs as i64, new_token()],
+        )?;
+        Ok(())
+    }
+
+    /// Checks the stored format version on connect.
+    pub fn check_format(&self, conn: &Connection) -> Result<()> {
+        let version: Option<i64> = conn
+            .query_row(
+                &format!(
+                    "SELECT value FROM {} WHERE key = 'format_version'",
+                    self.table("info")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match version {
+            Some(FORMAT_VERSION) => Ok(()),
+            Some(v) => Err(sql_error(format!(
+                "vec0: table '{}' has storage format version {v}; this sqlite-quiver reads \
+                 version {FORMAT_VERSION}",
+                self.name
+            ))),
+            None => Err(sql_error(format!(
+                "vec0: table '{}' has no format version in its {}_info table (not a \
+                 sqlite-quiver vec0 table, or damaged)",
+                self.name, self.name
+            ))),
+        }
+    }
+
+    pub fn drop_all(&self, conn: &Connection) -> Result<()> {
+        let mut sql = String::new();
+        for s in self.suffixes() {
+            sql.push_str(&format!("DROP TABLE IF EXISTS {};", self.table(&s)));
+        }
+        conn.execute_batch(&sql)
+    }
+
+    pub fn rename(&self, conn: &Connection, new_name: &str) -> Result<()> {
+        let mut sql = String::new();
+        for s in self.suffixes() {
+            sql.push_str(&format!(
+                "ALTER TABLE {} RENAME TO {};",
+                self.table(&s),
+                quote_ident(&format!("{new_name}_{s}"))
+            ));
+        }
+        conn.execute_batch(&sql)
+    }
+
+    pub fn generation(&self, conn: &Connection) -> Result<i64> {
+        conn.prepare_cached(&format!(
+            "SELECT value FROM {} WHERE key = 'generation'",
+            self.table("info")
+        ))?
+        .query_row([], |r| r.get(0))
+    }
+
+    /// Marks a change: a fresh token that no cache has been built from; returns it.
+    pub fn bump_generation(&self, conn: &Connection) -> Result<i64> {
+        let token = new_token();
+        conn.prepare_cached(&format!(
+            "UPDATE {} SET value = ?1 WHERE key = 'generation'",
+            self.table("info")
+        ))?
+        .execute([token])?;
+        Ok(token)
+    }
+
+    pub fn n_chunks(&self, conn: &Connection) -> Result<usize> {
+        let n: Option<i64> = conn
+            .prepare_cached(&format!(
+                "SELECT max(chunk_id) FROM {}",
+                self.table("chunks")
+            ))?
+            .query_row([], |r| r.get(0))?;
+        Ok(n.unwrap_or(0).max(0) as usize)
+    }
+
+    /// The rowid holding text id `id`.
+    pub fn rowid_of_text_id(&self, conn: &Connection, id: &str) -> Result<Option<i64>> {
+        conn.prepare_cached(&format!(
+            "SELECT rowid FROM {} WHERE id = ?1",
+            self.table("rows")
+        ))?
+        .query_row([id], |r| r.get(0))
+        .optional()
+    }
+
+    pub fn slot_of(&self, conn: &Connection, rowid: i64) -> Result<Option<i64>> {
+        conn.prepare_cached(&format!(
+            "SELECT slot FROM {} WHERE rowid = ?1",
+            self.table("rows")
+        ))?
+        .query_row([rowid], |r| r.get(0))
+        .optional()
+    }
+
+    pub fn text_id_of(&self, conn: &Connection, rowid: i64) -> Result<Option<String>> {
+        let v: Option<Option<String>> = conn
+            .prepare_cached(&format!(
+                "SELECT id FROM {} WHERE rowid = ?1",
+                self.table("rows")
+            ))?
+            .query_row([rowid], |r| r.get(0))
+            .optional()?;
+        Ok(v.flatten())
+    }
+
+    pub fn scalar_value(&self, conn: &Connection, rowid: i64, i: usize) -> Result<Value> {
+        let v: Option<Value> = conn
+            .prepare_cached(&format!(
+                "SELECT s{i} FROM {} WHERE rowid = ?1",
+                self.table("rows")
+            ))?
+            .query_row([rowid], |r| r.get(0))
+            .optional()?;
+        Ok(v.unwrap_or(Value::Null))
+    }
+
+    pub fn aux_value(&self, conn: &Connection, rowid: i64, aux: usize) -> Result<Value> {
+        let v: Option<Value> = conn
+            .prepare_cached(&format!(
+                "SELECT a{aux} FROM {} WHERE rowid = ?1",
+                self.table("auxiliary")
+            ))?
+            .query_row([rowid], |r| r.get(0))
+            .optional()?;
+        Ok(v.unwrap_or(Value::Null))
+    }
+
+    /// The stored bytes of vector column `vec` at `slot`.
+    pub fn read_vector(&self, conn: &Connection, vec: usize, slot: i64) -> Result<Vec<u8>> {
+        let (chunk_id, offset) = self.chunk_of(slot);
+        let bytes = self.vector_bytes(vec);
+        let blob = conn.blob_open(
+            self.schema.as_str(),
+            format!("{}_{}", self.name, Self::vector_suffix(vec)).as_str(),
+            "vectors",
+            chunk_id,
+            true,
+        )?;
+        let mut buf = vec![0u8; bytes];
+        blob.read_at_exact(&mut buf, offset * bytes)?;
+        Ok(buf)
+    }
+
+    fn vector_bytes(&self, vec: usize) -> usize {
+        self.config
+            .vector_columns()
+            .nth(vec)
+            .map(|(_, c)| c.bytes())
+            .unwrap_or(0)
+    }
+
+    pub fn chunk_of(&self, slot: i64) -> (i64, usize) {
+        let cs = self.config.chunk_size as i64;
+        (slot / cs + 1, (slot % cs) as usize)
+    }
+
+    /// Writes `bytes` into vector column `vec` at consecutive slots from `slot` (all in
+    /// one chunk).
+    fn write_vectors(&self, conn: &Connection, vec: usize, slot: i64, bytes: &[u8]) -> Result<()> {
+        let (chunk_id, offset) = self.chunk_of(slot);
+        let per = self.vector_bytes(vec);
+        let mut blob = conn.blob_open(
+            self.schema.as_str(),
+            format!("{}_{}", self.name, Self::vector_suffix(vec)).as_str(),
+            "vectors",
+            chunk_id,
+            false,
+        )?;
+        blob.write_at(bytes, offset * per)
+    }
+
+    /// Errors unless `rowid` is free; under REPLACE, deletes the row holding it.
+    fn claim_rowid(&self, conn: &Connection, rowid: i64, replace: bool) -> Result<()> {
+        if self.slot_of(conn, rowid)?.is_some() {
+            if replace {
+                self.delete(conn, rowid)?;
+            } else {
+                return Err(sql_error(format!(
+                    "vec0: UNIQUE constraint failed: {}.rowid (a row with rowid {rowid} \
+                     already exists; use INSERT OR REPLACE or UPDATE)",
+                    self.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn claim_text_id(&self, conn: &Connection, id: &str, replace: bool) -> Result<()> {
+        if let Some(rowid) = self.rowid_of_text_id(conn, id)? {
+            if replace {
+                self.delete(conn, rowid)?;
+            } else {
+                return Err(sql_error(format!(
+                    "vec0: UNIQUE constraint failed: {}.{} (a row with id '{id}' already exists)",
+                    self.name,
+                    self.key_name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn key_name(&self) -> String {
+        self.config
+            .columns
+            .iter()
+            .find(|c| matches!(c.kind, ColumnKind::IntegerKey | ColumnKind::TextKey))
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "rowid".to_string())
+    }
+
+    /// The rowid of an existing row holding `row`'s rowid or text id, if any.
+    pub fn existing_key(&self, conn: &Connection, row: &NewRow) -> Result<Option<i64>> {
+        if let Some(id) = &row.text_id {
+            if let Some(r) = self.rowid_of_text_id(conn, id)? {
+                return Ok(Some(r));
+            }
+        }
+        if let Some(r) = row.rowid {
+            if self.rowid_exists(conn, r)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks that the rows' keys are free (or, under REPLACE, frees them), before any
+    /// other write, so a refused row changes nothing.
+    pub fn check_keys(&self, conn: &Connection, rows: &[NewRow], replace: bool) -> Result<()> {
+        let mut seen_ids = std::collections::HashSet::new();
+        let mut seen_rowids = std::collections::HashSet::new();
+        for row in rows {
+            if let Some(id) = &row.text_id {
+                if !seen_ids.insert(id.clone()) && !replace {
+                    return Err(sql_error(format!(
+                        "vec0: UNIQUE constraint failed: {}.{} (id '{id}' given twice)",
+                        self.name,
+                        self.key_name()
+                    )));
+                }
+            }
+            if let Some(r) = row.rowid {
+                if !seen_rowids.insert(r) && !replace {
+                    return Err(sql_error(format!(
+                        "vec0: UNIQUE constraint failed: {}.{} ({r} given twice)",
+                        self.name,
+                        self.key_name()
+                    )));
+                }
+            }
+        }
+        if !replace {
+            for row in rows {
+                if let Some(id) = &row.text_id {
+                    self.claim_text_id(conn, id, false)?;
+                }
+                if let Some(r) = row.rowid {
+                    self.claim_rowid(conn, r, false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts validated rows; returns their rowids. Call `check_keys` first.
+    pub fn insert(&self, conn: &Connection, rows: &[NewRow], replace: bool) -> Result<Vec<i64>> {
+        self.insert_with(conn, rows, None, replace)
+    }
+
+    /// `insert`, with the first vector column's bytes for all rows given contiguously
+    /// (`row.vectors` then holds the other columns only, or nothing).
+    pub fn insert_with(
+        &self,
+        conn: &Connection,
+        rows: &[NewRow],
+        contiguous: Option<&[u8]>,
+        replace: bool,
+    ) -> Result<Vec<i64>> {
+        if replace {
+            for row in rows {
+                if let Some(id) = &row.text_id {
+                    self.claim_text_id(conn, id, true)?;
+                }
+                if let Some(r) = row.rowid {
+                    self.claim_rowid(conn, r, true)?;
+                }
+            }
+        }
+        let old_token = self.generation(conn)?;
+        let mut alloc = Allocator::new(self);
+        let mut slots = Vec::with_capacity(rows.len());
+        for _ in rows {
+            slots.push(alloc.next(conn)?);
+        }
+        alloc.finish(conn)?;
+        let n_scalars = self.n_scalars();
+        let placeholders: String = (0..n_scalars).map(|i| format!(", ?{}", i + 4)).collect();
+        let scalar_cols: String = (0..n_scalars).map(|i| format!(", s{i}")).collect();
+        let mut insert_row = conn.prepare_cached(&format!(
+            "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES (?1, ?2, ?3{placeholders})",
+            self.table("rows")
+        ))?;
+        let n_aux = self.config.n_aux();
+        let mut rowids = Vec::with_capacity(rows.len());
+        for (row, &slot) in rows.iter().zip(&slots) {
+            insert_row.raw_bind_parameter(1, row.rowid)?;
+            insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
+            insert_row.raw_bind_parameter(3, slot)?;
+            for (i, v) in row.scalars.iter().enumerate() {
+                insert_row.raw_bind_parameter(4 + i, v)?;
+            }
+            insert_row.raw_execute()?;
+            rowids.push(conn.last_insert_rowid());
+        }
+        drop(insert_row);
+        if n_aux > 0 {
+            let cols: String = (0..n_aux).map(|i| format!(", a{i}")).collect();
+            let ph: String = (0..n_aux).map(|i| format!(", ?{}", i + 2)).collect();
+            let mut insert_aux = conn.prepare_cached(&format!(
+                "INSERT INTO {}(rowid{cols}) VALUES (?1{ph})",
+                self.table("auxiliary")
+            ))?;
+            for (row, &rowid) in rows.iter().zip(&rowids) {
+                insert_aux.raw_bind_parameter(1, rowid)?;
+                for (i, v) in row.aux.iter().enumerate() {
+                    insert_aux.raw_bind_parameter(2 + i, v)?;
+                }
+                insert_aux.raw_execute()?;
+            }
+        }
+        // Vectors: one blob write per run of consecutive slots in one chunk.
+        for vec in 0..self.config.n_vectors() {
+            let per = self.vector_bytes(vec);
+            let source = if vec == 0 { contiguous } else { None };
+            let row_bytes = |r: usize| -> &[u8] {
+                match source {
+                    Some(b) => &b[r * per..(r + 1) * per],
+                    None => &rows[r].vectors[vec - usize::from(contiguous.is_some())],
+                }
+            };
+            let mut i = 0;
+            while i < rows.len() {
+                let (chunk, _) = self.chunk_of(slots[i]);
+                let mut j = i + 1;
+                while j < rows.len()
+                    && slots[j] == slots[j - 1] + 1
+                    && self.chunk_of(slots[j]).0 == chunk
+                {
+                    j += 1;
+                }
+                if let Some(b) = source {
+                    self.write_vectors(conn, vec, slots[i], &b[i * per..j * per])?;
+                } else if j == i + 1 {
+                    self.write_vectors(conn, vec, slots[i], row_bytes(i))?;
+                } else {
+                    let mut buf = Vec::with_capacity((j - i) * per);
+                    for r in i..j {
+                        buf.extend_from_slice(row_bytes(r));
+                    }
+                    self.write_vectors(conn, vec, slots[i], &buf)?;
+                }
+                i = j;
+            }
+        }
+        let new_token = self.bump_generation(conn)?;
+        if rows.len() > self.config.chunk_size {
+            // Big batches: reload lazily (exact-size arrays) rather than grow in place.
+            super::cache::forget(conn, self);
+        } else {
+            let n_vec = self.config.n_vectors();
+            super::cache::apply(conn, self, old_token, new_token, |d| {
+                for (r, row) in rows.iter().enumerate() {
+                    let vecs: Vec<&[u8]> = (0..n_vec)
+                        .map(|v| match (v, contiguous) {
+                            (0, Some(b)) => {
+                                let per = b.len() / rows.len().max(1);
+                                &b[r * per..(r + 1) * per]
+                            }
+                            _ => row.vectors[v - usize::from(contiguous.is_some())].as_slice(),
+                        })
+                        .collect();
+                    d.put(
+                        slots[r] as usize,
+                        rowids[r],
+                        row.text_id.clone(),
+                        &row.scalars,
+                        &vecs,
+                    );
+                }
+            });
+        }
+        Ok(rowids)
+    }
+
+    /// Deletes `rowid`; returns whether it existed.
+    pub fn delete(&self, conn: &Connection, rowid: i64) -> Result<bool> {
+        let Some(slot) = self.slot_of(conn, rowid)? else {
+            return Ok(false);
+        };
+        let old_token = self.generation(conn)?;
+        conn.prepare_cached(&format!(
+            "DELETE FROM {} WHERE rowid = ?1",
+            self.table("rows")
+        ))?
+        .execute([rowid])?;
+        if self.config.n_aux() > 0 {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {} WHERE rowid = ?1",
+                self.table("auxiliary")
+            ))?
+            .execute([rowid])?;
+        }
+        let (chunk_id, offset) = self.chunk_of(slot);
+        let chunks = self.table("chunks");
+        let validity: Vec<u8> = conn
+            .prepare_cached(&format!(
+                "SELECT validity FROM {chunks} WHERE chunk_id = ?1"
+            ))?
+            .query_row([chunk_id], |r| r.get(0))?;
+        let mut validity = validity;
+        if let Some(byte) = validity.get_mut(offset / 8) {
+            *byte &= !(1u8 << (offset % 8));
+        }
+        conn.prepare_cached(&format!(
+            "UPDATE {chunks} SET size = size - 1, validity = ?2 WHERE chunk_id = ?1"
+        ))?
+        .execute(params![chunk_id, validity])?;
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {}(chunk_id) VALUES (?1)",
+            self.table("free")
+        ))?
+        .execute([chunk_id])?;
+        // Zero the freed vector bytes: a deleted embedding does not linger in the file.
+        for vec in 0..self.config.n_vectors() {
+            let zeros = vec![0u8; self.vector_bytes(vec)];
+            self.write_vectors(conn, vec, slot, &zeros)?;
+        }
+        let new_token = self.bump_generation(conn)?;
+        super::cache::apply(conn, self, old_token, new_token, |d| {
+            d.remove(slot as usize)
+        });
+        Ok(true)
+    }
+
+    /// Applies an UPDATE to `rowid` (validated; the new rowid checked to be free).
+    pub fn update(&self, conn: &Connection, rowid: i64, change: &RowChange) -> Result<()> {
+        let Some(slot) = self.slot_of(conn, rowid)? else {
+            return Err(sql_error(format!(
+                "vec0: no row with rowid {rowid} in {}",
+                self.name
+            )));
+        };
+        let old_token = self.generation(conn)?;
+        let rows = self.table("rows");
+        let mut target = rowid;
+        if let Some(new) = change.new_rowid {
+            if new != rowid {
+                conn.execute(
+                    &format!("UPDATE {rows} SET rowid = ?2 WHERE rowid = ?1"),
+                    params![rowid, new],
+                )?;
+                if self.config.n_aux() > 0 {
+                    conn.execute(
+                        &format!(
+                            "UPDATE {} SET rowid = ?2 WHERE rowid = ?1",
+                            self.table("auxiliary")
+                        ),
+                        params![rowid, new],
+                    )?;
+                }
+                target = new;
+            }
+        }
+        if let Some(id) = &change.text_id {
+            conn.execute(
+                &format!("UPDATE {rows} SET id = ?2 WHERE rowid = ?1"),
+                params![target, id],
+            )?;
+        }
+        for (i, v) in change.scalars.iter().enumerate() {
+            if let Some(v) = v {
+                conn.prepare_cached(&format!("UPDATE {rows} SET s{i} = ?2 WHERE rowid = ?1"))?
+                    .execute(params![target, v])?;
+            }
+        }
+        for (i, v) in change.aux.iter().enumerate() {
+            if let Some(v) = v {
+                conn.prepare_cached(&format!(
+                    "UPDATE {} SET a{i} = ?2 WHERE rowid = ?1",
+                    self.table("auxiliary")
+                ))?
+                .execute(params![target, v])?;
+            }
+        }
+        for (i, v) in change.vectors.iter().enumerate() {
+            if let Some(bytes) = v {
+                self.write_vectors(conn, i, slot, bytes)?;
+            }
+        }
+        let new_token = self.bump_generation(conn)?;
+        super::cache::apply(conn, self, old_token, new_token, |d| {
+            let s = slot as usize;
+            if s >= d.n_slots || !d.live[s] {
+                return;
+            }
+            if target != rowid {
+                d.set_rowid(s, target);
+            }
+            if let Some(id) = &change.text_id {
+                d.text_ids[s] = Some(id.clone());
+            }
+            for (i, v) in change.scalars.iter().enumerate() {
+                if let Some(v) = v {
+                    d.scalars[i][s] = v.clone();
+                }
+            }
+            for (i, v) in change.vectors.iter().enumerate() {
+                if let Some(bytes) = v {
+                    d.set_vector(i, s, bytes);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    pub fn rowid_exists(&self, conn: &Connection, rowid: i64) -> Result<bool> {
+        Ok(self.slot_of(conn, rowid)?.is_some())
+    }
+}
+
+/// Hands out free slots: first the holes in existing chunks (lowest chunk first), then
+/// slots in new chunks.
+struct Allocator<'a> {
+    shadow: &'a Shadow,
+    /// (chunk_id, size, validity, changed)
+    current: Option<(i64, usize, Vec<u8>, bool)>,
+    last_chunk: i64,
+}
+
+impl<'a> Allocator<'a> {
+    fn new(shadow: &'a Shadow) -> Self {
+        Allocator {
+            shadow,
+            current: None,
+            last_chunk: 0,
+        }
+    }
+
+    fn next(&mut self, conn: &Connection) -> Result<i64> {
+        let cs = self.shadow.config.chunk_size;
+        loop {
+            if let Some((chunk_id, size, validity, changed)) = &mut self.current {
+                if *size < cs {
+                    for (byte_i, byte) in validity.iter_mut().enumerate() {
+                        if *byte != 0xff {
+                            let bit = byte.trailing_ones() as usize;
+                            *byte |= 1 << bit;
+                            *size += 1;
+                            *changed = true;
+                            let offset = byte_i * 8 + bit;
+                            return Ok((*chunk_id - 1) * cs as i64 + offset as i64);
+                        }
+                    }
+                }
+                self.flush(conn)?;
+            }
+            let chunks = self.shadow.table("chunks");
+            let free = self.shadow.table("free");
+            let next: Option<(i64, i64, Vec<u8>)> = conn
+                .prepare_cached(&format!(
+                    "SELECT c.chunk_id, c.size, c.validity FROM {free} f JOIN {chunks} c \
+                     ON c.chunk_id = f.chunk_id WHERE f.chunk_id > ?1 ORDER BY f.chunk_id LIMIT 1"
+                ))?
+                .query_row([self.last_chunk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let (chunk_id, size, validity) = match next {
+                Some((id, size, validity)) => (id, size as usize, validity),
+                None => (self.new_chunk(conn)?, 0, vec![0u8; cs / 8]),
+            };
+            self.last_chunk = chunk_id;
+            self.current = Some((chunk_id, size, validity, false));
+        }
+    }
+
+    fn new_chunk(&self, conn: &Connection) -> Result<i64> {
+        let cs = self.shadow.config.chunk_size;
+        conn.prepare_cached(&format!(
+            "INSERT INTO {}(size, validity) VALUES (0, zeroblob(?1))",
+            self.shadow.table("chunks")
+        ))?
+        .execute([(cs / 8) as i64])?;
+        let chunk_id = conn.last_insert_rowid();
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {}(chunk_id) VALUES (?1)",
+            self.shadow.table("free")
+        ))?
+        .execute([chunk_id])?;
+        for (i, (_, col)) in self.shadow.config.vector_columns().enumerate() {
+            conn.prepare_cached(&format!(
+                "INSERT INTO {}(rowid, vectors) VALUES (?1, zeroblob(?2))",
+                self.shadow.table(&Shadow::vector_suffix(i))
+            ))?
+            .execute(params![chunk_id, (cs * col.bytes()) as i64])?;
+        }
+        Ok(chunk_id)
+    }
+
+    fn flush(&mut self, conn: &Connection) -> Result<()> {
+        if let Some((chunk_id, size, validity, changed)) = self.current.take() {
+            if changed {
+                conn.prepare_cached(&format!(
+                    "UPDATE {} SET size = ?2, validity = ?3 WHERE chunk_id = ?1",
+                    self.shadow.table("chunks")
+                ))?
+                .execute(params![chunk_id, size as i64, validity])?;
+                if size >= self.shadow.config.chunk_size {
+                    conn.prepare_cached(&format!(
+                        "DELETE FROM {} WHERE chunk_id = ?1",
+                        self.shadow.table("free")
+                    ))?
+                    .execute([chunk_id])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, conn: &Connection) -> Result<()> {
+        self.flush(conn)
+    }
+}
