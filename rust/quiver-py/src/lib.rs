@@ -1,6 +1,7 @@
 //! `sqlite_quiver._quiver`: the Python module, which is also the SQLite extension
 //! (entry point `sqlite3_quiver_init`), so caches are shared by Python and SQL.
 
+mod arrow;
 pub mod connection;
 mod host_loader;
 
@@ -25,7 +26,7 @@ pub unsafe extern "C" fn sqlite3_quiver_init(
 }
 
 /// A `sqlite3.OperationalError` carrying `message`.
-fn operational_error(py: Python<'_>, message: String) -> PyErr {
+pub(crate) fn operational_error(py: Python<'_>, message: String) -> PyErr {
     match py
         .import("sqlite3")
         .and_then(|m| m.getattr("OperationalError"))
@@ -99,9 +100,17 @@ fn kernels() -> &'static str {
 #[pymodule]
 fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("VEC_VERSION", quiver_sqlite::scalar_functions::vec_version_string())?;
+    m.add(
+        "VEC_VERSION",
+        quiver_sqlite::scalar_functions::vec_version_string(),
+    )?;
     m.add_function(wrap_pyfunction!(load_extension_into, m)?)?;
     m.add_function(wrap_pyfunction!(host_sqlite_version_number, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    m.add_class::<arrow::ArrowResult>()?;
+    m.add_function(wrap_pyfunction!(arrow::register_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::unregister_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::query_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::arrow_registry_len, m)?)?;
     Ok(())
 }

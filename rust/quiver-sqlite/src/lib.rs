@@ -1,6 +1,10 @@
 //! The SQL surface of sqlite-quiver: sqlite-vec's functions and tables on quiver's
 //! kernels. `register(conn)` installs everything on one connection.
 
+pub mod arrow_filter;
+pub mod arrow_query;
+pub mod arrow_table;
+pub mod arrow_types;
 pub mod errors;
 pub mod raw_value;
 pub mod scalar_functions;
@@ -24,6 +28,7 @@ pub fn register(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     vec_each::load_module(conn)?;
+    arrow_table::load_module(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())

@@ -1,0 +1,826 @@
+//! `arrow`: read-only virtual tables over Arrow record batches held in memory.
+//!
+//! Tables are made by `register` (Python's `register_arrow`), never by hand-written SQL:
+//! the batches are staged in a process-wide registry under a numeric key and the table
+//! is created as `CREATE VIRTUAL TABLE temp."name" USING arrow(<key>)`. The registry entry
+//! belongs to the connection that staged it; it is removed on DROP TABLE (xDestroy) and
+//! when the connection closes (the module's destructor). Tables, cursors and the registry
+//! all hold `Arc`s of the batches, so buffers live as long as anything reads them.
+//!
+//! Written on the raw module API so that `xColumn` can hand out text/blob results without
+//! an extra copy, set vector subtypes, and read constraint collations in xBestIndex.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::SchemaRef;
+use rusqlite::ffi;
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use crate::arrow_filter::{rowid_target, Filter, Op, Prepared, RowidTarget};
+use crate::arrow_types::{batch_readers, declared_type, ColumnClass, Reader, SqlValue, TypeError};
+use crate::errors::sql_error;
+use crate::raw_value::value_ref;
+
+/// One batch, with a reader per column.
+pub struct Batch {
+    /// Row number (rowid) of the batch's first row.
+    pub offset: usize,
+    pub len: usize,
+    pub columns: Vec<Reader>,
+}
+
+/// The data behind one Arrow table.
+pub struct ArrowTable {
+    pub schema: SchemaRef,
+    pub batches: Vec<Batch>,
+    pub num_rows: usize,
+    /// Per column: how many cells read as NULL.
+    pub null_counts: Vec<usize>,
+    pub classes: Vec<ColumnClass>,
+}
+
+impl ArrowTable {
+    /// Checks every column's type (and values where needed) and builds the readers.
+    pub fn new(schema: SchemaRef, batches: &[RecordBatch]) -> Result<ArrowTable, TypeError> {
+        let fields: Vec<_> = schema.fields().iter().cloned().collect();
+        let mut out = Vec::with_capacity(batches.len());
+        let mut offset = 0;
+        let mut null_counts = vec![0usize; fields.len()];
+        for batch in batches {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let columns = batch_readers(batch.columns(), &fields)?;
+            for (i, c) in columns.iter().enumerate() {
+                null_counts[i] += count_nulls(c, batch.num_rows());
+            }
+            out.push(Batch {
+                offset,
+                len: batch.num_rows(),
+                columns,
+            });
+            offset += batch.num_rows();
+        }
+        // Types are checked even when there are no rows.
+        let mut classes = Vec::with_capacity(fields.len());
+        for f in &fields {
+            let empty = arrow_array::new_empty_array(f.data_type());
+            classes.push(Reader::new(&empty, f)?.class());
+        }
+        Ok(ArrowTable {
+            schema,
+            batches: out,
+            num_rows: offset,
+            null_counts,
+            classes,
+        })
+    }
+
+    /// `CREATE TABLE x(...)` for sqlite3_declare_vtab.
+    fn declaration(&self) -> String {
+        let columns: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = declared_type(f.data_type());
+                if t.is_empty() {
+                    quote_identifier(f.name())
+                } else {
+                    format!("{} {t}", quote_identifier(f.name()))
+                }
+            })
+            .collect();
+        format!("CREATE TABLE x({})", columns.join(", "))
+    }
+}
+
+fn count_nulls(reader: &Reader, len: usize) -> usize {
+    match reader {
+        Reader::I64(a) => a.null_count(),
+        Reader::Utf8(a) => a.null_count(),
+        Reader::LargeUtf8(a) => a.null_count(),
+        Reader::Utf8View(a) => a.null_count(),
+        _ => (0..len).filter(|r| reader.is_null(*r)).count(),
+    }
+}
+
+/// `"name"` with embedded quotes doubled.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+struct Entry {
+    db: usize,
+    table: Arc<ArrowTable>,
+}
+
+static REGISTRY: Mutex<Option<HashMap<u64, Entry>>> = Mutex::new(None);
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+fn registry() -> MutexGuard<'static, Option<HashMap<u64, Entry>>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn stage(db: usize, table: Arc<ArrowTable>) -> u64 {
+    let key = NEXT_KEY.fetch_add(1, AtomicOrdering::Relaxed);
+    registry()
+        .get_or_insert_with(HashMap::new)
+        .insert(key, Entry { db, table });
+    key
+}
+
+fn lookup(db: usize, key: u64) -> Option<Arc<ArrowTable>> {
+    registry()
+        .as_ref()
+        .and_then(|m| m.get(&key))
+        .filter(|e| e.db == db)
+        .map(|e| e.table.clone())
+}
+
+fn remove(key: u64) {
+    if let Some(m) = registry().as_mut() {
+        m.remove(&key);
+    }
+}
+
+/// Number of tables staged in the registry (all connections); for tests.
+pub fn registry_len() -> usize {
+    registry().as_ref().map_or(0, |m| m.len())
+}
+
+/// What a temp object named `name` is: None, Some(true) for an Arrow table.
+fn existing(conn: &Connection, name: &str) -> rusqlite::Result<Option<bool>> {
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM temp.sqlite_master WHERE name = ?1 COLLATE NOCASE \
+         AND type IN ('table', 'view')",
+    )?;
+    let mut rows = stmt.query([name])?;
+    match rows.next()? {
+        None => Ok(None),
+        Some(row) => {
+            let sql: Option<String> = row.get(0)?;
+            Ok(Some(sql.is_some_and(|s| is_arrow_sql(&s))))
+        }
+    }
+}
+
+fn is_arrow_sql(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    upper.starts_with("CREATE VIRTUAL TABLE") && upper.contains(" USING ARROW(")
+}
+
+fn check_name(name: &str) -> rusqlite::Result<()> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(sql_error(format!(
+            "register_arrow: invalid table name {name:?} (must be non-empty, without NUL)"
+        )));
+    }
+    if name.to_ascii_lowercase().starts_with("sqlite_") {
+        return Err(sql_error(format!(
+            "register_arrow: table name {name:?} is reserved (sqlite_ prefix)"
+        )));
+    }
+    Ok(())
+}
+
+/// Registers `batches` as the read-only table `temp.name`, replacing an Arrow table of
+/// that name. A temp table or view of that name that is not an Arrow table is an error.
+pub fn register(
+    conn: &Connection,
+    name: &str,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> rusqlite::Result<()> {
+    check_name(name)?;
+    let mut seen = std::collections::HashSet::new();
+    for f in schema.fields() {
+        if f.name().is_empty() || f.name().contains('\0') {
+            return Err(sql_error(format!(
+                "register_arrow: invalid column name {:?}",
+                f.name()
+            )));
+        }
+        if !seen.insert(f.name().to_lowercase()) {
+            return Err(sql_error(format!(
+                "register_arrow: duplicate column name {:?} (SQLite column names are \
+                 case-insensitive)",
+                f.name()
+            )));
+        }
+    }
+    if schema.fields().is_empty() {
+        return Err(sql_error("register_arrow: the data has no columns"));
+    }
+    let table = catch_unwind(AssertUnwindSafe(|| ArrowTable::new(schema, batches)))
+        .map_err(|_| sql_error("register_arrow: internal error (panic) reading the data"))?
+        .map_err(|e| sql_error(format!("register_arrow: {e}")))?;
+    let quoted = quote_identifier(name);
+    match existing(conn, name)? {
+        Some(true) => conn.execute_batch(&format!("DROP TABLE temp.{quoted}"))?,
+        Some(false) => {
+            return Err(sql_error(format!(
+                "register_arrow: temp.{quoted} already exists and is not an Arrow table"
+            )))
+        }
+        None => {}
+    }
+    // SAFETY: only the address is used, as the owner's identity.
+    let db = unsafe { conn.handle() } as usize;
+    let key = stage(db, Arc::new(table));
+    let created = conn.execute_batch(&format!(
+        "CREATE VIRTUAL TABLE temp.{quoted} USING arrow({key})"
+    ));
+    if created.is_err() {
+        remove(key);
+    }
+    created
+}
+
+/// Drops the Arrow table `temp.name`. Returns false when there is none.
+pub fn unregister(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    match existing(conn, name)? {
+        Some(true) => {
+            conn.execute_batch(&format!("DROP TABLE temp.{}", quote_identifier(name)))?;
+            Ok(true)
+        }
+        Some(false) => Err(sql_error(format!(
+            "unregister_arrow: temp.{} is not an Arrow table",
+            quote_identifier(name)
+        ))),
+        None => Ok(false),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The module.
+
+#[repr(C)]
+struct VTab {
+    base: ffi::sqlite3_vtab,
+    table: Arc<ArrowTable>,
+    key: u64,
+    name: String,
+}
+
+#[repr(C)]
+struct Cursor {
+    base: ffi::sqlite3_vtab_cursor,
+    table: Arc<ArrowTable>,
+    filters: Vec<Filter>,
+    /// Rows of the current batch that pass the filters (None: all).
+    selection: Option<Vec<u32>>,
+    batch: usize,
+    /// Index into selection (or the row when selection is None).
+    pos: usize,
+    /// Rowid range given by a rowid constraint.
+    rowid_range: (usize, usize),
+    empty: bool,
+}
+
+impl Cursor {
+    fn row(&self) -> usize {
+        match &self.selection {
+            Some(s) => s[self.pos] as usize,
+            None => self.pos,
+        }
+    }
+
+    fn batch_len(&self) -> usize {
+        match &self.selection {
+            Some(s) => s.len(),
+            None => self.table.batches.get(self.batch).map_or(0, |b| b.len),
+        }
+    }
+
+    fn eof(&self) -> bool {
+        self.empty || self.batch >= self.table.batches.len()
+    }
+
+    /// Moves to the first selected row of batch `self.batch` or a later one.
+    fn settle(&mut self) {
+        while self.batch < self.table.batches.len() {
+            let b = &self.table.batches[self.batch];
+            let (lo, hi) = self.rowid_range;
+            if b.offset + b.len <= lo || b.offset >= hi {
+                self.batch += 1;
+                continue;
+            }
+            let local_lo = lo.saturating_sub(b.offset);
+            let local_hi = (hi - b.offset).min(b.len);
+            if self.filters.is_empty() && local_lo == 0 && local_hi == b.len {
+                self.selection = None;
+            } else {
+                let mut sel: Vec<u32> = (local_lo as u32..local_hi as u32).collect();
+                for f in &self.filters {
+                    f.retain(&b.columns[f.column], &mut sel);
+                    if sel.is_empty() {
+                        break;
+                    }
+                }
+                self.selection = Some(sel);
+            }
+            self.pos = 0;
+            if self.batch_len() > 0 {
+                return;
+            }
+            self.batch += 1;
+        }
+    }
+}
+
+fn sqlite_string(message: &str) -> *mut c_char {
+    let bytes = message.as_bytes();
+    // SAFETY: sqlite3_malloc returns either null or a buffer of the requested size;
+    // we write len bytes plus the terminating NUL into it.
+    unsafe {
+        let p = ffi::sqlite3_malloc((bytes.len() + 1) as c_int).cast::<u8>();
+        if !p.is_null() {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            *p.add(bytes.len()) = 0;
+        }
+        p.cast::<c_char>()
+    }
+}
+
+/// Stores `message` as the table's error message and returns SQLITE_ERROR.
+///
+/// # Safety
+/// `vtab` must be a live sqlite3_vtab of this module.
+unsafe fn fail(vtab: *mut ffi::sqlite3_vtab, message: &str) -> c_int {
+    // SAFETY: per the contract, vtab is live; zErrMsg is owned by SQLite's allocator.
+    unsafe {
+        ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
+        (*vtab).zErrMsg = sqlite_string(message);
+    }
+    ffi::SQLITE_ERROR
+}
+
+/// Runs `f`, turning a panic into SQLITE_ERROR with a message on `vtab`.
+///
+/// # Safety
+/// `vtab` must be null or a live sqlite3_vtab of this module.
+unsafe fn guard(vtab: *mut ffi::sqlite3_vtab, f: impl FnOnce() -> c_int) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(rc) => rc,
+        Err(_) if !vtab.is_null() => {
+            // SAFETY: per the contract.
+            unsafe { fail(vtab, "arrow: internal error (panic)") }
+        }
+        Err(_) => ffi::SQLITE_ERROR,
+    }
+}
+
+unsafe fn arg(argv: *const *const c_char, i: usize) -> String {
+    // SAFETY: the caller checked i < argc; SQLite passes NUL-terminated strings.
+    unsafe { CStr::from_ptr(*argv.add(i)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+unsafe extern "C" fn x_connect(
+    db: *mut ffi::sqlite3,
+    aux: *mut c_void,
+    argc: c_int,
+    argv: *const *const c_char,
+    pp_vtab: *mut *mut ffi::sqlite3_vtab,
+    err: *mut *mut c_char,
+) -> c_int {
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+        if argc != 4 {
+            return Err(
+                "arrow tables are created by sqlite_quiver.register_arrow(), not by hand"
+                    .to_string(),
+            );
+        }
+        // SAFETY: argc == 4 strings from SQLite.
+        let (schema_name, name, key) = unsafe { (arg(argv, 1), arg(argv, 2), arg(argv, 3)) };
+        if !schema_name.eq_ignore_ascii_case("temp") {
+            return Err("arrow tables live in the temp schema; use register_arrow()".into());
+        }
+        let key: u64 = key
+            .trim()
+            .parse()
+            .map_err(|_| "arrow tables are created by sqlite_quiver.register_arrow()")?;
+        // SAFETY: aux is the Box<usize> given to create_module_v2 (the db handle).
+        let owner = unsafe { *aux.cast::<usize>() };
+        let table = lookup(owner, key).ok_or_else(|| {
+            format!(
+                "arrow table {name:?}: no data registered under key {key} (arrow tables are \
+                 created by sqlite_quiver.register_arrow())"
+            )
+        })?;
+        let decl = std::ffi::CString::new(table.declaration()).map_err(|e| e.to_string())?;
+        // SAFETY: db is the connection SQLite is connecting us to.
+        let rc = unsafe { ffi::sqlite3_declare_vtab(db, decl.as_ptr()) };
+        if rc != ffi::SQLITE_OK {
+            return Err(format!("arrow table {name:?}: cannot declare its columns"));
+        }
+        let vtab = Box::new(VTab {
+            // SAFETY: plain C struct; SQLite fills it.
+            base: unsafe { std::mem::zeroed() },
+            table,
+            key,
+            name,
+        });
+        // SAFETY: pp_vtab is writable; VTab is repr(C) with the base struct first.
+        unsafe { *pp_vtab = Box::into_raw(vtab).cast::<ffi::sqlite3_vtab>() };
+        Ok(())
+    }));
+    let message = match result {
+        Ok(Ok(())) => return ffi::SQLITE_OK,
+        Ok(Err(m)) => m,
+        Err(_) => "arrow: internal error (panic)".to_string(),
+    };
+    // SAFETY: err is writable; SQLite frees it with sqlite3_free.
+    unsafe { *err = sqlite_string(&message) };
+    ffi::SQLITE_ERROR
+}
+
+unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
+    // SAFETY: vtab was made by Box::into_raw in x_connect and SQLite drops it once.
+    unsafe {
+        ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
+        drop(Box::from_raw(vtab.cast::<VTab>()));
+    }
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_destroy(vtab: *mut ffi::sqlite3_vtab) -> c_int {
+    // SAFETY: vtab is one of ours.
+    let key = unsafe { (*vtab.cast::<VTab>()).key };
+    remove(key);
+    // SAFETY: as for x_disconnect.
+    unsafe { x_disconnect(vtab) }
+}
+
+// idxStr: one "column:op;" per used constraint, in argv order.
+unsafe extern "C" fn x_best_index(
+    vtab: *mut ffi::sqlite3_vtab,
+    info: *mut ffi::sqlite3_index_info,
+) -> c_int {
+    // SAFETY: vtab is one of ours; SQLite hands a valid index_info whose arrays have
+    // nConstraint entries.
+    unsafe {
+        guard(vtab, || {
+            let table = &(*vtab.cast::<VTab>()).table;
+            let info = &mut *info;
+            let n = table.num_rows.max(1) as f64;
+            let mut rows = n;
+            let mut plan = String::new();
+            let mut argv = 0;
+            let mut rowid_eq = false;
+            for i in 0..info.nConstraint as usize {
+                let c = &*info.aConstraint.add(i);
+                if c.usable == 0 {
+                    continue;
+                }
+                let Some(op) = Op::from_sqlite(c.op) else {
+                    continue;
+                };
+                let column = c.iColumn;
+                if column < 0 && op != Op::Eq {
+                    continue;
+                }
+                let (class, nulls) = if column < 0 {
+                    (ColumnClass::Numeric, 0)
+                } else {
+                    let col = column as usize;
+                    (table.classes[col], table.null_counts[col])
+                };
+                let binary = {
+                    let coll = ffi::sqlite3_vtab_collation(info, i as c_int);
+                    coll.is_null()
+                        || CStr::from_ptr(coll)
+                            .to_bytes()
+                            .eq_ignore_ascii_case(b"BINARY")
+                };
+                let (push, omit) = match op {
+                    Op::IsNull | Op::IsNotNull => (column >= 0, true),
+                    _ if column < 0 => (true, false),
+                    _ => match class {
+                        ColumnClass::Numeric => (true, true),
+                        ColumnClass::Text => (binary, false),
+                        ColumnClass::Other => (false, false),
+                    },
+                };
+                if !push {
+                    continue;
+                }
+                argv += 1;
+                let usage = &mut *info.aConstraintUsage.add(i);
+                usage.argvIndex = argv;
+                usage.omit = u8::from(omit) as _;
+                plan.push_str(&format!("{}:{};", column, op.code()));
+                rows *= match op {
+                    Op::Eq if column < 0 => {
+                        rowid_eq = true;
+                        1.0 / n
+                    }
+                    Op::Eq => 0.05,
+                    Op::Ne => 0.9,
+                    Op::IsNull => (nulls as f64 / n).max(1.0 / n),
+                    Op::IsNotNull => ((n - nulls as f64) / n).max(1.0 / n),
+                    _ => 0.3,
+                };
+            }
+            let rows = rows.max(1.0);
+            info.estimatedRows = rows as i64;
+            // A scan costs about a tenth of a native-table row visit per row; rows
+            // handed to SQLite cost one each. A rowid lookup is direct.
+            info.estimatedCost = if rowid_eq { 1.0 + rows } else { n * 0.1 + rows };
+            if !plan.is_empty() {
+                info.idxNum = 1;
+                info.idxStr = sqlite_string(&plan);
+                info.needToFreeIdxStr = 1;
+            }
+            ffi::SQLITE_OK
+        })
+    }
+}
+
+unsafe extern "C" fn x_open(
+    vtab: *mut ffi::sqlite3_vtab,
+    pp_cursor: *mut *mut ffi::sqlite3_vtab_cursor,
+) -> c_int {
+    // SAFETY: vtab is one of ours.
+    let table = unsafe { (*vtab.cast::<VTab>()).table.clone() };
+    let cursor = Box::new(Cursor {
+        // SAFETY: plain C struct; SQLite fills pVtab.
+        base: unsafe { std::mem::zeroed() },
+        table,
+        filters: Vec::new(),
+        selection: None,
+        batch: 0,
+        pos: 0,
+        rowid_range: (0, usize::MAX),
+        empty: true,
+    });
+    // SAFETY: pp_cursor is writable; Cursor is repr(C) with the base struct first.
+    unsafe { *pp_cursor = Box::into_raw(cursor).cast::<ffi::sqlite3_vtab_cursor>() };
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
+    // SAFETY: made by Box::into_raw in x_open; SQLite closes each cursor once.
+    unsafe { drop(Box::from_raw(cursor.cast::<Cursor>())) };
+    ffi::SQLITE_OK
+}
+
+/// Parses idxStr into (column, op) pairs.
+fn parse_plan(plan: &str) -> Option<Vec<(i32, Op)>> {
+    plan.split(';')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (c, o) = s.split_once(':')?;
+            Some((c.parse().ok()?, Op::from_code(o.parse().ok()?)?))
+        })
+        .collect()
+}
+
+unsafe extern "C" fn x_filter(
+    cursor: *mut ffi::sqlite3_vtab_cursor,
+    _idx_num: c_int,
+    idx_str: *const c_char,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) -> c_int {
+    // SAFETY: cursor is one of ours (x_open); argv holds argc live values.
+    unsafe {
+        let vtab = (*cursor).pVtab;
+        guard(vtab, || {
+            let c = &mut *cursor.cast::<Cursor>();
+            let plan = if idx_str.is_null() {
+                Vec::new()
+            } else {
+                match parse_plan(&CStr::from_ptr(idx_str).to_string_lossy()) {
+                    Some(p) => p,
+                    None => return fail(vtab, "arrow: bad index plan"),
+                }
+            };
+            if plan.len() != argc as usize {
+                return fail(vtab, "arrow: index plan does not match its arguments");
+            }
+            c.filters.clear();
+            c.rowid_range = (0, usize::MAX);
+            c.empty = false;
+            for (i, (column, op)) in plan.into_iter().enumerate() {
+                let value: ValueRef<'_> = value_ref(*argv.add(i));
+                if column < 0 {
+                    // rowid = ?: SQLite compares rowids as integers.
+                    match rowid_target(value) {
+                        RowidTarget::Row(r) if r >= 0 => {
+                            let r = r as usize;
+                            c.rowid_range = (c.rowid_range.0.max(r), c.rowid_range.1.min(r + 1));
+                        }
+                        RowidTarget::Row(_) | RowidTarget::Nothing => c.empty = true,
+                        RowidTarget::Unknown => {}
+                    }
+                    continue;
+                }
+                let col = column as usize;
+                match Filter::prepare(col, op, c.table.classes[col], value) {
+                    Prepared::Filter(f) => c.filters.push(f),
+                    Prepared::Nothing => c.empty = true,
+                    Prepared::Everything => {}
+                }
+            }
+            c.batch = 0;
+            c.pos = 0;
+            if !c.empty {
+                c.settle();
+            }
+            ffi::SQLITE_OK
+        })
+    }
+}
+
+unsafe extern "C" fn x_next(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
+    // SAFETY: cursor is one of ours.
+    unsafe {
+        let vtab = (*cursor).pVtab;
+        guard(vtab, || {
+            let c = &mut *cursor.cast::<Cursor>();
+            c.pos += 1;
+            if c.pos >= c.batch_len() {
+                c.batch += 1;
+                c.settle();
+            }
+            ffi::SQLITE_OK
+        })
+    }
+}
+
+unsafe extern "C" fn x_eof(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
+    // SAFETY: cursor is one of ours.
+    let c = unsafe { &*cursor.cast::<Cursor>() };
+    c_int::from(c.eof())
+}
+
+/// Sets `value` as the result of `ctx`.
+///
+/// # Safety
+/// `ctx` must be a live result context.
+pub unsafe fn set_result(ctx: *mut ffi::sqlite3_context, value: SqlValue<'_>) {
+    // SAFETY: per the contract; SQLITE_TRANSIENT makes SQLite copy text and blobs.
+    unsafe {
+        match value {
+            SqlValue::Null => ffi::sqlite3_result_null(ctx),
+            SqlValue::Integer(i) => ffi::sqlite3_result_int64(ctx, i),
+            SqlValue::Real(r) => ffi::sqlite3_result_double(ctx, r),
+            SqlValue::Text(t) => ffi::sqlite3_result_text64(
+                ctx,
+                t.as_ptr().cast::<c_char>(),
+                t.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+                ffi::SQLITE_UTF8 as u8,
+            ),
+            SqlValue::Blob(b) => ffi::sqlite3_result_blob64(
+                ctx,
+                b.as_ptr().cast::<c_void>(),
+                b.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+            ),
+            SqlValue::Vector(b, subtype) => {
+                ffi::sqlite3_result_blob64(
+                    ctx,
+                    b.as_ptr().cast::<c_void>(),
+                    b.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                );
+                ffi::sqlite3_result_subtype(ctx, subtype);
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn x_column(
+    cursor: *mut ffi::sqlite3_vtab_cursor,
+    ctx: *mut ffi::sqlite3_context,
+    column: c_int,
+) -> c_int {
+    // SAFETY: cursor is one of ours and not at EOF when SQLite asks for a column.
+    unsafe {
+        let vtab = (*cursor).pVtab;
+        guard(vtab, || {
+            let c = &*cursor.cast::<Cursor>();
+            let Some(batch) = c.table.batches.get(c.batch) else {
+                ffi::sqlite3_result_null(ctx);
+                return ffi::SQLITE_OK;
+            };
+            let Some(reader) = batch.columns.get(column as usize) else {
+                ffi::sqlite3_result_null(ctx);
+                return ffi::SQLITE_OK;
+            };
+            let row = c.row();
+            match reader {
+                Reader::I64(a) if !a.is_null(row) => ffi::sqlite3_result_int64(ctx, a.value(row)),
+                Reader::F64(a) if !a.is_null(row) && !a.value(row).is_nan() => {
+                    ffi::sqlite3_result_double(ctx, a.value(row))
+                }
+                _ => set_result(ctx, reader.value(row)),
+            }
+            ffi::SQLITE_OK
+        })
+    }
+}
+
+unsafe extern "C" fn x_rowid(cursor: *mut ffi::sqlite3_vtab_cursor, rowid: *mut i64) -> c_int {
+    // SAFETY: cursor is one of ours; rowid is writable.
+    unsafe {
+        let c = &*cursor.cast::<Cursor>();
+        let offset = c.table.batches.get(c.batch).map_or(0, |b| b.offset);
+        *rowid = (offset + c.row()) as i64;
+    }
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_update(
+    vtab: *mut ffi::sqlite3_vtab,
+    _argc: c_int,
+    _argv: *mut *mut ffi::sqlite3_value,
+    _rowid: *mut i64,
+) -> c_int {
+    // SAFETY: vtab is one of ours.
+    unsafe {
+        let name = (*vtab.cast::<VTab>()).name.clone();
+        fail(
+            vtab,
+            &format!(
+                "arrow table {name:?} is read-only (register new data with register_arrow, \
+                 or copy it into a native table with insert_arrow / CREATE TABLE AS)"
+            ),
+        )
+    }
+}
+
+unsafe extern "C" fn x_rename(vtab: *mut ffi::sqlite3_vtab, _new: *const c_char) -> c_int {
+    // SAFETY: vtab is one of ours.
+    unsafe {
+        fail(
+            vtab,
+            "arrow tables cannot be renamed; register the data again",
+        )
+    }
+}
+
+static MODULE: ffi::sqlite3_module = ffi::sqlite3_module {
+    iVersion: 1,
+    xCreate: Some(x_connect),
+    xConnect: Some(x_connect),
+    xBestIndex: Some(x_best_index),
+    xDisconnect: Some(x_disconnect),
+    xDestroy: Some(x_destroy),
+    xOpen: Some(x_open),
+    xClose: Some(x_close),
+    xFilter: Some(x_filter),
+    xNext: Some(x_next),
+    xEof: Some(x_eof),
+    xColumn: Some(x_column),
+    xRowid: Some(x_rowid),
+    xUpdate: Some(x_update),
+    xRename: Some(x_rename),
+    // SAFETY: the remaining members are optional callbacks; all-zero means None.
+    ..unsafe { std::mem::zeroed() }
+};
+
+/// Called by SQLite when the connection closes (or the module is replaced): drops the
+/// registry entries of that connection.
+unsafe extern "C" fn destroy_client_data(p: *mut c_void) {
+    let _ = catch_unwind(|| {
+        // SAFETY: p is the Box<usize> made in load_module; SQLite calls this once.
+        let db = *unsafe { Box::from_raw(p.cast::<usize>()) };
+        if let Some(m) = registry().as_mut() {
+            m.retain(|_, e| e.db != db);
+        }
+    });
+}
+
+pub fn load_module(conn: &Connection) -> rusqlite::Result<()> {
+    // SAFETY: the handle of a live connection, used for create_module_v2 below.
+    let db = unsafe { conn.handle() };
+    let aux = Box::into_raw(Box::new(db as usize));
+    // SAFETY: MODULE is 'static and the handle belongs to a live connection; SQLite
+    // owns aux from here and frees it with destroy_client_data (also on failure).
+    let rc = unsafe {
+        ffi::sqlite3_create_module_v2(
+            db,
+            c"arrow".as_ptr(),
+            &MODULE,
+            aux.cast::<c_void>(),
+            Some(destroy_client_data),
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
+    }
+}
