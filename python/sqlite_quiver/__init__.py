@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _quiver
 from ._loader import load, load_extension, loadable_path
-from .arrow import ArrowResult, query_arrow, register_arrow, unregister_arrow
+from .arrow import ArrowResult, insert_arrow, query_arrow, register_arrow, unregister_arrow
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
 
 __version__: str = _quiver.__version__
@@ -22,6 +22,7 @@ __version__: str = _quiver.__version__
 __all__ = [
     "__version__",
     "ArrowResult",
+    "insert_arrow",
     "query_arrow",
     "register_arrow",
     "unregister_arrow",

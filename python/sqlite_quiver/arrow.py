@@ -25,7 +25,7 @@ from . import _quiver
 
 ArrowResult = _quiver.ArrowResult
 
-__all__ = ["ArrowResult", "query_arrow", "register_arrow", "unregister_arrow"]
+__all__ = ["ArrowResult", "insert_arrow", "query_arrow", "register_arrow", "unregister_arrow"]
 
 
 def register_arrow(conn: Any, name: str, data: Any) -> None:
@@ -74,3 +74,25 @@ def query_arrow(conn: Any, sql: str, params: Sequence[Any] | None = ()) -> Arrow
     {'a': [1], 'b': ['x']}
     """
     return _quiver.query_arrow(conn, sql, params)
+
+
+def insert_arrow(conn: Any, table: str, data: Any, mode: str = "append") -> int:
+    """Inserts every row of ``data`` (any Arrow tabular object) into ``table`` and
+    returns the number of rows.
+
+    ``mode="append"`` inserts into an existing table (each Arrow column must be one of
+    its columns, matched by name); ``"create"`` creates the table with declared types
+    from the Arrow schema (an error if it exists); ``"replace"`` drops and re-creates it.
+    The ingest runs in one SAVEPOINT, so it nests inside an open transaction, and any
+    failure leaves the table exactly as it was. Values are bound straight from Arrow
+    memory with the same conversions as :func:`register_arrow` (fixed-size lists of
+    float32 / int8 become vector BLOBs, so vec0 tables can be filled).
+
+    >>> import pyarrow as pa, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> insert_arrow(conn, "t", pa.table({"id": [1, 2], "ok": [True, False]}), mode="create")
+    2
+    >>> query_arrow(conn, "select * from t").to_pyarrow().to_pydict()
+    {'id': [1, 2], 'ok': [True, False]}
+    """
+    return _quiver.insert_arrow(conn, table, data, mode)

@@ -304,6 +304,24 @@ pub fn query_arrow(
     })
 }
 
+/// Inserts `data` into `table` in one transaction; returns the number of rows.
+#[pyfunction]
+#[pyo3(signature = (conn, table, data, mode="append"))]
+pub fn insert_arrow(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    table: &str,
+    data: &Bound<'_, PyAny>,
+    mode: &str,
+) -> PyResult<usize> {
+    let mode: quiver_sqlite::arrow_insert::Mode = mode.parse().map_err(PyValueError::new_err)?;
+    let (schema, batches) = import_batches(data)?;
+    with_connection(py, conn, |c| {
+        quiver_sqlite::arrow_insert::insert(c, table, schema, &batches, mode)
+            .map_err(|e| operational_error(py, e.to_string()))
+    })
+}
+
 /// Number of Arrow tables staged in the process (all connections); for tests.
 #[pyfunction]
 pub fn arrow_registry_len() -> usize {

@@ -111,6 +111,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arrow::register_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::unregister_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::query_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::insert_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::arrow_registry_len, m)?)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! kernels. `register(conn)` installs everything on one connection.
 
 pub mod arrow_filter;
+pub mod arrow_insert;
 pub mod arrow_query;
 pub mod arrow_table;
 pub mod arrow_types;
