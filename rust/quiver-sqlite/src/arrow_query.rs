@@ -15,8 +15,14 @@ use arrow_array::{
 };
 use arrow_buffer::NullBuffer;
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use rusqlite::ffi;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
+
+use crate::errors::sql_error;
+use crate::raw_value::value_ref;
 
 /// Why a query could not become Arrow.
 #[derive(Debug, thiserror::Error)]
@@ -344,30 +350,137 @@ fn nulls(ok: Vec<bool>) -> Option<NullBuffer> {
     }
 }
 
+/// A prepared statement, finalized on drop.
+struct Stmt(*mut ffi::sqlite3_stmt);
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: a statement from sqlite3_prepare_v2 (or null), finalized once.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+fn last_error(db: *mut ffi::sqlite3, rc: c_int) -> QueryError {
+    // SAFETY: db is a live connection; errmsg is valid until the next API call.
+    let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned();
+    QueryError::Sqlite(rusqlite::Error::SqliteFailure(
+        ffi::Error::new(rc),
+        Some(message),
+    ))
+}
+
+fn c_text(p: *const c_char) -> Option<String> {
+    // SAFETY: SQLite returns null or a NUL-terminated string valid until the statement
+    // is finalized; it is copied right away.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
 /// Runs `sql` with `params` and returns its rows as record batches of up to
 /// `BATCH_ROWS` rows (at least one batch, possibly empty, so the schema is known).
+///
+/// Works on the raw statement: one `sqlite3_column_value` per cell instead of the
+/// type / text / bytes calls that each take the connection mutex.
 pub fn query(
     conn: &Connection,
     sql: &str,
     params: &[Value],
 ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
-    let mut stmt = conn.prepare(sql)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
-    let mut cols: Vec<Col> = stmt
-        .columns()
-        .iter()
-        .map(|c| initial(c.decl_type()))
-        .collect();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-    while let Some(row) = rows.next()? {
-        for (i, col) in cols.iter_mut().enumerate() {
-            col.push(row.get_ref(i)?)
-                .map_err(|message| QueryError::Column {
-                    column: names[i].clone(),
-                    message,
-                })?;
-        }
+    // SAFETY: the handle of a live connection, used on this thread only.
+    let db = unsafe { conn.handle() };
+    let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+    let mut tail: *const c_char = std::ptr::null();
+    let len = c_int::try_from(sql.len()).map_err(|_| QueryError::Column {
+        column: String::new(),
+        message: "SQL text too long".into(),
+    })?;
+    // SAFETY: sql is valid for len bytes; raw and tail are writable.
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast::<c_char>(), len, &mut raw, &mut tail)
+    };
+    let stmt = Stmt(raw);
+    if rc != ffi::SQLITE_OK {
+        return Err(last_error(db, rc));
     }
+    if stmt.0.is_null() {
+        return Err(QueryError::Sqlite(sql_error(
+            "query_arrow: the SQL has no statement",
+        )));
+    }
+    // SAFETY: tail points into sql (or its end).
+    let rest = unsafe { sql.get(tail.offset_from(sql.as_ptr().cast::<c_char>()) as usize..) }
+        .unwrap_or("");
+    if !rest.trim().trim_matches(';').trim().is_empty() {
+        return Err(QueryError::Sqlite(sql_error(
+            "query_arrow: give one SQL statement (more text follows the first)",
+        )));
+    }
+    // SAFETY (this block and the loop): stmt.0 is a live statement of db; indexes are
+    // below the counts SQLite reports; text/blob pointers are valid for their lengths
+    // until the next step, and are copied before it.
+    unsafe {
+        let expected = ffi::sqlite3_bind_parameter_count(stmt.0) as usize;
+        if expected != params.len() {
+            return Err(QueryError::Sqlite(sql_error(format!(
+                "query_arrow: the SQL has {expected} parameters but {} were given",
+                params.len()
+            ))));
+        }
+        for (i, p) in params.iter().enumerate() {
+            let idx = (i + 1) as c_int;
+            let rc = match p {
+                Value::Null => ffi::sqlite3_bind_null(stmt.0, idx),
+                Value::Integer(v) => ffi::sqlite3_bind_int64(stmt.0, idx, *v),
+                Value::Real(v) => ffi::sqlite3_bind_double(stmt.0, idx, *v),
+                Value::Text(t) => ffi::sqlite3_bind_text64(
+                    stmt.0,
+                    idx,
+                    t.as_ptr().cast::<c_char>(),
+                    t.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                    ffi::SQLITE_UTF8 as u8,
+                ),
+                Value::Blob(b) => ffi::sqlite3_bind_blob64(
+                    stmt.0,
+                    idx,
+                    b.as_ptr().cast::<c_void>(),
+                    b.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                ),
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(last_error(db, rc));
+            }
+        }
+        let n = ffi::sqlite3_column_count(stmt.0).max(0) as usize;
+        let names: Vec<String> = (0..n)
+            .map(|i| c_text(ffi::sqlite3_column_name(stmt.0, i as c_int)).unwrap_or_default())
+            .collect();
+        let mut cols: Vec<Col> = (0..n)
+            .map(|i| initial(c_text(ffi::sqlite3_column_decltype(stmt.0, i as c_int)).as_deref()))
+            .collect();
+        loop {
+            match ffi::sqlite3_step(stmt.0) {
+                ffi::SQLITE_ROW => {
+                    for (i, col) in cols.iter_mut().enumerate() {
+                        let value = ffi::sqlite3_column_value(stmt.0, i as c_int);
+                        col.push(value_ref(value))
+                            .map_err(|message| QueryError::Column {
+                                column: names[i].clone(),
+                                message,
+                            })?;
+                    }
+                }
+                ffi::SQLITE_DONE => break,
+                rc => return Err(last_error(db, rc)),
+            }
+        }
+        finish(names, cols)
+    }
+}
+
+fn finish(names: Vec<String>, cols: Vec<Col>) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
     let arrays: Vec<ArrayRef> = cols
         .into_iter()
         .map(Col::finish)

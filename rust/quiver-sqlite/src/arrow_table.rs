@@ -177,18 +177,49 @@ fn is_arrow_sql(sql: &str) -> bool {
     upper.starts_with("CREATE VIRTUAL TABLE") && upper.contains(" USING ARROW(")
 }
 
-fn check_name(name: &str) -> rusqlite::Result<()> {
+/// Checks the table name and the column names (non-empty, unique ignoring case).
+pub fn check_names(what: &str, name: &str, schema: &SchemaRef) -> rusqlite::Result<()> {
     if name.is_empty() || name.contains('\0') {
         return Err(sql_error(format!(
-            "register_arrow: invalid table name {name:?} (must be non-empty, without NUL)"
+            "{what}: invalid table name {name:?} (must be non-empty, without NUL)"
         )));
     }
     if name.to_ascii_lowercase().starts_with("sqlite_") {
         return Err(sql_error(format!(
-            "register_arrow: table name {name:?} is reserved (sqlite_ prefix)"
+            "{what}: table name {name:?} is reserved (sqlite_ prefix)"
         )));
     }
+    if schema.fields().is_empty() {
+        return Err(sql_error(format!("{what}: the data has no columns")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in schema.fields() {
+        if f.name().is_empty() || f.name().contains('\0') {
+            return Err(sql_error(format!(
+                "{what}: invalid column name {:?}",
+                f.name()
+            )));
+        }
+        if !seen.insert(f.name().to_lowercase()) {
+            return Err(sql_error(format!(
+                "{what}: duplicate column name {:?} (SQLite column names are \
+                 case-insensitive)",
+                f.name()
+            )));
+        }
+    }
     Ok(())
+}
+
+/// Checks the types and builds the readers (a panic becomes an error).
+pub fn build_table(
+    what: &str,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> rusqlite::Result<ArrowTable> {
+    catch_unwind(AssertUnwindSafe(|| ArrowTable::new(schema, batches)))
+        .map_err(|_| sql_error(format!("{what}: internal error (panic) reading the data")))?
+        .map_err(|e| sql_error(format!("{what}: {e}")))
 }
 
 /// Registers `batches` as the read-only table `temp.name`, replacing an Arrow table of
@@ -199,29 +230,17 @@ pub fn register(
     schema: SchemaRef,
     batches: &[RecordBatch],
 ) -> rusqlite::Result<()> {
-    check_name(name)?;
-    let mut seen = std::collections::HashSet::new();
-    for f in schema.fields() {
-        if f.name().is_empty() || f.name().contains('\0') {
-            return Err(sql_error(format!(
-                "register_arrow: invalid column name {:?}",
-                f.name()
-            )));
-        }
-        if !seen.insert(f.name().to_lowercase()) {
-            return Err(sql_error(format!(
-                "register_arrow: duplicate column name {:?} (SQLite column names are \
-                 case-insensitive)",
-                f.name()
-            )));
-        }
-    }
-    if schema.fields().is_empty() {
-        return Err(sql_error("register_arrow: the data has no columns"));
-    }
-    let table = catch_unwind(AssertUnwindSafe(|| ArrowTable::new(schema, batches)))
-        .map_err(|_| sql_error("register_arrow: internal error (panic) reading the data"))?
-        .map_err(|e| sql_error(format!("register_arrow: {e}")))?;
+    check_names("register_arrow", name, &schema)?;
+    let table = build_table("register_arrow", schema, batches)?;
+    register_built(conn, name, Arc::new(table))
+}
+
+/// Registers an already built table as `temp.name` (see `register`).
+pub fn register_built(
+    conn: &Connection,
+    name: &str,
+    table: Arc<ArrowTable>,
+) -> rusqlite::Result<()> {
     let quoted = quote_identifier(name);
     match existing(conn, name)? {
         Some(true) => conn.execute_batch(&format!("DROP TABLE temp.{quoted}"))?,
@@ -234,7 +253,7 @@ pub fn register(
     }
     // SAFETY: only the address is used, as the owner's identity.
     let db = unsafe { conn.handle() } as usize;
-    let key = stage(db, Arc::new(table));
+    let key = stage(db, table);
     let created = conn.execute_batch(&format!(
         "CREATE VIRTUAL TABLE temp.{quoted} USING arrow({key})"
     ));

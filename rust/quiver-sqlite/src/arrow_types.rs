@@ -31,7 +31,7 @@ use arrow_array::{
 };
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, TimeUnit};
-use chrono::{NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike};
+use chrono::{NaiveTime, Offset, TimeZone};
 
 /// Subtypes of sqlite-vec vector BLOBs.
 pub const SUBTYPE_FLOAT32: u32 = 223;
@@ -640,14 +640,8 @@ impl Reader {
             Reader::LargeBinary(a) => SqlValue::Blob(Cow::Borrowed(a.value(row))),
             Reader::BinaryView(a) => SqlValue::Blob(Cow::Borrowed(a.value(row))),
             Reader::FixedBinary(a) => SqlValue::Blob(Cow::Borrowed(a.value(row))),
-            Reader::Date32(a) => text_or_null(
-                arrow_array::temporal_conversions::date32_to_datetime(a.value(row))
-                    .map(|d| d.format("%Y-%m-%d").to_string()),
-            ),
-            Reader::Date64(a) => text_or_null(
-                arrow_array::temporal_conversions::date64_to_datetime(a.value(row))
-                    .map(|d| d.format("%Y-%m-%d").to_string()),
-            ),
+            Reader::Date32(a) => text_or_null(format_date(i64::from(a.value(row)))),
+            Reader::Date64(a) => text_or_null(format_date(a.value(row).div_euclid(86_400_000))),
             Reader::Timestamp {
                 values, unit, tz, ..
             } => text_or_null(format_timestamp(values[row], *unit, tz.as_ref())),
@@ -722,8 +716,15 @@ fn f32_bytes(values: &[f32]) -> Cow<'_, [u8]> {
 fn write_fraction(out: &mut String, nanos: u32, unit: Temporal) {
     let digits = unit.digits();
     if digits > 0 {
-        let scaled = nanos / 10u32.pow(9 - digits as u32);
-        let _ = write!(out, ".{scaled:0digits$}");
+        out.push('.');
+        let mut scaled = nanos / 10u32.pow(9 - digits as u32);
+        let mut buf = [b'0'; 9];
+        for i in (0..digits).rev() {
+            buf[i] = b'0' + (scaled % 10) as u8;
+            scaled /= 10;
+        }
+        // The buffer holds ASCII digits only.
+        out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or(""));
     }
 }
 
@@ -736,24 +737,84 @@ fn split(value: i64, unit: Temporal) -> (i64, u32) {
 }
 
 /// 'YYYY-MM-DD HH:MM:SS[.fff]' in the column's unit, plus '+HH:MM' when it has a zone.
-pub fn format_timestamp(value: i64, unit: Temporal, tz: Option<&Tz>) -> Option<String> {
-    let (secs, nanos) = split(value, unit);
-    let utc = chrono::DateTime::from_timestamp(secs, nanos)?.naive_utc();
-    let mut out = String::with_capacity(32);
-    match tz {
-        None => write_datetime(&mut out, &utc, unit),
-        Some(tz) => {
-            let local = tz.from_utc_datetime(&utc);
-            write_datetime(&mut out, &local.naive_local(), unit);
-            let _ = write!(out, "{}", local.offset().fix());
-        }
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's civil_from_days).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn push2(out: &mut String, v: u32) {
+    out.push((b'0' + (v / 10) as u8) as char);
+    out.push((b'0' + (v % 10) as u8) as char);
+}
+
+/// 'YYYY-MM-DD' for years 0..=9999, else chrono's rendering (with a sign).
+fn write_date(out: &mut String, days: i64) -> Option<()> {
+    let (y, m, d) = civil_from_days(days);
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        push2(out, y / 100);
+        push2(out, y % 100);
+        out.push('-');
+        push2(out, m);
+        out.push('-');
+        push2(out, d);
+    } else {
+        let date =
+            chrono::NaiveDate::from_num_days_from_ce_opt(i32::try_from(days + 719_163).ok()?)?;
+        let _ = write!(out, "{}", date.format("%Y-%m-%d"));
     }
+    Some(())
+}
+
+fn format_date(days: i64) -> Option<String> {
+    let mut out = String::with_capacity(10);
+    write_date(&mut out, days)?;
     Some(out)
 }
 
-fn write_datetime(out: &mut String, dt: &NaiveDateTime, unit: Temporal) {
-    let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S"));
-    write_fraction(out, dt.nanosecond() % 1_000_000_000, unit);
+/// Local seconds since the epoch (UTC, or shifted into `tz`) -> 'YYYY-MM-DD HH:MM:SS[.f]'.
+fn write_local(out: &mut String, secs: i64, nanos: u32, unit: Temporal) -> Option<()> {
+    write_date(out, secs.div_euclid(86_400))?;
+    let sod = secs.rem_euclid(86_400) as u32;
+    out.push(' ');
+    push2(out, sod / 3600);
+    out.push(':');
+    push2(out, sod / 60 % 60);
+    out.push(':');
+    push2(out, sod % 60);
+    write_fraction(out, nanos, unit);
+    Some(())
+}
+
+/// 'YYYY-MM-DD HH:MM:SS[.fff]' in the column's unit, plus '+HH:MM' when it has a zone.
+pub fn format_timestamp(value: i64, unit: Temporal, tz: Option<&Tz>) -> Option<String> {
+    let (secs, nanos) = split(value, unit);
+    let mut out = String::with_capacity(32);
+    match tz {
+        None => write_local(&mut out, secs, nanos, unit)?,
+        Some(tz) => {
+            let utc = chrono::DateTime::from_timestamp(secs, nanos)?.naive_utc();
+            let offset = tz.offset_from_utc_datetime(&utc).fix();
+            write_local(
+                &mut out,
+                secs + i64::from(offset.local_minus_utc()),
+                nanos,
+                unit,
+            )?;
+            let _ = write!(out, "{offset}");
+        }
+    }
+    Some(out)
 }
 
 fn format_time(value: i64, unit: Temporal) -> Option<String> {
@@ -964,4 +1025,36 @@ pub fn batch_readers(
         .zip(fields)
         .map(|(c, f)| Reader::new(c, f))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_dates_match_chrono() {
+        for days in (-800_000i64..3_000_000).step_by(997) {
+            let expected = chrono::NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32)
+                .map(|d| d.format("%Y-%m-%d").to_string());
+            assert_eq!(format_date(days), expected, "{days}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let us = Temporal::Micro;
+        assert_eq!(
+            format_timestamp(0, us, None).as_deref(),
+            Some("1970-01-01 00:00:00.000000")
+        );
+        assert_eq!(
+            format_timestamp(-1, us, None).as_deref(),
+            Some("1969-12-31 23:59:59.999999")
+        );
+        let tz: Tz = "+05:30".parse().unwrap();
+        assert_eq!(
+            format_timestamp(0, Temporal::Second, Some(&tz)).as_deref(),
+            Some("1970-01-01 05:30:00+05:30")
+        );
+    }
 }
