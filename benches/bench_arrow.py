@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
-
 import sqlite_quiver
 
 
@@ -95,7 +94,7 @@ def main() -> None:
                     table["category"].to_pylist(),
                     [str(v) for v in table["ts"].to_numpy()]))
 
-    def executemany() -> None:
+    def executemany(rows: list = rows) -> None:
         conn.execute("drop table if exists em")
         conn.execute("create table em(id INTEGER, x REAL, category TEXT, ts TEXT)")
         conn.executemany("insert into em values (?, ?, ?, ?)", rows)

@@ -210,6 +210,7 @@ impl ToSql for Bind<'_> {
             SqlValue::Integer(i) => ValueRef::Integer(*i),
             SqlValue::Real(r) => ValueRef::Real(*r),
             SqlValue::Text(t) => ValueRef::Text(t.as_bytes()),
+            SqlValue::Short(t) => ValueRef::Text(t.as_str().as_bytes()),
             SqlValue::Blob(b) | SqlValue::Vector(b, _) => ValueRef::Blob(b),
         }))
     }

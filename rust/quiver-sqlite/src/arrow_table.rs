@@ -550,6 +550,13 @@ unsafe extern "C" fn x_best_index(
                     _ => 0.3,
                 };
             }
+            // Rows always come in rowid order.
+            if info.nOrderBy == 1 {
+                let order = &*info.aOrderBy;
+                if order.iColumn < 0 && order.desc == 0 {
+                    info.orderByConsumed = 1;
+                }
+            }
             let rows = rows.max(1.0);
             info.estimatedRows = rows as i64;
             // A scan costs about a tenth of a native-table row visit per row; rows
@@ -698,6 +705,13 @@ pub unsafe fn set_result(ctx: *mut ffi::sqlite3_context, value: SqlValue<'_>) {
                 ctx,
                 t.as_ptr().cast::<c_char>(),
                 t.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+                ffi::SQLITE_UTF8 as u8,
+            ),
+            SqlValue::Short(t) => ffi::sqlite3_result_text64(
+                ctx,
+                t.as_str().as_ptr().cast::<c_char>(),
+                t.as_str().len() as u64,
                 ffi::SQLITE_TRANSIENT(),
                 ffi::SQLITE_UTF8 as u8,
             ),

@@ -55,6 +55,59 @@ pub enum TypeError {
     },
 }
 
+/// Short text formatted on the stack (dates, times, timestamps): no allocation per cell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineText {
+    buf: [u8; 48],
+    len: u8,
+}
+
+impl InlineText {
+    pub fn new() -> InlineText {
+        InlineText {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole UTF-8 strings are written (write_str); never fails.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl std::ops::Deref for InlineText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Default for InlineText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for InlineText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Write for InlineText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let start = self.len as usize;
+        let end = start + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[start..end].copy_from_slice(s.as_bytes());
+        self.len = end as u8;
+        Ok(())
+    }
+}
+
 /// One SQLite value read from Arrow memory.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue<'a> {
@@ -62,6 +115,8 @@ pub enum SqlValue<'a> {
     Integer(i64),
     Real(f64),
     Text(Cow<'a, str>),
+    /// Text formatted without allocating.
+    Short(InlineText),
     Blob(Cow<'a, [u8]>),
     /// A vector BLOB with its sqlite-vec subtype.
     Vector(Cow<'a, [u8]>, u32),
@@ -693,9 +748,9 @@ fn any_null<T: arrow_array::ArrowPrimitiveType>(
     (row * dim..row * dim + dim).any(|i| values.is_null(i))
 }
 
-fn text_or_null(s: Option<String>) -> SqlValue<'static> {
+fn text_or_null(s: Option<InlineText>) -> SqlValue<'static> {
     match s {
-        Some(s) => SqlValue::Text(Cow::Owned(s)),
+        Some(s) => SqlValue::Short(s),
         None => SqlValue::Null,
     }
 }
@@ -713,10 +768,10 @@ fn f32_bytes(values: &[f32]) -> Cow<'_, [u8]> {
     }
 }
 
-fn write_fraction(out: &mut String, nanos: u32, unit: Temporal) {
+fn write_fraction(out: &mut InlineText, nanos: u32, unit: Temporal) {
     let digits = unit.digits();
     if digits > 0 {
-        out.push('.');
+        let _ = out.write_char('.');
         let mut scaled = nanos / 10u32.pow(9 - digits as u32);
         let mut buf = [b'0'; 9];
         for i in (0..digits).rev() {
@@ -724,7 +779,7 @@ fn write_fraction(out: &mut String, nanos: u32, unit: Temporal) {
             scaled /= 10;
         }
         // The buffer holds ASCII digits only.
-        out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or(""));
+        let _ = out.write_str(std::str::from_utf8(&buf[..digits]).unwrap_or(""));
     }
 }
 
@@ -752,21 +807,21 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn push2(out: &mut String, v: u32) {
-    out.push((b'0' + (v / 10) as u8) as char);
-    out.push((b'0' + (v % 10) as u8) as char);
+fn push2(out: &mut InlineText, v: u32) {
+    let pair = [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let _ = out.write_str(std::str::from_utf8(&pair).unwrap_or("00"));
 }
 
 /// 'YYYY-MM-DD' for years 0..=9999, else chrono's rendering (with a sign).
-fn write_date(out: &mut String, days: i64) -> Option<()> {
+fn write_date(out: &mut InlineText, days: i64) -> Option<()> {
     let (y, m, d) = civil_from_days(days);
     if (0..=9999).contains(&y) {
         let y = y as u32;
         push2(out, y / 100);
         push2(out, y % 100);
-        out.push('-');
+        out.write_char('-').ok()?;
         push2(out, m);
-        out.push('-');
+        out.write_char('-').ok()?;
         push2(out, d);
     } else {
         let date =
@@ -776,30 +831,30 @@ fn write_date(out: &mut String, days: i64) -> Option<()> {
     Some(())
 }
 
-fn format_date(days: i64) -> Option<String> {
-    let mut out = String::with_capacity(10);
+fn format_date(days: i64) -> Option<InlineText> {
+    let mut out = InlineText::new();
     write_date(&mut out, days)?;
     Some(out)
 }
 
 /// Local seconds since the epoch (UTC, or shifted into `tz`) -> 'YYYY-MM-DD HH:MM:SS[.f]'.
-fn write_local(out: &mut String, secs: i64, nanos: u32, unit: Temporal) -> Option<()> {
+fn write_local(out: &mut InlineText, secs: i64, nanos: u32, unit: Temporal) -> Option<()> {
     write_date(out, secs.div_euclid(86_400))?;
     let sod = secs.rem_euclid(86_400) as u32;
-    out.push(' ');
+    out.write_char(' ').ok()?;
     push2(out, sod / 3600);
-    out.push(':');
+    out.write_char(':').ok()?;
     push2(out, sod / 60 % 60);
-    out.push(':');
+    out.write_char(':').ok()?;
     push2(out, sod % 60);
     write_fraction(out, nanos, unit);
     Some(())
 }
 
 /// 'YYYY-MM-DD HH:MM:SS[.fff]' in the column's unit, plus '+HH:MM' when it has a zone.
-pub fn format_timestamp(value: i64, unit: Temporal, tz: Option<&Tz>) -> Option<String> {
+pub fn format_timestamp(value: i64, unit: Temporal, tz: Option<&Tz>) -> Option<InlineText> {
     let (secs, nanos) = split(value, unit);
-    let mut out = String::with_capacity(32);
+    let mut out = InlineText::new();
     match tz {
         None => write_local(&mut out, secs, nanos, unit)?,
         Some(tz) => {
@@ -817,10 +872,10 @@ pub fn format_timestamp(value: i64, unit: Temporal, tz: Option<&Tz>) -> Option<S
     Some(out)
 }
 
-fn format_time(value: i64, unit: Temporal) -> Option<String> {
+fn format_time(value: i64, unit: Temporal) -> Option<InlineText> {
     let (secs, nanos) = split(value, unit);
     let t = NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(secs).ok()?, nanos)?;
-    let mut out = String::with_capacity(18);
+    let mut out = InlineText::new();
     let _ = write!(out, "{}", t.format("%H:%M:%S"));
     write_fraction(&mut out, nanos, unit);
     Some(out)
@@ -986,6 +1041,7 @@ fn write_scalar(reader: &Reader, row: usize, out: &mut String) {
             }
             SqlValue::Real(_) => out.push_str("null"),
             SqlValue::Text(t) => write_json_string(&t, out),
+            SqlValue::Short(t) => write_json_string(t.as_str(), out),
             SqlValue::Blob(b) | SqlValue::Vector(b, _) => {
                 out.push('"');
                 for byte in b.iter() {
@@ -1036,7 +1092,11 @@ mod tests {
         for days in (-800_000i64..3_000_000).step_by(997) {
             let expected = chrono::NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32)
                 .map(|d| d.format("%Y-%m-%d").to_string());
-            assert_eq!(format_date(days), expected, "{days}");
+            assert_eq!(
+                format_date(days).map(|t| t.as_str().to_string()),
+                expected,
+                "{days}"
+            );
         }
     }
 
