@@ -234,8 +234,7 @@ impl Col {
                 ok.push(true)
             }
             (Col::Text(data, ends, ok), ValueRef::Text(t)) => {
-                std::str::from_utf8(t)
-                    .map_err(|_| "holds TEXT that is not valid UTF-8".to_string())?;
+                // UTF-8 is checked once for the whole column in finish().
                 data.extend_from_slice(t);
                 ends.push(data.len() as i64);
                 ok.push(true)
@@ -290,25 +289,22 @@ impl Col {
                 let n = ends.len();
                 let values = arrow_buffer::Buffer::from_vec(data);
                 let nulls = nulls(ok);
+                // try_new checks the whole buffer and that every offset is a character
+                // boundary: the same as checking each value.
                 if values.len() < i32::MAX as usize {
                     let mut offsets = Vec::with_capacity(n + 1);
                     offsets.push(0i32);
                     offsets.extend(ends.iter().map(|e| *e as i32));
                     let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
-                    // SAFETY: every value was checked to be UTF-8 when pushed (or is the
-                    // decimal text of a number) and the offsets are ascending.
-                    Arc::new(unsafe {
-                        arrow_array::StringArray::new_unchecked(offsets, values, nulls)
-                    })
+                    Arc::new(arrow_array::StringArray::try_new(offsets, values, nulls)?)
                 } else {
                     let mut offsets = Vec::with_capacity(n + 1);
                     offsets.push(0i64);
                     offsets.extend(ends);
                     let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
-                    // SAFETY: as above.
-                    Arc::new(unsafe {
-                        arrow_array::LargeStringArray::new_unchecked(offsets, values, nulls)
-                    })
+                    Arc::new(arrow_array::LargeStringArray::try_new(
+                        offsets, values, nulls,
+                    )?)
                 }
             }
             Col::Blob(v) => {
@@ -347,6 +343,30 @@ fn nulls(ok: Vec<bool>) -> Option<NullBuffer> {
         None
     } else {
         Some(NullBuffer::from(ok))
+    }
+}
+
+/// The connection's mutex, held while alive (a no-op when SQLite runs without mutexes).
+struct DbLock(*mut ffi::sqlite3_mutex);
+
+impl DbLock {
+    fn new(db: *mut ffi::sqlite3) -> DbLock {
+        // SAFETY: db is live; sqlite3_db_mutex returns its (recursive) mutex or null.
+        let m = unsafe { ffi::sqlite3_db_mutex(db) };
+        if !m.is_null() {
+            // SAFETY: a valid mutex, left in Drop.
+            unsafe { ffi::sqlite3_mutex_enter(m) };
+        }
+        DbLock(m)
+    }
+}
+
+impl Drop for DbLock {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: entered in new() on this thread.
+            unsafe { ffi::sqlite3_mutex_leave(self.0) };
+        }
     }
 }
 
@@ -457,6 +477,9 @@ pub fn query(
         let names: Vec<String> = (0..n)
             .map(|i| c_text(ffi::sqlite3_column_name(stmt.0, i as c_int)).unwrap_or_default())
             .collect();
+        // Hold the connection mutex for the whole loop: the step / column calls below
+        // then re-enter it (it is recursive) instead of locking it each time.
+        let _lock = DbLock::new(db);
         let mut cols: Vec<Col> = (0..n)
             .map(|i| initial(c_text(ffi::sqlite3_column_decltype(stmt.0, i as c_int)).as_deref()))
             .collect();
@@ -483,7 +506,13 @@ pub fn query(
 fn finish(names: Vec<String>, cols: Vec<Col>) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
     let arrays: Vec<ArrayRef> = cols
         .into_iter()
-        .map(Col::finish)
+        .zip(&names)
+        .map(|(c, name)| {
+            c.finish().map_err(|e| QueryError::Column {
+                column: name.clone(),
+                message: format!("invalid values: {e}"),
+            })
+        })
         .collect::<Result<_, _>>()?;
     let fields: Vec<Field> = names
         .iter()

@@ -103,11 +103,42 @@ impl ArrowTable {
 }
 
 fn count_nulls(reader: &Reader, len: usize) -> usize {
+    fn nan_or_null<T: arrow_array::ArrowPrimitiveType>(
+        a: &arrow_array::PrimitiveArray<T>,
+        is_nan: impl Fn(&T::Native) -> bool,
+    ) -> usize {
+        match a.nulls() {
+            None => a.values().iter().filter(|v| is_nan(v)).count(),
+            Some(n) => a
+                .values()
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| n.is_null(*i) || is_nan(v))
+                .count(),
+        }
+    }
     match reader {
+        Reader::Null => len,
+        Reader::Bool(a) => a.null_count(),
+        Reader::I8(a) => a.null_count(),
+        Reader::I16(a) => a.null_count(),
+        Reader::I32(a) => a.null_count(),
         Reader::I64(a) => a.null_count(),
+        Reader::U8(a) => a.null_count(),
+        Reader::U16(a) => a.null_count(),
+        Reader::U32(a) => a.null_count(),
+        Reader::U64(a) => a.null_count(),
+        Reader::F32(a) => nan_or_null(a, |v| v.is_nan()),
+        Reader::F64(a) => nan_or_null(a, |v| v.is_nan()),
         Reader::Utf8(a) => a.null_count(),
         Reader::LargeUtf8(a) => a.null_count(),
         Reader::Utf8View(a) => a.null_count(),
+        Reader::Binary(a) => a.null_count(),
+        Reader::Date32(a) => a.null_count(),
+        Reader::Date64(a) => a.null_count(),
+        Reader::Timestamp { nulls, .. }
+        | Reader::Time { nulls, .. }
+        | Reader::Duration { nulls, .. } => nulls.as_ref().map_or(0, |n| n.null_count()),
         _ => (0..len).filter(|r| reader.is_null(*r)).count(),
     }
 }
@@ -404,38 +435,37 @@ unsafe fn arg(argv: *const *const c_char, i: usize) -> String {
         .into_owned()
 }
 
-unsafe extern "C" fn x_connect(
+/// The signature of xCreate / xConnect.
+pub(crate) type XConnect = unsafe extern "C" fn(
+    *mut ffi::sqlite3,
+    *mut c_void,
+    c_int,
+    *const *const c_char,
+    *mut *mut ffi::sqlite3_vtab,
+    *mut *mut c_char,
+) -> c_int;
+
+/// Shared body of xCreate / xConnect: `resolve` finds the data from the module
+/// arguments (argv[0] module, [1] schema, [2] table name, [3..] arguments) and returns it
+/// with its registry key (0 for none).
+///
+/// # Safety
+/// Arguments as SQLite passes them to xConnect.
+pub(crate) unsafe fn connect_table(
     db: *mut ffi::sqlite3,
-    aux: *mut c_void,
     argc: c_int,
     argv: *const *const c_char,
     pp_vtab: *mut *mut ffi::sqlite3_vtab,
     err: *mut *mut c_char,
+    resolve: impl FnOnce(&[String]) -> Result<(Arc<ArrowTable>, u64), String>,
 ) -> c_int {
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
-        if argc != 4 {
-            return Err(
-                "arrow tables are created by sqlite_quiver.register_arrow(), not by hand"
-                    .to_string(),
-            );
-        }
-        // SAFETY: argc == 4 strings from SQLite.
-        let (schema_name, name, key) = unsafe { (arg(argv, 1), arg(argv, 2), arg(argv, 3)) };
-        if !schema_name.eq_ignore_ascii_case("temp") {
-            return Err("arrow tables live in the temp schema; use register_arrow()".into());
-        }
-        let key: u64 = key
-            .trim()
-            .parse()
-            .map_err(|_| "arrow tables are created by sqlite_quiver.register_arrow()")?;
-        // SAFETY: aux is the Box<usize> given to create_module_v2 (the db handle).
-        let owner = unsafe { *aux.cast::<usize>() };
-        let table = lookup(owner, key).ok_or_else(|| {
-            format!(
-                "arrow table {name:?}: no data registered under key {key} (arrow tables are \
-                 created by sqlite_quiver.register_arrow())"
-            )
-        })?;
+        // SAFETY: argc strings from SQLite.
+        let args: Vec<String> = (0..argc.max(0) as usize)
+            .map(|i| unsafe { arg(argv, i) })
+            .collect();
+        let name = args.get(2).cloned().unwrap_or_default();
+        let (table, key) = resolve(&args)?;
         let decl = std::ffi::CString::new(table.declaration()).map_err(|e| e.to_string())?;
         // SAFETY: db is the connection SQLite is connecting us to.
         let rc = unsafe { ffi::sqlite3_declare_vtab(db, decl.as_ptr()) };
@@ -461,6 +491,43 @@ unsafe extern "C" fn x_connect(
     // SAFETY: err is writable; SQLite frees it with sqlite3_free.
     unsafe { *err = sqlite_string(&message) };
     ffi::SQLITE_ERROR
+}
+
+unsafe extern "C" fn x_connect(
+    db: *mut ffi::sqlite3,
+    aux: *mut c_void,
+    argc: c_int,
+    argv: *const *const c_char,
+    pp_vtab: *mut *mut ffi::sqlite3_vtab,
+    err: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: forwarded from SQLite; aux is the Box<usize> given to create_module_v2.
+    unsafe {
+        connect_table(db, argc, argv, pp_vtab, err, |args| {
+            if args.len() != 4 {
+                return Err(
+                    "arrow tables are created by sqlite_quiver.register_arrow(), not by hand"
+                        .to_string(),
+                );
+            }
+            if !args[1].eq_ignore_ascii_case("temp") {
+                return Err("arrow tables live in the temp schema; use register_arrow()".into());
+            }
+            let name = &args[2];
+            let key: u64 = args[3]
+                .trim()
+                .parse()
+                .map_err(|_| "arrow tables are created by sqlite_quiver.register_arrow()")?;
+            let owner = *aux.cast::<usize>();
+            let table = lookup(owner, key).ok_or_else(|| {
+                format!(
+                    "arrow table {name:?}: no data registered under key {key} (arrow tables \
+                     are created by sqlite_quiver.register_arrow())"
+                )
+            })?;
+            Ok((table, key))
+        })
+    }
 }
 
 unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
@@ -804,25 +871,31 @@ unsafe extern "C" fn x_rename(vtab: *mut ffi::sqlite3_vtab, _new: *const c_char)
     }
 }
 
-static MODULE: ffi::sqlite3_module = ffi::sqlite3_module {
-    iVersion: 1,
-    xCreate: Some(x_connect),
-    xConnect: Some(x_connect),
-    xBestIndex: Some(x_best_index),
-    xDisconnect: Some(x_disconnect),
-    xDestroy: Some(x_destroy),
-    xOpen: Some(x_open),
-    xClose: Some(x_close),
-    xFilter: Some(x_filter),
-    xNext: Some(x_next),
-    xEof: Some(x_eof),
-    xColumn: Some(x_column),
-    xRowid: Some(x_rowid),
-    xUpdate: Some(x_update),
-    xRename: Some(x_rename),
-    // SAFETY: the remaining members are optional callbacks; all-zero means None.
-    ..unsafe { std::mem::zeroed() }
-};
+/// A module over `ArrowTable`s whose tables are made by `connect` (the scan, filter,
+/// read-only callbacks are shared).
+pub(crate) const fn module(connect: XConnect) -> ffi::sqlite3_module {
+    ffi::sqlite3_module {
+        iVersion: 1,
+        xCreate: Some(connect),
+        xConnect: Some(connect),
+        xBestIndex: Some(x_best_index),
+        xDisconnect: Some(x_disconnect),
+        xDestroy: Some(x_destroy),
+        xOpen: Some(x_open),
+        xClose: Some(x_close),
+        xFilter: Some(x_filter),
+        xNext: Some(x_next),
+        xEof: Some(x_eof),
+        xColumn: Some(x_column),
+        xRowid: Some(x_rowid),
+        xUpdate: Some(x_update),
+        xRename: Some(x_rename),
+        // SAFETY: the remaining members are optional callbacks; all-zero means None.
+        ..unsafe { std::mem::zeroed() }
+    }
+}
+
+static MODULE: ffi::sqlite3_module = module(x_connect);
 
 /// Called by SQLite when the connection closes (or the module is replaced): drops the
 /// registry entries of that connection.

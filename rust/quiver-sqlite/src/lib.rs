@@ -3,6 +3,7 @@
 
 pub mod arrow_filter;
 pub mod arrow_insert;
+pub mod arrow_ipc;
 pub mod arrow_query;
 pub mod arrow_table;
 pub mod arrow_types;
@@ -30,6 +31,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     }
     vec_each::load_module(conn)?;
     arrow_table::load_module(conn)?;
+    arrow_ipc::load_module(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())
