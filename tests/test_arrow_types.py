@@ -272,3 +272,24 @@ def test_duckdb_relation(conn):
     rel = duckdb.sql("select range as i, range * 2 as j from range(5)")
     sqlite_quiver.register_arrow(conn, "t", rel)
     assert rows(conn, "select sum(i), sum(j) from t") == [(10, 20)]
+
+
+def test_option_timestamps_as_epoch(conn):
+    arr = pa.array([0, 1_500, None, -2_000], pa.timestamp("ms", tz="UTC"))
+    sqlite_quiver.register_arrow(conn, "t", pa.table({"c": arr}), timestamps="epoch")
+    assert column(conn) == [0, 1500, None, -2000]
+    assert rows(conn, "select c from t where c > 0") == [(1500,)]
+    assert rows(conn, "select typeof(c) from t limit 1") == [("integer",)]
+
+
+def test_option_uint64_as_text(conn):
+    arr = pa.array([1, 2**64 - 1, None], pa.uint64())
+    sqlite_quiver.register_arrow(conn, "t", pa.table({"c": arr}), uint64="text")
+    assert column(conn) == ["1", "18446744073709551615", None]
+
+
+def test_bad_options(conn):
+    with pytest.raises(ValueError, match="timestamps"):
+        sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [1]}), timestamps="iso")
+    with pytest.raises(ValueError, match="uint64"):
+        sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [1]}), uint64="wrap")

@@ -28,7 +28,9 @@ ArrowResult = _quiver.ArrowResult
 __all__ = ["ArrowResult", "insert_arrow", "query_arrow", "register_arrow", "unregister_arrow"]
 
 
-def register_arrow(conn: Any, name: str, data: Any) -> None:
+def register_arrow(
+    conn: Any, name: str, data: Any, *, timestamps: str = "text", uint64: str = "error"
+) -> None:
     """Makes ``data`` queryable as the read-only table ``temp.<name>``.
 
     ``data`` is anything with ``__arrow_c_stream__`` or ``__arrow_c_array__``: a pyarrow
@@ -39,13 +41,18 @@ def register_arrow(conn: Any, name: str, data: Any) -> None:
     table. ``conn`` is a ``sqlite3.Connection`` or ``apsw.Connection`` with sqlite-quiver
     loaded.
 
+    ``timestamps="epoch"`` shows timestamp columns as INTEGER counts of their unit since
+    1970-01-01 UTC (comparisons on them are then pushed down) instead of ISO-8601 text;
+    ``uint64="text"`` shows uint64 columns as decimal TEXT instead of failing on values
+    above the INTEGER range.
+
     >>> import polars as pl, sqlite_quiver
     >>> conn = sqlite_quiver.connect_with_vec()
     >>> register_arrow(conn, "people", pl.DataFrame({"name": ["ann", "bob"], "age": [31, 42]}))
     >>> conn.execute("select name from people where age > 40").fetchall()
     [('bob',)]
     """
-    _quiver.register_arrow(conn, name, data)
+    _quiver.register_arrow(conn, name, data, timestamps=timestamps, uint64=uint64)
 
 
 def unregister_arrow(conn: Any, name: str) -> bool:

@@ -262,15 +262,38 @@ fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
 
 /// Registers `data` as the read-only virtual table `temp.<name>`.
 #[pyfunction]
+#[pyo3(signature = (conn, name, data, *, timestamps="text", uint64="error"))]
 pub fn register_arrow(
     py: Python<'_>,
     conn: &Bound<'_, PyAny>,
     name: &str,
     data: &Bound<'_, PyAny>,
+    timestamps: &str,
+    uint64: &str,
 ) -> PyResult<()> {
+    let options = quiver_sqlite::arrow_table::TableOptions {
+        timestamps_as_epoch: match timestamps {
+            "text" => false,
+            "epoch" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "register_arrow: timestamps must be \"text\" or \"epoch\", got {other:?}"
+                )))
+            }
+        },
+        uint64_as_text: match uint64 {
+            "error" => false,
+            "text" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "register_arrow: uint64 must be \"error\" or \"text\", got {other:?}"
+                )))
+            }
+        },
+    };
     let (schema, batches) = import_batches(data)?;
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow_table::register(c, name, schema, &batches)
+        quiver_sqlite::arrow_table::register(c, name, schema, &batches, options)
             .map_err(|e| operational_error(py, e.to_string()))
     })
 }

@@ -90,7 +90,12 @@ pub fn insert(
     );
     check_names("insert_arrow", &hidden, &schema)?;
     // Check every type (and value range) before writing anything.
-    let data = Arc::new(build_table("insert_arrow", schema.clone(), batches)?);
+    let data = Arc::new(build_table(
+        "insert_arrow",
+        schema.clone(),
+        batches,
+        Default::default(),
+    )?);
     let vector_i8: Vec<bool> = schema
         .fields()
         .iter()

@@ -24,7 +24,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use crate::arrow_filter::{rowid_target, Filter, Op, Prepared, RowidTarget};
-use crate::arrow_types::{batch_readers, declared_type, ColumnClass, Reader, SqlValue, TypeError};
+use crate::arrow_types::{declared_type, ColumnClass, Reader, SqlValue, TypeError};
 use crate::errors::sql_error;
 use crate::raw_value::value_ref;
 
@@ -44,11 +44,59 @@ pub struct ArrowTable {
     /// Per column: how many cells read as NULL.
     pub null_counts: Vec<usize>,
     pub classes: Vec<ColumnClass>,
+    /// Per column: the declared SQLite type.
+    pub decls: Vec<&'static str>,
+}
+
+/// How some Arrow types are shown to SQL (register_arrow's options).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Timestamps as INTEGER counts of the column's unit since the epoch, not text.
+    pub timestamps_as_epoch: bool,
+    /// uint64 columns as decimal TEXT (any value) instead of INTEGER (error above i64).
+    pub uint64_as_text: bool,
+}
+
+/// The reader of a top-level column, with the options applied.
+fn column_reader(
+    array: &arrow_array::ArrayRef,
+    field: &arrow_schema::Field,
+    options: TableOptions,
+) -> Result<Reader, TypeError> {
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    if options.uint64_as_text && field.data_type() == &DataType::UInt64 {
+        return Ok(Reader::U64Text(array.as_primitive().clone()));
+    }
+    let reader = Reader::new(array, field)?;
+    Ok(match reader {
+        Reader::Timestamp { values, nulls, .. } if options.timestamps_as_epoch => {
+            Reader::Duration { values, nulls }
+        }
+        other => other,
+    })
+}
+
+fn column_decl(reader: &Reader, field: &arrow_schema::Field) -> &'static str {
+    match reader {
+        Reader::U64Text(_) => "TEXT",
+        Reader::Duration { .. } => "INTEGER",
+        _ => declared_type(field.data_type()),
+    }
 }
 
 impl ArrowTable {
     /// Checks every column's type (and values where needed) and builds the readers.
     pub fn new(schema: SchemaRef, batches: &[RecordBatch]) -> Result<ArrowTable, TypeError> {
+        Self::with_options(schema, batches, TableOptions::default())
+    }
+
+    /// As `new`, with options for timestamps and uint64.
+    pub fn with_options(
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        options: TableOptions,
+    ) -> Result<ArrowTable, TypeError> {
         let fields: Vec<_> = schema.fields().iter().cloned().collect();
         let mut out = Vec::with_capacity(batches.len());
         let mut offset = 0;
@@ -57,7 +105,12 @@ impl ArrowTable {
             if batch.num_rows() == 0 {
                 continue;
             }
-            let columns = batch_readers(batch.columns(), &fields)?;
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(&fields)
+                .map(|(c, f)| column_reader(c, f, options))
+                .collect::<Result<Vec<_>, _>>()?;
             for (i, c) in columns.iter().enumerate() {
                 null_counts[i] += count_nulls(c, batch.num_rows());
             }
@@ -70,9 +123,12 @@ impl ArrowTable {
         }
         // Types are checked even when there are no rows.
         let mut classes = Vec::with_capacity(fields.len());
+        let mut decls = Vec::with_capacity(fields.len());
         for f in &fields {
             let empty = arrow_array::new_empty_array(f.data_type());
-            classes.push(Reader::new(&empty, f)?.class());
+            let reader = column_reader(&empty, f, options)?;
+            classes.push(reader.class());
+            decls.push(column_decl(&reader, f));
         }
         Ok(ArrowTable {
             schema,
@@ -80,6 +136,7 @@ impl ArrowTable {
             num_rows: offset,
             null_counts,
             classes,
+            decls,
         })
     }
 
@@ -89,8 +146,8 @@ impl ArrowTable {
             .schema
             .fields()
             .iter()
-            .map(|f| {
-                let t = declared_type(f.data_type());
+            .zip(&self.decls)
+            .map(|(f, t)| {
                 if t.is_empty() {
                     quote_identifier(f.name())
                 } else {
@@ -247,10 +304,13 @@ pub fn build_table(
     what: &str,
     schema: SchemaRef,
     batches: &[RecordBatch],
+    options: TableOptions,
 ) -> rusqlite::Result<ArrowTable> {
-    catch_unwind(AssertUnwindSafe(|| ArrowTable::new(schema, batches)))
-        .map_err(|_| sql_error(format!("{what}: internal error (panic) reading the data")))?
-        .map_err(|e| sql_error(format!("{what}: {e}")))
+    catch_unwind(AssertUnwindSafe(|| {
+        ArrowTable::with_options(schema, batches, options)
+    }))
+    .map_err(|_| sql_error(format!("{what}: internal error (panic) reading the data")))?
+    .map_err(|e| sql_error(format!("{what}: {e}")))
 }
 
 /// Registers `batches` as the read-only table `temp.name`, replacing an Arrow table of
@@ -260,9 +320,10 @@ pub fn register(
     name: &str,
     schema: SchemaRef,
     batches: &[RecordBatch],
+    options: TableOptions,
 ) -> rusqlite::Result<()> {
     check_names("register_arrow", name, &schema)?;
-    let table = build_table("register_arrow", schema, batches)?;
+    let table = build_table("register_arrow", schema, batches, options)?;
     register_built(conn, name, Arc::new(table))
 }
 

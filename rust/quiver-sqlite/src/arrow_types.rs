@@ -254,6 +254,8 @@ pub enum Reader {
     U32(UInt32Array),
     /// Checked at construction: every value fits in i64.
     U64(UInt64Array),
+    /// uint64 shown as decimal text (register_arrow(..., uint64="text")).
+    U64Text(UInt64Array),
     F16(Float16Array),
     F32(Float32Array),
     F64(Float64Array),
@@ -567,7 +569,7 @@ impl Reader {
             Reader::U8(a) => a.is_null(row),
             Reader::U16(a) => a.is_null(row),
             Reader::U32(a) => a.is_null(row),
-            Reader::U64(a) => a.is_null(row),
+            Reader::U64(a) | Reader::U64Text(a) => a.is_null(row),
             Reader::F16(a) => a.is_null(row) || a.value(row).is_nan(),
             Reader::F32(a) => a.is_null(row) || a.value(row).is_nan(),
             Reader::F64(a) => a.is_null(row) || a.value(row).is_nan(),
@@ -702,6 +704,11 @@ impl Reader {
             } => text_or_null(format_timestamp(values[row], *unit, tz.as_ref())),
             Reader::Time { values, unit, .. } => text_or_null(format_time(values[row], *unit)),
             Reader::Dictionary { keys, values, .. } => values.value(keys[row]),
+            Reader::U64Text(a) => {
+                let mut t = InlineText::new();
+                let _ = write!(t, "{}", a.value(row));
+                SqlValue::Short(t)
+            }
             Reader::VectorF32 { values, dim, .. } => {
                 let slice = &values.values()[row * dim..row * dim + dim];
                 SqlValue::Vector(f32_bytes(slice), SUBTYPE_FLOAT32)
