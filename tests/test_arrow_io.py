@@ -220,3 +220,36 @@ def test_insert_from_arrow_table_copy(conn):
     sqlite_quiver.register_arrow(conn, "src", src)
     conn.execute("create table dst as select * from src where a % 2 = 0")
     assert conn.execute("select count(*), sum(a) from dst").fetchone() == (500, 249500)
+
+
+def test_schema_override(conn):
+    import struct
+    conn.execute("create table t(a, b, v)")
+    conn.execute("insert into t values (1, 0, ?), (2, 1, ?)",
+                 [struct.pack("<2f", 1, 2), struct.pack("<2f", 3, 4)])
+    schema = pa.schema([("a", pa.float64()), ("b", pa.bool_()), ("v", pa.list_(pa.float32(), 2))])
+    t = sqlite_quiver.query_arrow(conn, "select a, b, v from t", schema=schema).to_pyarrow()
+    assert t.schema == schema
+    assert t.to_pydict() == {"a": [1.0, 2.0], "b": [False, True], "v": [[1, 2], [3, 4]]}
+    # vec0-style vectors straight from sqlite-vec BLOBs, int8 too
+    conn.execute("create table u(e)")
+    conn.execute("insert into u values (x'01fe')")
+    u = sqlite_quiver.query_arrow(conn, "select e from u",
+                                  schema=pa.schema([("e", pa.list_(pa.int8(), 2))]))
+    assert u.to_pyarrow().column(0).to_pylist() == [[1, -2]]
+
+
+def test_schema_override_errors(conn):
+    conn.execute("create table t(a, s)")
+    conn.execute("insert into t values (1, 'x')")
+    with pytest.raises(sqlite3.OperationalError, match='column "s".*does not fit'):
+        sqlite_quiver.query_arrow(conn, "select a, s from t", schema=pa.schema([("s", pa.int64())]))
+    with pytest.raises(sqlite3.OperationalError, match='column "zz".*does not return'):
+        sqlite_quiver.query_arrow(conn, "select a from t", schema=pa.schema([("zz", pa.int64())]))
+    with pytest.raises(sqlite3.OperationalError, match="cannot be requested"):
+        sqlite_quiver.query_arrow(conn, "select a from t", schema=pa.schema([("a", pa.int8())]))
+    with pytest.raises(sqlite3.OperationalError, match="bytes where 8 were expected"):
+        sqlite_quiver.query_arrow(conn, "select x'00' as v",
+                                  schema=pa.schema([("v", pa.list_(pa.float32(), 2))]))
+    with pytest.raises(TypeError, match="schema"):
+        sqlite_quiver.query_arrow(conn, "select 1", schema={"a": "int"})

@@ -67,20 +67,25 @@ def unregister_arrow(conn: Any, name: str) -> bool:
     return _quiver.unregister_arrow(conn, name)
 
 
-def query_arrow(conn: Any, sql: str, params: Sequence[Any] | None = ()) -> ArrowResult:
+def query_arrow(
+    conn: Any, sql: str, params: Sequence[Any] | None = (), schema: Any = None
+) -> ArrowResult:
     """Runs ``sql`` and returns its rows as Arrow (an :class:`ArrowResult`, which has
     ``__arrow_c_stream__``, ``to_pyarrow()``, ``to_polars()`` and ``to_batches()``).
 
     Column types come from the declared types (INTEGER -> int64, REAL -> float64, TEXT ->
     string, BLOB -> binary, BOOLEAN -> bool, ``float[N]`` / ``int8[N]`` -> fixed-size
     lists) and otherwise from the values, promoted int -> float -> string as needed.
+    ``schema`` (a pyarrow Schema, or anything with ``__arrow_c_schema__``) fixes the type
+    of the columns it names: bool, int64, float64, string, binary, or a fixed-size list of
+    float32 / int8 for vector BLOBs; a value that does not fit is an error.
 
     >>> import sqlite_quiver
     >>> conn = sqlite_quiver.connect_with_vec()
     >>> query_arrow(conn, "select 1 as a, ? as b", ["x"]).to_pyarrow().to_pydict()
     {'a': [1], 'b': ['x']}
     """
-    return _quiver.query_arrow(conn, sql, params)
+    return _quiver.query_arrow(conn, sql, params, schema)
 
 
 def insert_arrow(conn: Any, table: str, data: Any, mode: str = "append") -> int:

@@ -100,6 +100,23 @@ pub fn import_batches(data: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<Recor
     Ok((schema, batches))
 }
 
+/// A schema from anything with `__arrow_c_schema__` (e.g. a pyarrow Schema).
+fn import_schema(schema: &Bound<'_, PyAny>) -> PyResult<arrow_schema::Schema> {
+    if !schema.hasattr("__arrow_c_schema__")? {
+        return Err(PyTypeError::new_err(format!(
+            "schema must be an Arrow schema (with __arrow_c_schema__, e.g. pyarrow.schema(...)), \
+             got {}",
+            schema.get_type().name()?
+        )));
+    }
+    let capsule = schema.call_method0("__arrow_c_schema__")?;
+    let p = capsule_pointer(&capsule, c"arrow_schema")?;
+    // SAFETY: the capsule holds a live ArrowSchema, only borrowed here.
+    let ffi_schema = unsafe { &*p.cast::<FFI_ArrowSchema>() };
+    arrow_schema::Schema::try_from(ffi_schema)
+        .map_err(|e| PyValueError::new_err(format!("cannot read the schema: {e}")))
+}
+
 unsafe extern "C" fn release_stream_capsule(capsule: *mut pyo3::ffi::PyObject) {
     // SAFETY: called by Python with our capsule; its pointer is a Box made in
     // stream_capsule (dropping it releases the stream unless a consumer moved it out).
@@ -309,20 +326,26 @@ pub fn unregister_arrow(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> 
 
 /// Runs `sql` and returns the rows as an `ArrowResult`.
 #[pyfunction]
-#[pyo3(signature = (conn, sql, params=None))]
+#[pyo3(signature = (conn, sql, params=None, schema=None))]
 pub fn query_arrow(
     py: Python<'_>,
     conn: &Bound<'_, PyAny>,
     sql: &str,
     params: Option<&Bound<'_, PyAny>>,
+    schema: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ArrowResult> {
     let params = match params {
         Some(p) => sql_params(p)?,
         None => Vec::new(),
     };
+    let requested = match schema {
+        Some(s) if !s.is_none() => Some(import_schema(s)?),
+        _ => None,
+    };
     with_connection(py, conn, |c| {
-        let (schema, batches) = quiver_sqlite::arrow_query::query(c, sql, &params)
-            .map_err(|e| operational_error(py, format!("query_arrow: {e}")))?;
+        let (schema, batches) =
+            quiver_sqlite::arrow_query::query_with_schema(c, sql, &params, requested.as_ref())
+                .map_err(|e| operational_error(py, format!("query_arrow: {e}")))?;
         Ok(ArrowResult { schema, batches })
     })
 }

@@ -94,6 +94,24 @@ fn initial(decl: Option<&str>) -> Col {
     }
 }
 
+/// The starting column for a type asked for by a schema override.
+fn initial_for(data_type: &arrow_schema::DataType) -> Option<Col> {
+    use arrow_schema::DataType as D;
+    Some(match data_type {
+        D::Boolean => Col::Bool(Vec::new(), Vec::new()),
+        D::Int64 => Col::Int(Vec::new(), Vec::new()),
+        D::Float64 => Col::Real(Vec::new(), Vec::new()),
+        D::Utf8 => Col::Text(Vec::new(), Vec::new(), Vec::new()),
+        D::Binary => Col::Blob(Vec::new()),
+        D::FixedSizeList(child, n) if *n > 0 => match child.data_type() {
+            D::Float32 => Col::Vector(VectorKind::F32, *n as usize, Vec::new(), Vec::new()),
+            D::Int8 => Col::Vector(VectorKind::I8, *n as usize, Vec::new(), Vec::new()),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
 fn real_text(r: f64) -> String {
     format!("{r:?}")
 }
@@ -407,6 +425,18 @@ pub fn query(
     sql: &str,
     params: &[Value],
 ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+    query_with_schema(conn, sql, params, None)
+}
+
+/// As `query`; `schema` fixes the types of the columns it names (bool, int64, float64,
+/// utf8, binary, fixed_size_list<float32|int8>): no promotion, a value that does not fit
+/// is an error.
+pub fn query_with_schema(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    schema: Option<&Schema>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
     // SAFETY: the handle of a live connection, used on this thread only.
     let db = unsafe { conn.handle() };
     let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
@@ -483,16 +513,46 @@ pub fn query(
         let mut cols: Vec<Col> = (0..n)
             .map(|i| initial(c_text(ffi::sqlite3_column_decltype(stmt.0, i as c_int)).as_deref()))
             .collect();
+        let mut fixed = vec![false; n];
+        for field in schema.map(|s| s.fields().iter()).into_iter().flatten() {
+            let column = |message: String| QueryError::Column {
+                column: field.name().clone(),
+                message,
+            };
+            let i = names
+                .iter()
+                .position(|c| c == field.name())
+                .ok_or_else(|| {
+                    column("the schema names a column the query does not return".into())
+                })?;
+            cols[i] = initial_for(field.data_type()).ok_or_else(|| {
+                column(format!(
+                    "type {} cannot be requested (use bool, int64, float64, string, binary \
+                     or a fixed-size list of float32 / int8)",
+                    field.data_type()
+                ))
+            })?;
+            fixed[i] = true;
+        }
         loop {
             match ffi::sqlite3_step(stmt.0) {
                 ffi::SQLITE_ROW => {
                     for (i, col) in cols.iter_mut().enumerate() {
-                        let value = ffi::sqlite3_column_value(stmt.0, i as c_int);
-                        col.push(value_ref(value))
-                            .map_err(|message| QueryError::Column {
+                        let value = value_ref(ffi::sqlite3_column_value(stmt.0, i as c_int));
+                        let before = std::mem::discriminant(col);
+                        let kind = value.data_type();
+                        col.push(value).map_err(|message| QueryError::Column {
+                            column: names[i].clone(),
+                            message,
+                        })?;
+                        if fixed[i] && std::mem::discriminant(col) != before {
+                            return Err(QueryError::Column {
                                 column: names[i].clone(),
-                                message,
-                            })?;
+                                message: format!(
+                                    "a {kind} value does not fit the type the schema asks for"
+                                ),
+                            });
+                        }
                     }
                 }
                 ffi::SQLITE_DONE => break,
