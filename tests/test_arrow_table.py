@@ -276,17 +276,37 @@ def test_reregister_replaces_and_open_statement_finishes(conn):
     sqlite_quiver.register_arrow(conn, "t", pa.table({"a": list(range(10))}))
     cur = conn.execute("select a from t")
     first = cur.fetchmany(3)
-    try:
-        sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [100, 200]}))
-        replaced = True
-    except sqlite3.OperationalError as e:  # SQLite refuses DROP while a read is open
-        assert "locked" in str(e)
-        replaced = False
+    # Same columns: the data is swapped in place while the statement keeps reading.
+    sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [100, 200]}))
+    gc.collect()
+    assert conn.execute("select sum(a) from t").fetchone() == (300,)
     rest = cur.fetchall()
     assert [r[0] for r in first + rest] == list(range(10))
-    if not replaced:
-        sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [100, 200]}))
+    # Other columns while a statement reads: a clear error, the old table stays.
+    cur = conn.execute("select a from t")
+    cur.fetchone()
+    with pytest.raises(sqlite3.OperationalError, match="finish or reset"):
+        sqlite_quiver.register_arrow(conn, "t", pa.table({"b": ["x"]}))
+    cur.fetchall()
     assert conn.execute("select sum(a) from t").fetchone() == (300,)
+    sqlite_quiver.register_arrow(conn, "t", pa.table({"b": ["x"]}))
+    assert conn.execute("select b from t").fetchall() == [("x",)]
+
+
+def test_reregister_under_load():
+    """Many statements open on the table while it is replaced again and again."""
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    sqlite_quiver.load(conn)
+    sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [1] * 1000}))
+    cursors = [conn.execute("select a from t") for _ in range(20)]
+    for c in cursors:
+        c.fetchmany(10)
+    for i in range(2, 30):
+        sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [i] * 1000}))
+        assert conn.execute("select sum(a) from t").fetchone() == (1000 * i,)
+    for c in cursors:
+        assert sum(r[0] for r in c.fetchall()) == 990
+    conn.close()
 
 
 def test_many_reregistrations(conn):

@@ -18,7 +18,7 @@ use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use rusqlite::ffi;
 use rusqlite::Connection;
 
-use crate::arrow_table::{connect_table, module, ArrowTable};
+use crate::arrow_table::{connect_table, module, new_slot, ArrowTable};
 
 /// A read-only mapping of a whole file, unmapped on drop.
 struct Mapping {
@@ -168,7 +168,7 @@ unsafe extern "C" fn x_connect(
                 }
             }
             let table = ArrowTable::new(schema, &batches).map_err(|e| format!("arrow_ipc: {e}"))?;
-            Ok((Arc::new(table), 0))
+            Ok((new_slot(Arc::new(table)), 0))
         })
     }
 }

@@ -141,7 +141,7 @@ impl ArrowTable {
     }
 
     /// `CREATE TABLE x(...)` for sqlite3_declare_vtab.
-    fn declaration(&self) -> String {
+    pub(crate) fn declaration(&self) -> String {
         let columns: Vec<String> = self
             .schema
             .fields()
@@ -205,9 +205,21 @@ pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The data of one registered table. Re-registering with the same columns swaps the
+/// `Arc` inside: cursors already open keep the data they started with.
+pub(crate) type Slot = Arc<Mutex<Arc<ArrowTable>>>;
+
+pub(crate) fn new_slot(table: Arc<ArrowTable>) -> Slot {
+    Arc::new(Mutex::new(table))
+}
+
+fn current(slot: &Slot) -> Arc<ArrowTable> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 struct Entry {
     db: usize,
-    table: Arc<ArrowTable>,
+    slot: Slot,
 }
 
 static REGISTRY: Mutex<Option<HashMap<u64, Entry>>> = Mutex::new(None);
@@ -219,18 +231,22 @@ fn registry() -> MutexGuard<'static, Option<HashMap<u64, Entry>>> {
 
 fn stage(db: usize, table: Arc<ArrowTable>) -> u64 {
     let key = NEXT_KEY.fetch_add(1, AtomicOrdering::Relaxed);
-    registry()
-        .get_or_insert_with(HashMap::new)
-        .insert(key, Entry { db, table });
+    registry().get_or_insert_with(HashMap::new).insert(
+        key,
+        Entry {
+            db,
+            slot: new_slot(table),
+        },
+    );
     key
 }
 
-fn lookup(db: usize, key: u64) -> Option<Arc<ArrowTable>> {
+fn lookup(db: usize, key: u64) -> Option<Slot> {
     registry()
         .as_ref()
         .and_then(|m| m.get(&key))
         .filter(|e| e.db == db)
-        .map(|e| e.table.clone())
+        .map(|e| e.slot.clone())
 }
 
 fn remove(key: u64) {
@@ -244,8 +260,21 @@ pub fn registry_len() -> usize {
     registry().as_ref().map_or(0, |m| m.len())
 }
 
+/// The registry key in `CREATE VIRTUAL TABLE ... USING arrow(<key>)`.
+fn arrow_key(sql: &str) -> Option<u64> {
+    let upper = sql.to_ascii_uppercase();
+    let start = upper.find(" USING ARROW(")? + " USING ARROW(".len();
+    let rest = &sql[start..];
+    rest[..rest.find(')')?].trim().parse().ok()
+}
+
 /// What a temp object named `name` is: None, Some(true) for an Arrow table.
 fn existing(conn: &Connection, name: &str) -> rusqlite::Result<Option<bool>> {
+    Ok(existing_sql(conn, name)?.map(|sql| sql.as_deref().is_some_and(is_arrow_sql)))
+}
+
+/// The SQL of the temp table or view named `name`, if there is one.
+fn existing_sql(conn: &Connection, name: &str) -> rusqlite::Result<Option<Option<String>>> {
     let mut stmt = conn.prepare(
         "SELECT sql FROM temp.sqlite_master WHERE name = ?1 COLLATE NOCASE \
          AND type IN ('table', 'view')",
@@ -253,10 +282,7 @@ fn existing(conn: &Connection, name: &str) -> rusqlite::Result<Option<bool>> {
     let mut rows = stmt.query([name])?;
     match rows.next()? {
         None => Ok(None),
-        Some(row) => {
-            let sql: Option<String> = row.get(0)?;
-            Ok(Some(sql.is_some_and(|s| is_arrow_sql(&s))))
-        }
+        Some(row) => Ok(Some(row.get::<_, Option<String>>(0)?)),
     }
 }
 
@@ -334,17 +360,35 @@ pub fn register_built(
     table: Arc<ArrowTable>,
 ) -> rusqlite::Result<()> {
     let quoted = quote_identifier(name);
-    match existing(conn, name)? {
-        Some(true) => conn.execute_batch(&format!("DROP TABLE temp.{quoted}"))?,
-        Some(false) => {
+    // SAFETY: only the address is used, as the owner's identity.
+    let db = unsafe { conn.handle() } as usize;
+    match existing_sql(conn, name)? {
+        Some(Some(sql)) if is_arrow_sql(&sql) => {
+            // Same columns: swap the data in place (statements already reading the old
+            // data finish on it; new ones see the new data).
+            if let Some(slot) = arrow_key(&sql).and_then(|k| lookup(db, k)) {
+                let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+                if guard.declaration() == table.declaration() && guard.classes == table.classes {
+                    *guard = table;
+                    return Ok(());
+                }
+            }
+            conn.execute_batch(&format!("DROP TABLE temp.{quoted}"))
+                .map_err(|e| {
+                    sql_error(format!(
+                        "register_arrow: cannot replace temp.{quoted} with data of other \
+                         columns while a statement is reading it ({e}); finish or reset that \
+                         statement first"
+                    ))
+                })?;
+        }
+        Some(_) => {
             return Err(sql_error(format!(
                 "register_arrow: temp.{quoted} already exists and is not an Arrow table"
             )))
         }
         None => {}
     }
-    // SAFETY: only the address is used, as the owner's identity.
-    let db = unsafe { conn.handle() } as usize;
     let key = stage(db, table);
     let created = conn.execute_batch(&format!(
         "CREATE VIRTUAL TABLE temp.{quoted} USING arrow({key})"
@@ -376,7 +420,7 @@ pub fn unregister(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
 #[repr(C)]
 struct VTab {
     base: ffi::sqlite3_vtab,
-    table: Arc<ArrowTable>,
+    slot: Slot,
     key: u64,
     name: String,
 }
@@ -518,7 +562,7 @@ pub(crate) unsafe fn connect_table(
     argv: *const *const c_char,
     pp_vtab: *mut *mut ffi::sqlite3_vtab,
     err: *mut *mut c_char,
-    resolve: impl FnOnce(&[String]) -> Result<(Arc<ArrowTable>, u64), String>,
+    resolve: impl FnOnce(&[String]) -> Result<(Slot, u64), String>,
 ) -> c_int {
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
         // SAFETY: argc strings from SQLite.
@@ -526,8 +570,9 @@ pub(crate) unsafe fn connect_table(
             .map(|i| unsafe { arg(argv, i) })
             .collect();
         let name = args.get(2).cloned().unwrap_or_default();
-        let (table, key) = resolve(&args)?;
-        let decl = std::ffi::CString::new(table.declaration()).map_err(|e| e.to_string())?;
+        let (slot, key) = resolve(&args)?;
+        let decl =
+            std::ffi::CString::new(current(&slot).declaration()).map_err(|e| e.to_string())?;
         // SAFETY: db is the connection SQLite is connecting us to.
         let rc = unsafe { ffi::sqlite3_declare_vtab(db, decl.as_ptr()) };
         if rc != ffi::SQLITE_OK {
@@ -536,7 +581,7 @@ pub(crate) unsafe fn connect_table(
         let vtab = Box::new(VTab {
             // SAFETY: plain C struct; SQLite fills it.
             base: unsafe { std::mem::zeroed() },
-            table,
+            slot,
             key,
             name,
         });
@@ -617,7 +662,7 @@ unsafe extern "C" fn x_best_index(
     // nConstraint entries.
     unsafe {
         guard(vtab, || {
-            let table = &(*vtab.cast::<VTab>()).table;
+            let table = current(&(*vtab.cast::<VTab>()).slot);
             let info = &mut *info;
             let n = table.num_rows.max(1) as f64;
             let mut rows = n;
@@ -705,7 +750,7 @@ unsafe extern "C" fn x_open(
     pp_cursor: *mut *mut ffi::sqlite3_vtab_cursor,
 ) -> c_int {
     // SAFETY: vtab is one of ours.
-    let table = unsafe { (*vtab.cast::<VTab>()).table.clone() };
+    let table = current(unsafe { &(*vtab.cast::<VTab>()).slot });
     let cursor = Box::new(Cursor {
         // SAFETY: plain C struct; SQLite fills pVtab.
         base: unsafe { std::mem::zeroed() },

@@ -18,7 +18,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::timezone::Tz;
@@ -1076,18 +1075,6 @@ fn write_json_string(s: &str, out: &mut String) {
         }
     }
     out.push('"');
-}
-
-/// Readers for every column of a batch, checked against the schema's fields.
-pub fn batch_readers(
-    columns: &[ArrayRef],
-    fields: &[Arc<Field>],
-) -> Result<Vec<Reader>, TypeError> {
-    columns
-        .iter()
-        .zip(fields)
-        .map(|(c, f)| Reader::new(c, f))
-        .collect()
 }
 
 #[cfg(test)]
