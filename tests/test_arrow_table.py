@@ -343,3 +343,25 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_large_multi_batch_scans_match_native(conn):
+    import numpy as np
+    n = 200_000
+    rng = np.random.default_rng(1)
+    vals = rng.integers(0, 1000, n)
+    mask = rng.random(n) < 0.1
+    t = pa.table({"v": pa.array(vals, mask=mask), "w": pa.array(rng.random(n))})
+    batches = t.to_batches(max_chunksize=70_000)
+    sqlite_quiver.register_arrow(conn, "t", pa.Table.from_batches(batches))
+    conn.execute("create table n(rid INTEGER PRIMARY KEY, v INTEGER, w REAL)")
+    conn.execute("insert into n select rowid, v, w from t")
+    for where in ["v = 7", "v > 990", "v is null", "w < 0.001", "v between 10 and 12 and w > 0.5",
+                  "rowid = 69999", "rowid = 70000", "rowid = 199999", "rowid = 200000"]:
+        a = conn.execute(f"select rowid, v, w from t where {where}").fetchall()
+        b = conn.execute(f"select rid, v, w from n where {where.replace('rowid', 'rid')}")
+        assert a == b.fetchall(), where
+    assert conn.execute("select count(*) from t where v >= 0").fetchone() == (int((~mask).sum()),)
+    first = conn.execute("select rowid from t where v > 500 limit 3").fetchall()
+    expected = [i for i in range(n) if not mask[i] and vals[i] > 500][:3]
+    assert [r[0] for r in first] == expected

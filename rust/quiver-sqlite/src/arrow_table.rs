@@ -430,28 +430,34 @@ struct Cursor {
     base: ffi::sqlite3_vtab_cursor,
     table: Arc<ArrowTable>,
     filters: Vec<Filter>,
-    /// Rows of the current batch that pass the filters (None: all).
+    /// Rows of the current chunk that pass the filters (None: every row of the chunk).
     selection: Option<Vec<u32>>,
     batch: usize,
-    /// Index into selection (or the row when selection is None).
+    /// The batch-local rows [chunk_lo, chunk_hi) being walked.
+    chunk_lo: usize,
+    chunk_hi: usize,
+    /// Index into selection (or offset from chunk_lo when selection is None).
     pos: usize,
     /// Rowid range given by a rowid constraint.
     rowid_range: (usize, usize),
     empty: bool,
 }
 
+/// Rows filtered at a time: bounds the selection buffer and lets LIMIT stop early.
+const CHUNK_ROWS: usize = 65_536;
+
 impl Cursor {
     fn row(&self) -> usize {
         match &self.selection {
             Some(s) => s[self.pos] as usize,
-            None => self.pos,
+            None => self.chunk_lo + self.pos,
         }
     }
 
-    fn batch_len(&self) -> usize {
+    fn chunk_len(&self) -> usize {
         match &self.selection {
             Some(s) => s.len(),
-            None => self.table.batches.get(self.batch).map_or(0, |b| b.len),
+            None => self.chunk_hi - self.chunk_lo,
         }
     }
 
@@ -459,21 +465,27 @@ impl Cursor {
         self.empty || self.batch >= self.table.batches.len()
     }
 
-    /// Moves to the first selected row of batch `self.batch` or a later one.
+    /// Moves to the first selected row at or after (batch, chunk_lo).
     fn settle(&mut self) {
         while self.batch < self.table.batches.len() {
             let b = &self.table.batches[self.batch];
             let (lo, hi) = self.rowid_range;
-            if b.offset + b.len <= lo || b.offset >= hi {
+            let local_lo = lo.saturating_sub(b.offset).min(b.len);
+            let local_hi = hi.saturating_sub(b.offset).min(b.len);
+            self.chunk_lo = self.chunk_lo.max(local_lo);
+            if self.chunk_lo >= local_hi {
                 self.batch += 1;
+                self.chunk_lo = 0;
                 continue;
             }
-            let local_lo = lo.saturating_sub(b.offset);
-            let local_hi = (hi - b.offset).min(b.len);
-            if self.filters.is_empty() && local_lo == 0 && local_hi == b.len {
+            if self.filters.is_empty() {
+                self.chunk_hi = local_hi;
                 self.selection = None;
             } else {
-                let mut sel: Vec<u32> = (local_lo as u32..local_hi as u32).collect();
+                self.chunk_hi = (self.chunk_lo + CHUNK_ROWS).min(local_hi);
+                let mut sel = self.selection.take().unwrap_or_default();
+                sel.clear();
+                sel.extend(self.chunk_lo as u32..self.chunk_hi as u32);
                 for f in &self.filters {
                     f.retain(&b.columns[f.column], &mut sel);
                     if sel.is_empty() {
@@ -483,10 +495,18 @@ impl Cursor {
                 self.selection = Some(sel);
             }
             self.pos = 0;
-            if self.batch_len() > 0 {
+            if self.chunk_len() > 0 {
                 return;
             }
-            self.batch += 1;
+            self.chunk_lo = self.chunk_hi;
+        }
+    }
+
+    fn advance(&mut self) {
+        self.pos += 1;
+        if self.pos >= self.chunk_len() {
+            self.chunk_lo = self.chunk_hi;
+            self.settle();
         }
     }
 }
@@ -758,6 +778,8 @@ unsafe extern "C" fn x_open(
         filters: Vec::new(),
         selection: None,
         batch: 0,
+        chunk_lo: 0,
+        chunk_hi: 0,
         pos: 0,
         rowid_range: (0, usize::MAX),
         empty: true,
@@ -832,6 +854,8 @@ unsafe extern "C" fn x_filter(
                 }
             }
             c.batch = 0;
+            c.chunk_lo = 0;
+            c.chunk_hi = 0;
             c.pos = 0;
             if !c.empty {
                 c.settle();
@@ -847,11 +871,7 @@ unsafe extern "C" fn x_next(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
         let vtab = (*cursor).pVtab;
         guard(vtab, || {
             let c = &mut *cursor.cast::<Cursor>();
-            c.pos += 1;
-            if c.pos >= c.batch_len() {
-                c.batch += 1;
-                c.settle();
-            }
+            c.advance();
             ffi::SQLITE_OK
         })
     }
