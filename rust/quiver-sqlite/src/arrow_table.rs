@@ -1056,3 +1056,103 @@ pub fn load_module(conn: &Connection) -> rusqlite::Result<()> {
         Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
     }
 }
+
+#[cfg(all(test, feature = "bundled"))]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    fn sample(n: i64) -> (SchemaRef, Vec<RecordBatch>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let ids: Vec<Option<i64>> = (0..n).map(|i| (i % 10 != 3).then_some(i)).collect();
+        let xs: Vec<f64> = (0..n).map(|i| i as f64 / 2.0).collect();
+        let ss: Vec<Option<String>> = (0..n).map(|i| Some(format!("s{}", i % 4))).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(Float64Array::from(xs)),
+                Arc::new(StringArray::from(ss)),
+            ],
+        )
+        .unwrap();
+        (
+            schema,
+            vec![
+                batch.slice(0, (n / 2) as usize),
+                batch.slice((n / 2) as usize, (n - n / 2) as usize),
+            ],
+        )
+    }
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        crate::register(&c).unwrap();
+        c
+    }
+
+    #[test]
+    fn register_query_filter_and_drop() {
+        let c = conn();
+        let (schema, batches) = sample(1000);
+        register(&c, "t", schema, &batches, TableOptions::default()).unwrap();
+        let count: i64 = c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 1000);
+        let (n, sum): (i64, i64) = c
+            .query_row(
+                "SELECT count(*), sum(id) FROM t WHERE id >= 100 AND id < 200 AND s = 's1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let expected: Vec<i64> = (100..200).filter(|i| i % 10 != 3 && i % 4 == 1).collect();
+        assert_eq!(n as usize, expected.len());
+        assert_eq!(sum, expected.iter().sum::<i64>());
+        let nulls: i64 = c
+            .query_row("SELECT count(*) FROM t WHERE id IS NULL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(nulls, 100);
+        let x: f64 = c
+            .query_row("SELECT x FROM t WHERE rowid = 777", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, 388.5);
+        assert!(c.execute("DELETE FROM t", []).is_err());
+        let before = registry_len();
+        assert!(unregister(&c, "t").unwrap());
+        assert_eq!(registry_len(), before - 1);
+        assert!(!unregister(&c, "t").unwrap());
+    }
+
+    #[test]
+    fn same_columns_swap_in_place() {
+        let c = conn();
+        let (schema, batches) = sample(10);
+        register(&c, "t", schema.clone(), &batches, TableOptions::default()).unwrap();
+        let (schema2, batches2) = sample(20);
+        register(&c, "t", schema2, &batches2, TableOptions::default()).unwrap();
+        let count: i64 = c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 20);
+    }
+
+    #[test]
+    fn hand_made_tables_are_refused() {
+        let c = conn();
+        let err = c
+            .execute_batch("CREATE VIRTUAL TABLE temp.x USING arrow(12345678)")
+            .unwrap_err();
+        assert!(err.to_string().contains("register_arrow"), "{err}");
+        let err = c
+            .execute_batch("CREATE VIRTUAL TABLE main.x USING arrow(1)")
+            .unwrap_err();
+        assert!(err.to_string().contains("temp"), "{err}");
+    }
+}
