@@ -253,3 +253,26 @@ def test_schema_override_errors(conn):
                                   schema=pa.schema([("v", pa.list_(pa.float32(), 2))]))
     with pytest.raises(TypeError, match="schema"):
         sqlite_quiver.query_arrow(conn, "select 1", schema={"a": "int"})
+
+
+def test_iterating_batches(conn):
+    conn.execute("create table t(i INTEGER)")
+    conn.executemany("insert into t values (?)", [(i,) for i in range(70_000)])
+    r = sqlite_quiver.query_arrow(conn, "select i from t")
+    batches = list(r)
+    assert all(isinstance(b, pa.RecordBatch) for b in batches)
+    assert sum(b.num_rows for b in batches) == 70_000 and len(batches) == 2
+
+
+def test_insert_float_vectors_into_sqlite_vec_bulk_path(conn):
+    sqlite_vec = pytest.importorskip("sqlite_vec")
+    sqlite_quiver.load_extension(conn, sqlite_vec.loadable_path())
+    conn.execute("create virtual table v using vec0(embedding float[3])")
+    import numpy as np
+    emb = np.random.default_rng(0).random((500, 3), dtype=np.float32)
+    data = pa.table({"rowid": pa.array(range(1, 501)),
+                     "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), 3)})
+    assert sqlite_quiver.insert_arrow(conn, "v", data) == 500
+    got = conn.execute("select rowid from v where embedding match ? and k = 1",
+                       [emb[41].tobytes()]).fetchall()
+    assert got == [(42,)]

@@ -217,6 +217,11 @@ impl ArrowResult {
         Self::to_pyarrow(slf)?.call_method0("to_batches")
     }
 
+    /// Iterates over the record batches (as pyarrow RecordBatches).
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::to_batches(slf)?.try_iter().map(|i| i.into_any())
+    }
+
     fn __repr__(&self) -> String {
         let cols: Vec<String> = self
             .schema
