@@ -883,6 +883,24 @@ unsafe extern "C" fn x_eof(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
     c_int::from(c.eof())
 }
 
+/// Sets text as the result of `ctx` (SQLite copies it).
+///
+/// # Safety
+/// `ctx` must be a live result context.
+#[inline]
+unsafe fn set_text(ctx: *mut ffi::sqlite3_context, t: &str) {
+    // SAFETY: per the contract; SQLITE_TRANSIENT makes SQLite copy the bytes.
+    unsafe {
+        ffi::sqlite3_result_text64(
+            ctx,
+            t.as_ptr().cast::<c_char>(),
+            t.len() as u64,
+            ffi::SQLITE_TRANSIENT(),
+            ffi::SQLITE_UTF8 as u8,
+        )
+    }
+}
+
 /// Sets `value` as the result of `ctx`.
 ///
 /// # Safety
@@ -951,6 +969,8 @@ unsafe extern "C" fn x_column(
                 Reader::F64(a) if !a.is_null(row) && !a.value(row).is_nan() => {
                     ffi::sqlite3_result_double(ctx, a.value(row))
                 }
+                Reader::Utf8(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
+                Reader::Utf8View(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
                 _ => set_result(ctx, reader.value(row)),
             }
             ffi::SQLITE_OK

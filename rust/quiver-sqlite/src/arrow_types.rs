@@ -70,8 +70,19 @@ impl InlineText {
     }
 
     pub fn as_str(&self) -> &str {
-        // Only whole UTF-8 strings are written (write_str); never fails.
-        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+        // SAFETY: the buffer is only written by write_str (whole &str values) and
+        // push_ascii (ASCII bytes), so its first len bytes are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len as usize]) }
+    }
+
+    /// Appends ASCII bytes (silently truncated at the capacity, like write_str fails).
+    fn push_ascii(&mut self, bytes: &[u8]) {
+        debug_assert!(bytes.is_ascii());
+        let start = self.len as usize;
+        if bytes.is_ascii() && start + bytes.len() <= self.buf.len() {
+            self.buf[start..start + bytes.len()].copy_from_slice(bytes);
+            self.len = (start + bytes.len()) as u8;
+        }
     }
 }
 
@@ -777,15 +788,14 @@ fn f32_bytes(values: &[f32]) -> Cow<'_, [u8]> {
 fn write_fraction(out: &mut InlineText, nanos: u32, unit: Temporal) {
     let digits = unit.digits();
     if digits > 0 {
-        let _ = out.write_char('.');
+        out.push_ascii(b".");
         let mut scaled = nanos / 10u32.pow(9 - digits as u32);
         let mut buf = [b'0'; 9];
         for i in (0..digits).rev() {
             buf[i] = b'0' + (scaled % 10) as u8;
             scaled /= 10;
         }
-        // The buffer holds ASCII digits only.
-        let _ = out.write_str(std::str::from_utf8(&buf[..digits]).unwrap_or(""));
+        out.push_ascii(&buf[..digits]);
     }
 }
 
@@ -814,8 +824,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn push2(out: &mut InlineText, v: u32) {
-    let pair = [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
-    let _ = out.write_str(std::str::from_utf8(&pair).unwrap_or("00"));
+    out.push_ascii(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]);
 }
 
 /// 'YYYY-MM-DD' for years 0..=9999, else chrono's rendering (with a sign).
@@ -825,9 +834,9 @@ fn write_date(out: &mut InlineText, days: i64) -> Option<()> {
         let y = y as u32;
         push2(out, y / 100);
         push2(out, y % 100);
-        out.write_char('-').ok()?;
+        out.push_ascii(b"-");
         push2(out, m);
-        out.write_char('-').ok()?;
+        out.push_ascii(b"-");
         push2(out, d);
     } else {
         let date =
@@ -847,11 +856,11 @@ fn format_date(days: i64) -> Option<InlineText> {
 fn write_local(out: &mut InlineText, secs: i64, nanos: u32, unit: Temporal) -> Option<()> {
     write_date(out, secs.div_euclid(86_400))?;
     let sod = secs.rem_euclid(86_400) as u32;
-    out.write_char(' ').ok()?;
+    out.push_ascii(b" ");
     push2(out, sod / 3600);
-    out.write_char(':').ok()?;
+    out.push_ascii(b":");
     push2(out, sod / 60 % 60);
-    out.write_char(':').ok()?;
+    out.push_ascii(b":");
     push2(out, sod % 60);
     write_fraction(out, nanos, unit);
     Some(())
