@@ -58,8 +58,8 @@ pub fn with_connection<T>(
     let db = db_handle(py, conn)?;
     // SAFETY: db is a live, open connection (checked above) that outlives this call;
     // from_handle does not take ownership, so dropping it does not close the database.
-    let connection =
-        unsafe { Connection::from_handle(db) }.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let connection = unsafe { Connection::from_handle(db) }
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     if !quiver_sqlite::is_registered(&connection) {
         return Err(PyValueError::new_err(
             "sqlite-quiver is not loaded into this connection: call sqlite_quiver.load(conn) first",

@@ -81,9 +81,7 @@ fn find_host(library: &str) -> Result<HostSqlite, String> {
 /// The host library of this process's `_sqlite3` module, found once.
 pub fn host(library: &str) -> Result<&'static HostSqlite, String> {
     static HOST: OnceLock<Result<HostSqlite, String>> = OnceLock::new();
-    HOST.get_or_init(|| find_host(library))
-        .as_ref()
-        .map_err(Clone::clone)
+    HOST.get_or_init(|| find_host(library)).as_ref().map_err(Clone::clone)
 }
 
 impl HostSqlite {

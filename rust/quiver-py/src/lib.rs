@@ -100,10 +100,7 @@ fn kernels() -> &'static str {
 #[pymodule]
 fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add(
-        "VEC_VERSION",
-        quiver_sqlite::scalar_functions::vec_version_string(),
-    )?;
+    m.add("VEC_VERSION", quiver_sqlite::scalar_functions::vec_version_string())?;
     m.add_function(wrap_pyfunction!(load_extension_into, m)?)?;
     m.add_function(wrap_pyfunction!(host_sqlite_version_number, m)?)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;

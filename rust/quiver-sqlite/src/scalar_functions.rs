@@ -175,18 +175,15 @@ fn vec_add_sub(ctx: &Context<'_>, subtract: bool) -> Result<VectorOut> {
                 .zip(y.iter())
                 .map(|(p, q)| if subtract { p - q } else { p + q })
                 .collect();
-            check_finite(&out)
-                .map_err(|_| sql_error(format!("{name}: the result overflows float32")))?;
+            check_finite(&out).map_err(|_| {
+                sql_error(format!("{name}: the result overflows float32"))
+            })?;
             Vector::Float32(Cow::Owned(out))
         }
         (Vector::Int8(x), Vector::Int8(y)) => {
             let mut out = Vec::with_capacity(x.len());
             for (i, (p, q)) in x.iter().zip(y.iter()).enumerate() {
-                let r = if subtract {
-                    p.checked_sub(*q)
-                } else {
-                    p.checked_add(*q)
-                };
+                let r = if subtract { p.checked_sub(*q) } else { p.checked_add(*q) };
                 // sqlite-vec wraps around silently; a wrong vector is worse than an error.
                 out.push(r.ok_or_else(|| {
                     let exact = if subtract {
@@ -286,11 +283,7 @@ fn vec_quantize_binary(ctx: &Context<'_>) -> Result<VectorOut> {
         }
         Vector::Int8(x) => x.iter().map(|&e| e > 0).collect(),
         Vector::Bit(_) => {
-            return Err(arg_error(
-                name,
-                0,
-                "expected a float32 or int8 vector, got a bit vector",
-            ))
+            return Err(arg_error(name, 0, "expected a float32 or int8 vector, got a bit vector"))
         }
     };
     let bytes = positive
@@ -334,10 +327,7 @@ fn vec_quantize_int8(ctx: &Context<'_>) -> Result<VectorOut> {
     // sqlite-vec's 'unit' mapping: [-1, 1] onto 256 steps, truncated toward zero.
     // Values outside [-1, 1] saturate at -128 / 127 (sqlite-vec leaves them undefined).
     let step = 2.0f32 / 255.0;
-    let out: Vec<i8> = x
-        .iter()
-        .map(|&e| ((e + 1.0) / step - 128.0) as i8)
-        .collect();
+    let out: Vec<i8> = x.iter().map(|&e| ((e + 1.0) / step - 128.0) as i8).collect();
     Ok(vector_out(&Vector::Int8(Cow::Owned(out))))
 }
 
@@ -372,8 +362,12 @@ pub fn register(conn: &Connection) -> Result<()> {
     let makes = reads | FunctionFlags::SQLITE_RESULT_SUBTYPE;
 
     conn.create_scalar_function("vec_version", 0, pure, |_| Ok(vec_version_string()))?;
-    conn.create_scalar_function("quiver_version", 0, pure, |_| Ok(env!("CARGO_PKG_VERSION")))?;
-    conn.create_scalar_function("quiver_kernels", 0, pure, |_| Ok(dispatch::best().name))?;
+    conn.create_scalar_function("quiver_version", 0, pure, |_| {
+        Ok(env!("CARGO_PKG_VERSION"))
+    })?;
+    conn.create_scalar_function("quiver_kernels", 0, pure, |_| {
+        Ok(dispatch::best().name)
+    })?;
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
     conn.create_scalar_function("vec_int8", 1, makes, vec_int8)?;
     conn.create_scalar_function("vec_bit", 1, makes, vec_bit)?;

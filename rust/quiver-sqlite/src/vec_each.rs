@@ -171,10 +171,7 @@ unsafe extern "C" fn x_filter(
     unsafe {
         let vtab = (*cursor).pVtab;
         if idx_num != 1 || argc < 1 {
-            return fail(
-                vtab,
-                "vec_each: expected a vector argument: vec_each(vector)",
-            );
+            return fail(vtab, "vec_each: expected a vector argument: vec_each(vector)");
         }
         let value = *argv;
         let parsed = catch_unwind(AssertUnwindSafe(|| {
