@@ -276,3 +276,31 @@ def test_insert_float_vectors_into_sqlite_vec_bulk_path(conn):
     got = conn.execute("select rowid from v where embedding match ? and k = 1",
                        [emb[41].tobytes()]).fetchall()
     assert got == [(42,)]
+
+
+def test_query_and_insert_from_threads_on_one_connection():
+    import threading
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    sqlite_quiver.load(conn)
+    sqlite_quiver.insert_arrow(conn, "t", pa.table({"i": list(range(50_000))}), mode="create")
+    errors, sums = [], []
+
+    def work(k):
+        try:
+            for _ in range(5):
+                r = sqlite_quiver.query_arrow(conn, "select i from t where i % ? = 0", [k])
+                sums.append((k, sum(r.to_pyarrow().column(0).to_pylist())))
+                sqlite_quiver.insert_arrow(conn, f"copy{k}", pa.table({"i": [k]}), mode="replace")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (2, 3, 5)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for k, total in sums:
+        assert total == sum(range(0, 50_000, k))
+    assert len(sums) == 15
+    conn.close()

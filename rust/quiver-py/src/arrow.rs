@@ -282,6 +282,29 @@ fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
         .collect()
 }
 
+/// Runs `f` on `conn` with the GIL released (the SQL work touches no Python object), so
+/// other Python threads run meanwhile and a thread blocked in SQLite on the same
+/// connection cannot deadlock against us. SQLite's connection mutex serializes the calls.
+fn detached<T: Send>(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, String> + Send,
+) -> PyResult<T> {
+    // Checks the type, that it is open and that sqlite-quiver is loaded.
+    with_connection(py, conn, |_| Ok(()))?;
+    let db = crate::connection::db_handle(py, conn)? as usize;
+    let result = py.detach(move || {
+        // SAFETY: db is the live handle checked above; the Python connection object is
+        // kept alive by the caller's reference for the whole call, and from_handle does
+        // not take ownership.
+        let c =
+            unsafe { rusqlite::Connection::from_handle(db as *mut quiver_sqlite::ffi::sqlite3) }
+                .map_err(|e| e.to_string())?;
+        f(&c)
+    });
+    result.map_err(|m| operational_error(py, m))
+}
+
 /// Registers `data` as the read-only virtual table `temp.<name>`.
 #[pyfunction]
 #[pyo3(signature = (conn, name, data, *, timestamps="text", uint64="error"))]
@@ -347,12 +370,11 @@ pub fn query_arrow(
         Some(s) if !s.is_none() => Some(import_schema(s)?),
         _ => None,
     };
-    with_connection(py, conn, |c| {
-        let (schema, batches) =
-            quiver_sqlite::arrow_query::query_with_schema(c, sql, &params, requested.as_ref())
-                .map_err(|e| operational_error(py, format!("query_arrow: {e}")))?;
-        Ok(ArrowResult { schema, batches })
-    })
+    let (schema, batches) = detached(py, conn, |c| {
+        quiver_sqlite::arrow_query::query_with_schema(c, sql, &params, requested.as_ref())
+            .map_err(|e| format!("query_arrow: {e}"))
+    })?;
+    Ok(ArrowResult { schema, batches })
 }
 
 /// Inserts `data` into `table` in one transaction; returns the number of rows.
@@ -367,9 +389,9 @@ pub fn insert_arrow(
 ) -> PyResult<usize> {
     let mode: quiver_sqlite::arrow_insert::Mode = mode.parse().map_err(PyValueError::new_err)?;
     let (schema, batches) = import_batches(data)?;
-    with_connection(py, conn, |c| {
+    detached(py, conn, |c| {
         quiver_sqlite::arrow_insert::insert(c, table, schema, &batches, mode)
-            .map_err(|e| operational_error(py, e.to_string()))
+            .map_err(|e| e.to_string())
     })
 }
 
