@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 
+use crate::arrow_query::DbLock;
 use crate::arrow_table::{build_table, check_names, quote_identifier, register_built, ArrowTable};
 use crate::arrow_types::{declared_type, Reader, SqlValue};
 use crate::errors::sql_error;
@@ -84,6 +85,10 @@ pub fn insert(
             "insert_arrow: invalid table name {table:?}"
         )));
     }
+    // Hold the connection mutex for the whole ingest, so another thread sharing the
+    // connection cannot interleave statements with its savepoint.
+    // SAFETY: the handle of a live connection.
+    let _lock = DbLock::new(unsafe { conn.handle() });
     let hidden = format!(
         "__quiver_ingest_{}",
         NEXT_INGEST.fetch_add(1, AtomicOrdering::Relaxed)

@@ -365,10 +365,10 @@ fn nulls(ok: Vec<bool>) -> Option<NullBuffer> {
 }
 
 /// The connection's mutex, held while alive (a no-op when SQLite runs without mutexes).
-struct DbLock(*mut ffi::sqlite3_mutex);
+pub(crate) struct DbLock(*mut ffi::sqlite3_mutex);
 
 impl DbLock {
-    fn new(db: *mut ffi::sqlite3) -> DbLock {
+    pub(crate) fn new(db: *mut ffi::sqlite3) -> DbLock {
         // SAFETY: db is live; sqlite3_db_mutex returns its (recursive) mutex or null.
         let m = unsafe { ffi::sqlite3_db_mutex(db) };
         if !m.is_null() {
