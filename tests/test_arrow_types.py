@@ -293,3 +293,13 @@ def test_bad_options(conn):
         sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [1]}), timestamps="iso")
     with pytest.raises(ValueError, match="uint64"):
         sqlite_quiver.register_arrow(conn, "t", pa.table({"a": [1]}), uint64="wrap")
+
+
+@pytest.mark.parametrize("key_type", [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(),
+                                      pa.uint16(), pa.uint32(), pa.uint64()], ids=str)
+def test_dictionary_key_types(conn, key_type):
+    d = pa.DictionaryArray.from_arrays(pa.array([1, 0, None, 1], key_type), pa.array(["a", "b"]))
+    sqlite_quiver.register_arrow(conn, "t", pa.table({"c": d}))
+    assert column(conn) == ["b", "a", None, "b"]
+    assert rows(conn, "select rowid from t where c = 'b'") == [(0,), (3,)]
+    assert rows(conn, "select rowid from t where c is null") == [(2,)]

@@ -278,7 +278,7 @@ impl Filter {
                     sel.retain(|&r| {
                         let r = r as usize;
                         !nulls.as_ref().is_some_and(|b| b.is_null(r))
-                            && pass.get(keys[r]).copied().unwrap_or(false)
+                            && pass.get(keys.get(r)).copied().unwrap_or(false)
                     });
                 }
                 _ => sel.retain(|&r| {

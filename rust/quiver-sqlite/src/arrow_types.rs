@@ -299,7 +299,7 @@ pub enum Reader {
         nulls: Option<NullBuffer>,
     },
     Dictionary {
-        keys: Vec<usize>,
+        keys: DictKeys,
         nulls: Option<NullBuffer>,
         values: Box<Reader>,
     },
@@ -506,7 +506,7 @@ impl Reader {
                     .ok_or_else(|| unsupported(field, data_type))?;
                 let values = Reader::build(dict.values(), field, top)?;
                 Reader::Dictionary {
-                    keys: dictionary_keys(dict.keys(), dict.values().len())
+                    keys: DictKeys::new(dict.keys())
                         .ok_or_else(|| unsupported(field, data_type))?,
                     nulls: dict.keys().logical_nulls(),
                     values: Box::new(values),
@@ -605,7 +605,7 @@ impl Reader {
                 keys,
                 nulls,
                 values,
-            } => n(nulls.as_ref(), row) || values.is_null(keys[row]),
+            } => n(nulls.as_ref(), row) || values.is_null(keys.get(row)),
             Reader::VectorF32 { list, values, dim } => {
                 list.is_null(row) || (values.null_count() > 0 && any_null(values, row, *dim))
             }
@@ -636,7 +636,7 @@ impl Reader {
             Reader::F32(a) => Num::Real(f64::from(a.value(row))),
             Reader::F64(a) => Num::Real(a.value(row)),
             Reader::Duration { values, .. } => Num::Int(values[row]),
-            Reader::Dictionary { keys, values, .. } => return values.num(keys[row]),
+            Reader::Dictionary { keys, values, .. } => return values.num(keys.get(row)),
             _ => return None,
         })
     }
@@ -656,7 +656,7 @@ impl Reader {
                 if nulls.as_ref().is_some_and(|b| b.is_null(row)) {
                     None
                 } else {
-                    values.text(keys[row])
+                    values.text(keys.get(row))
                 }
             }
             _ => None,
@@ -713,7 +713,7 @@ impl Reader {
                 values, unit, tz, ..
             } => text_or_null(format_timestamp(values[row], *unit, tz.as_ref())),
             Reader::Time { values, unit, .. } => text_or_null(format_time(values[row], *unit)),
-            Reader::Dictionary { keys, values, .. } => values.value(keys[row]),
+            Reader::Dictionary { keys, values, .. } => values.value(keys.get(row)),
             Reader::U64Text(a) => {
                 let mut t = InlineText::new();
                 let _ = write!(t, "{}", a.value(row));
@@ -738,23 +738,65 @@ impl Reader {
     }
 }
 
-/// Dictionary keys as indexes (null slots and out-of-range keys become 0; null slots
-/// are never read and imported data is validated, so keys are in range).
-fn dictionary_keys(keys: &dyn Array, n_values: usize) -> Option<Vec<usize>> {
-    macro_rules! keys {
-        ($($t:ty),*) => {
-            $(if let Some(a) = keys.as_primitive_opt::<$t>() {
-                return Some(
-                    a.values()
-                        .iter()
-                        .map(|k| usize::try_from(*k).ok().filter(|k| *k < n_values).unwrap_or(0))
-                        .collect(),
-                );
-            })*
-        };
+/// Dictionary keys, kept in their Arrow buffer (no copy).
+#[derive(Debug, Clone)]
+pub enum DictKeys {
+    I8(arrow_buffer::ScalarBuffer<i8>),
+    I16(arrow_buffer::ScalarBuffer<i16>),
+    I32(arrow_buffer::ScalarBuffer<i32>),
+    I64(arrow_buffer::ScalarBuffer<i64>),
+    U8(arrow_buffer::ScalarBuffer<u8>),
+    U16(arrow_buffer::ScalarBuffer<u16>),
+    U32(arrow_buffer::ScalarBuffer<u32>),
+    U64(arrow_buffer::ScalarBuffer<u64>),
+}
+
+impl DictKeys {
+    fn new(keys: &dyn Array) -> Option<DictKeys> {
+        Some(match keys.data_type() {
+            DataType::Int8 => DictKeys::I8(keys.as_primitive_opt::<Int8Type>()?.values().clone()),
+            DataType::Int16 => {
+                DictKeys::I16(keys.as_primitive_opt::<Int16Type>()?.values().clone())
+            }
+            DataType::Int32 => {
+                DictKeys::I32(keys.as_primitive_opt::<Int32Type>()?.values().clone())
+            }
+            DataType::Int64 => {
+                DictKeys::I64(keys.as_primitive_opt::<Int64Type>()?.values().clone())
+            }
+            DataType::UInt8 => DictKeys::U8(keys.as_primitive_opt::<UInt8Type>()?.values().clone()),
+            DataType::UInt16 => {
+                DictKeys::U16(keys.as_primitive_opt::<UInt16Type>()?.values().clone())
+            }
+            DataType::UInt32 => {
+                DictKeys::U32(keys.as_primitive_opt::<UInt32Type>()?.values().clone())
+            }
+            DataType::UInt64 => {
+                DictKeys::U64(keys.as_primitive_opt::<UInt64Type>()?.values().clone())
+            }
+            _ => return None,
+        })
     }
-    keys!(Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type);
-    None
+
+    /// The key of `row` as an index. Only read for non-null slots, whose keys are in
+    /// range (imported data is validated); a negative key maps to usize::MAX, which the
+    /// callers' bounds checks turn into an error rather than a wrong value.
+    #[inline]
+    pub fn get(&self, row: usize) -> usize {
+        fn idx<T: TryInto<usize>>(k: T) -> usize {
+            k.try_into().unwrap_or(usize::MAX)
+        }
+        match self {
+            DictKeys::I8(k) => idx(k[row]),
+            DictKeys::I16(k) => idx(k[row]),
+            DictKeys::I32(k) => idx(k[row]),
+            DictKeys::I64(k) => idx(k[row]),
+            DictKeys::U8(k) => usize::from(k[row]),
+            DictKeys::U16(k) => usize::from(k[row]),
+            DictKeys::U32(k) => idx(k[row]),
+            DictKeys::U64(k) => idx(k[row]),
+        }
+    }
 }
 
 fn any_null<T: arrow_array::ArrowPrimitiveType>(
@@ -1045,7 +1087,7 @@ fn write_scalar(reader: &Reader, row: usize, out: &mut String) {
                 out.push_str(&t);
             }
         }
-        Reader::Dictionary { keys, values, .. } => write_scalar(values, keys[row], out),
+        Reader::Dictionary { keys, values, .. } => write_scalar(values, keys.get(row), out),
         _ => match reader.value(row) {
             SqlValue::Null => out.push_str("null"),
             SqlValue::Integer(i) => {
