@@ -365,3 +365,47 @@ def test_large_multi_batch_scans_match_native(conn):
     first = conn.execute("select rowid from t where v > 500 limit 3").fetchall()
     expected = [i for i in range(n) if not mask[i] and vals[i] > 500][:3]
     assert [r[0] for r in first] == expected
+
+
+SORT_COLUMNS = ["i", "i8", "u", "f", "f32", "b", "s", "sv", "cat"]
+
+
+@pytest.mark.parametrize("col", SORT_COLUMNS)
+def test_order_by_is_sqlite_order_without_a_sorter(both, col):
+    conn, _ = both
+    for direction in ["", " desc"]:
+        for where in ["1", "i > 0", "s is not null"]:
+            a = conn.execute(f'select "{col}" from t where {where} order by "{col}"{direction}')
+            b = conn.execute(f'select "{col}" from n where {where} order by "{col}"{direction}')
+            assert a.fetchall() == b.fetchall(), (col, direction, where)
+            full_a = conn.execute(f"select rowid, * from t where {where} "
+                                  f'order by "{col}"{direction}').fetchall()
+            full_b = conn.execute(f"select rid, i, i8, u, f, f32, b, s, sv, cat, d from n "
+                                  f'where {where} order by "{col}"{direction}').fetchall()
+            assert sorted(full_a, key=repr) == sorted(full_b, key=repr)
+    plan = conn.execute(f'explain query plan select * from t order by "{col}"').fetchall()
+    assert not any("TEMP B-TREE" in row[3] for row in plan), plan
+
+
+def test_multi_column_order_and_group_by(both):
+    conn, _ = both
+    for order in ["cat, i desc", "s desc, f", "b, u, i8 desc", "sv, cat desc, f32"]:
+        cols = ", ".join(c.split()[0] for c in order.split(","))
+        a = conn.execute(f"select {cols} from t order by {order}").fetchall()
+        b = conn.execute(f"select {cols} from n order by {order}").fetchall()
+        assert a == b, order
+    for group in ["cat", "s", "i8", "b, cat"]:
+        sql = "select {g}, count(*), sum(i), min(f) from {t} group by {g} order by {g}"
+        a = conn.execute(sql.format(g=group, t="t")).fetchall()
+        b = conn.execute(sql.format(g=group, t="n")).fetchall()
+        assert a == b, group
+    plan = conn.execute("explain query plan select cat, count(*) from t group by cat").fetchall()
+    assert not any("TEMP B-TREE" in row[3] for row in plan), plan
+    # ORDER BY on a column that is not sorted here (a date) still works through SQLite.
+    a = conn.execute("select d from t order by d, rowid").fetchall()
+    b = conn.execute("select d from n order by d, rid").fetchall()
+    assert a == b
+    # With a LIMIT and a join.
+    a = conn.execute("select f from t where i > 0 order by f desc limit 5").fetchall()
+    b = conn.execute("select f from n where i > 0 order by f desc limit 5").fetchall()
+    assert a == b and len(a) == 5
