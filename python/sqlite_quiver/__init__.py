@@ -15,6 +15,7 @@ from typing import Any
 from . import _quiver, ml
 from ._loader import load, load_extension, loadable_path
 from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
+from .arrow import ArrowResult, insert_arrow, query_arrow, register_arrow, unregister_arrow
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
 from .vectors import insert_vectors, search, set_threads
 
@@ -22,6 +23,11 @@ __version__: str = _quiver.__version__
 
 __all__ = [
     "__version__",
+    "ArrowResult",
+    "insert_arrow",
+    "query_arrow",
+    "register_arrow",
+    "unregister_arrow",
     "connect_with_vec",
     "from_npy",
     "insert_vectors",

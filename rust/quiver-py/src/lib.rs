@@ -1,6 +1,7 @@
 //! `sqlite_quiver._quiver`: the Python module, which is also the SQLite extension
 //! (entry point `sqlite3_quiver_init`), so caches are shared by Python and SQL.
 
+mod arrow;
 pub mod connection;
 mod host_loader;
 mod ml;
@@ -27,7 +28,7 @@ pub unsafe extern "C" fn sqlite3_quiver_init(
 }
 
 /// A `sqlite3.OperationalError` carrying `message`.
-fn operational_error(py: Python<'_>, message: String) -> PyErr {
+pub(crate) fn operational_error(py: Python<'_>, message: String) -> PyErr {
     match py
         .import("sqlite3")
         .and_then(|m| m.getattr("OperationalError"))
@@ -121,5 +122,11 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
+    m.add_class::<arrow::ArrowResult>()?;
+    m.add_function(wrap_pyfunction!(arrow::register_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::unregister_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::query_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::insert_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::arrow_registry_len, m)?)?;
     Ok(())
 }

@@ -1,6 +1,13 @@
 //! The SQL surface of sqlite-quiver: sqlite-vec's functions and tables on quiver's
 //! kernels. `register(conn)` installs everything on one connection.
 
+pub mod arrow_filter;
+pub mod arrow_insert;
+pub mod arrow_ipc;
+pub mod arrow_query;
+pub mod arrow_sort;
+pub mod arrow_table;
+pub mod arrow_types;
 pub mod errors;
 pub mod ml;
 pub mod nd_functions;
@@ -31,6 +38,8 @@ pub fn register(conn: &Connection) -> Result<()> {
     nd_functions::register(conn)?;
     ml::register(conn)?;
     vec0::load_module(conn)?;
+    arrow_table::load_module(conn)?;
+    arrow_ipc::load_module(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())

@@ -1,0 +1,402 @@
+//! Arrow from and to Python through the Arrow PyCapsule interface
+//! (`__arrow_c_stream__` / `__arrow_c_array__`): register_arrow, query_arrow,
+//! insert_arrow.
+
+use std::ffi::{c_void, CStr};
+
+use arrow_array::cast::AsArray;
+use arrow_array::ffi::{from_ffi, FFI_ArrowArray};
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::{Array, RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow_schema::ffi::FFI_ArrowSchema;
+use arrow_schema::SchemaRef;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use rusqlite::types::Value;
+
+use crate::connection::with_connection;
+use crate::operational_error;
+
+const STREAM: &CStr = c"arrow_array_stream";
+
+fn capsule_pointer(capsule: &Bound<'_, PyAny>, name: &CStr) -> PyResult<*mut c_void> {
+    // SAFETY: PyCapsule_GetPointer checks the object's type and name and sets a Python
+    // exception (returning null) when they do not match.
+    let p = unsafe { pyo3::ffi::PyCapsule_GetPointer(capsule.as_ptr(), name.as_ptr()) };
+    if p.is_null() {
+        return Err(PyErr::take(capsule.py()).unwrap_or_else(|| {
+            PyTypeError::new_err(format!("expected a PyCapsule named {name:?}"))
+        }));
+    }
+    Ok(p)
+}
+
+/// Reads every batch of `data` (anything with `__arrow_c_stream__` or
+/// `__arrow_c_array__`), checking the buffers fully (offsets, UTF-8, dictionary keys).
+pub fn import_batches(data: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<RecordBatch>)> {
+    let (schema, batches) = if data.hasattr("__arrow_c_stream__")? {
+        let capsule = data.call_method0("__arrow_c_stream__")?;
+        let p = capsule_pointer(&capsule, STREAM)?.cast::<FFI_ArrowArrayStream>();
+        // SAFETY: p is a live ArrowArrayStream owned by the capsule; from_raw moves it
+        // out and leaves a released stream behind, which the capsule's destructor skips.
+        let reader = unsafe { RecordBatchStreamReader::from_raw(p) }
+            .map_err(|e| PyValueError::new_err(format!("cannot read the Arrow stream: {e}")))?;
+        let schema = reader.schema();
+        let mut batches = Vec::new();
+        for batch in reader {
+            batches.push(batch.map_err(|e| {
+                PyValueError::new_err(format!("the Arrow stream failed midway: {e}"))
+            })?);
+        }
+        (schema, batches)
+    } else if data.hasattr("__arrow_c_array__")? {
+        let pair = data.call_method0("__arrow_c_array__")?;
+        let (schema_capsule, array_capsule): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            pair.extract()?;
+        let schema_ptr = capsule_pointer(&schema_capsule, c"arrow_schema")?;
+        let array_ptr = capsule_pointer(&array_capsule, c"arrow_array")?;
+        // SAFETY: the capsules hold a live ArrowSchema and ArrowArray. The array struct
+        // is moved out and a released (empty) one left behind, so the capsule's
+        // destructor does not release it again; the schema is only borrowed.
+        let array_data = unsafe {
+            let array =
+                std::ptr::replace(array_ptr.cast::<FFI_ArrowArray>(), FFI_ArrowArray::empty());
+            from_ffi(array, &*schema_ptr.cast::<FFI_ArrowSchema>())
+        }
+        .map_err(|e| PyValueError::new_err(format!("cannot import the Arrow array: {e}")))?;
+        let array = arrow_array::make_array(array_data);
+        let Some(structs) = array.as_struct_opt() else {
+            return Err(PyTypeError::new_err(format!(
+                "expected tabular Arrow data (a struct array / record batch), got an array \
+                 of {}",
+                array.data_type()
+            )));
+        };
+        if structs.null_count() > 0 {
+            return Err(PyValueError::new_err(
+                "the Arrow struct array has null rows; it cannot be read as a table",
+            ));
+        }
+        let batch = RecordBatch::from(structs.clone());
+        (batch.schema(), vec![batch])
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "expected Arrow data (an object with __arrow_c_stream__ or __arrow_c_array__, \
+             e.g. a pyarrow Table, polars DataFrame or pandas DataFrame), got {}",
+            data.get_type().name()?
+        )));
+    };
+    for batch in &batches {
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            column.to_data().validate_full().map_err(|e| {
+                PyValueError::new_err(format!(
+                    "column \"{}\": invalid Arrow data: {e}",
+                    field.name()
+                ))
+            })?;
+        }
+    }
+    Ok((schema, batches))
+}
+
+/// A schema from anything with `__arrow_c_schema__` (e.g. a pyarrow Schema).
+fn import_schema(schema: &Bound<'_, PyAny>) -> PyResult<arrow_schema::Schema> {
+    if !schema.hasattr("__arrow_c_schema__")? {
+        return Err(PyTypeError::new_err(format!(
+            "schema must be an Arrow schema (with __arrow_c_schema__, e.g. pyarrow.schema(...)), \
+             got {}",
+            schema.get_type().name()?
+        )));
+    }
+    let capsule = schema.call_method0("__arrow_c_schema__")?;
+    let p = capsule_pointer(&capsule, c"arrow_schema")?;
+    // SAFETY: the capsule holds a live ArrowSchema, only borrowed here.
+    let ffi_schema = unsafe { &*p.cast::<FFI_ArrowSchema>() };
+    arrow_schema::Schema::try_from(ffi_schema)
+        .map_err(|e| PyValueError::new_err(format!("cannot read the schema: {e}")))
+}
+
+unsafe extern "C" fn release_stream_capsule(capsule: *mut pyo3::ffi::PyObject) {
+    // SAFETY: called by Python with our capsule; its pointer is a Box made in
+    // stream_capsule (dropping it releases the stream unless a consumer moved it out).
+    unsafe {
+        let p = pyo3::ffi::PyCapsule_GetPointer(capsule, STREAM.as_ptr());
+        if p.is_null() {
+            pyo3::ffi::PyErr_Clear();
+        } else {
+            drop(Box::from_raw(p.cast::<FFI_ArrowArrayStream>()));
+        }
+    }
+}
+
+/// A PyCapsule `arrow_array_stream` over `batches`.
+pub fn stream_capsule<'py>(
+    py: Python<'py>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let reader = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
+    let stream = Box::into_raw(Box::new(FFI_ArrowArrayStream::new(Box::new(reader))));
+    // SAFETY: stream is a valid heap pointer whose ownership passes to the capsule;
+    // release_stream_capsule frees it.
+    let capsule = unsafe {
+        pyo3::ffi::PyCapsule_New(
+            stream.cast::<c_void>(),
+            STREAM.as_ptr(),
+            Some(release_stream_capsule),
+        )
+    };
+    if capsule.is_null() {
+        // SAFETY: the capsule was not made, so we still own the stream.
+        unsafe { drop(Box::from_raw(stream)) };
+        return Err(
+            PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("PyCapsule_New failed"))
+        );
+    }
+    // SAFETY: capsule is a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
+}
+
+/// Query results held as Arrow record batches. Exposes `__arrow_c_stream__`, so
+/// `pyarrow.table(result)` and `polars.DataFrame(result)` take it without a copy.
+#[pyclass(module = "sqlite_quiver._quiver", name = "ArrowResult", frozen)]
+pub struct ArrowResult {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+#[pymethods]
+impl ArrowResult {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = requested_schema; // the producer may ignore it (PyCapsule protocol)
+        stream_capsule(py, self.schema.clone(), self.batches.clone())
+    }
+
+    /// Number of rows.
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Column names.
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.num_rows()
+    }
+
+    /// The result as a `pyarrow.Table` (zero-copy).
+    fn to_pyarrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let pa = slf.py().import("pyarrow")?;
+        pa.getattr("RecordBatchReader")?
+            .call_method1("from_stream", (slf,))?
+            .call_method0("read_all")
+    }
+
+    /// The result as a `polars.DataFrame`.
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let pl = slf.py().import("polars")?;
+        pl.call_method1("from_arrow", (Self::to_pyarrow(slf)?,))
+    }
+
+    /// The record batches as pyarrow RecordBatches.
+    fn to_batches<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::to_pyarrow(slf)?.call_method0("to_batches")
+    }
+
+    /// Iterates over the record batches (as pyarrow RecordBatches).
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::to_batches(slf)?.try_iter().map(|i| i.into_any())
+    }
+
+    fn __repr__(&self) -> String {
+        let cols: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| format!("{}: {}", f.name(), f.data_type()))
+            .collect();
+        format!("ArrowResult({} rows; {})", self.num_rows(), cols.join(", "))
+    }
+}
+
+fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
+    if params.is_none() {
+        return Ok(Vec::new());
+    }
+    if params.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(
+            "query_arrow: params must be a sequence (named parameters are not supported)",
+        ));
+    }
+    let seq: Vec<Bound<'_, PyAny>> = if let Ok(t) = params.cast::<PyTuple>() {
+        t.iter().collect()
+    } else if let Ok(l) = params.cast::<PyList>() {
+        l.iter().collect()
+    } else {
+        params.try_iter()?.collect::<PyResult<_>>()?
+    };
+    seq.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if v.is_none() {
+                Ok(Value::Null)
+            } else if let Ok(b) = v.extract::<bool>() {
+                Ok(Value::Integer(i64::from(b)))
+            } else if v.is_instance_of::<pyo3::types::PyInt>() {
+                v.extract::<i64>().map(Value::Integer).map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "query_arrow: parameter {}: integer out of the 64-bit range",
+                        i + 1
+                    ))
+                })
+            } else if let Ok(f) = v.extract::<f64>() {
+                Ok(Value::Real(f))
+            } else if let Ok(s) = v.extract::<String>() {
+                Ok(Value::Text(s))
+            } else if let Ok(b) = v.cast::<PyBytes>() {
+                Ok(Value::Blob(b.as_bytes().to_vec()))
+            } else if let Ok(b) = v.extract::<Vec<u8>>() {
+                Ok(Value::Blob(b))
+            } else {
+                Err(PyTypeError::new_err(format!(
+                    "query_arrow: parameter {}: unsupported type {}",
+                    i + 1,
+                    v.get_type().name()?
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Runs `f` on `conn` with the GIL released (the SQL work touches no Python object), so
+/// other Python threads run meanwhile and a thread blocked in SQLite on the same
+/// connection cannot deadlock against us. SQLite's connection mutex serializes the calls.
+fn detached<T: Send>(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, String> + Send,
+) -> PyResult<T> {
+    // Checks the type, that it is open and that sqlite-quiver is loaded.
+    with_connection(py, conn, |_| Ok(()))?;
+    let db = crate::connection::db_handle(py, conn)? as usize;
+    let result = py.detach(move || {
+        // SAFETY: db is the live handle checked above; the Python connection object is
+        // kept alive by the caller's reference for the whole call, and from_handle does
+        // not take ownership.
+        let c =
+            unsafe { rusqlite::Connection::from_handle(db as *mut quiver_sqlite::ffi::sqlite3) }
+                .map_err(|e| e.to_string())?;
+        f(&c)
+    });
+    result.map_err(|m| operational_error(py, m))
+}
+
+/// Registers `data` as the read-only virtual table `temp.<name>`.
+#[pyfunction]
+#[pyo3(signature = (conn, name, data, *, timestamps="text", uint64="error"))]
+pub fn register_arrow(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    name: &str,
+    data: &Bound<'_, PyAny>,
+    timestamps: &str,
+    uint64: &str,
+) -> PyResult<()> {
+    let options = quiver_sqlite::arrow_table::TableOptions {
+        timestamps_as_epoch: match timestamps {
+            "text" => false,
+            "epoch" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "register_arrow: timestamps must be \"text\" or \"epoch\", got {other:?}"
+                )))
+            }
+        },
+        uint64_as_text: match uint64 {
+            "error" => false,
+            "text" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "register_arrow: uint64 must be \"error\" or \"text\", got {other:?}"
+                )))
+            }
+        },
+    };
+    let (schema, batches) = import_batches(data)?;
+    with_connection(py, conn, |c| {
+        quiver_sqlite::arrow_table::register(c, name, schema, &batches, options)
+            .map_err(|e| operational_error(py, e.to_string()))
+    })
+}
+
+/// Drops the Arrow table `temp.<name>`; returns whether there was one.
+#[pyfunction]
+pub fn unregister_arrow(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    with_connection(py, conn, |c| {
+        quiver_sqlite::arrow_table::unregister(c, name)
+            .map_err(|e| operational_error(py, e.to_string()))
+    })
+}
+
+/// Runs `sql` and returns the rows as an `ArrowResult`.
+#[pyfunction]
+#[pyo3(signature = (conn, sql, params=None, schema=None))]
+pub fn query_arrow(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    sql: &str,
+    params: Option<&Bound<'_, PyAny>>,
+    schema: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ArrowResult> {
+    let params = match params {
+        Some(p) => sql_params(p)?,
+        None => Vec::new(),
+    };
+    let requested = match schema {
+        Some(s) if !s.is_none() => Some(import_schema(s)?),
+        _ => None,
+    };
+    let (schema, batches) = detached(py, conn, |c| {
+        quiver_sqlite::arrow_query::query_with_schema(c, sql, &params, requested.as_ref())
+            .map_err(|e| format!("query_arrow: {e}"))
+    })?;
+    Ok(ArrowResult { schema, batches })
+}
+
+/// Inserts `data` into `table` in one transaction; returns the number of rows.
+#[pyfunction]
+#[pyo3(signature = (conn, table, data, mode="append"))]
+pub fn insert_arrow(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    table: &str,
+    data: &Bound<'_, PyAny>,
+    mode: &str,
+) -> PyResult<usize> {
+    let mode: quiver_sqlite::arrow_insert::Mode = mode.parse().map_err(PyValueError::new_err)?;
+    let (schema, batches) = import_batches(data)?;
+    detached(py, conn, |c| {
+        quiver_sqlite::arrow_insert::insert(c, table, schema, &batches, mode)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Number of Arrow tables staged in the process (all connections); for tests.
+#[pyfunction]
+pub fn arrow_registry_len() -> usize {
+    quiver_sqlite::arrow_table::registry_len()
+}

@@ -1,0 +1,600 @@
+//! Query results as Arrow record batches.
+//!
+//! Each column starts from its declared type (INTEGER -> int64, REAL -> float64,
+//! TEXT -> utf8, BLOB -> binary, BOOLEAN -> bool, `float[N]` / `int8[N]` -> fixed-size
+//! list vectors) or, without one, from its values, and is promoted as values come:
+//! int -> float -> text (a BLOB among TEXT makes the column binary). Empty results keep
+//! the declared types.
+
+use std::sync::Arc;
+
+use arrow_array::builder::BinaryBuilder;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int64Array,
+    Int8Array, NullArray, RecordBatch,
+};
+use arrow_buffer::NullBuffer;
+use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use rusqlite::ffi;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::Connection;
+
+use crate::errors::sql_error;
+use crate::raw_value::value_ref;
+
+/// Why a query could not become Arrow.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error("column \"{column}\": {message}")]
+    Column { column: String, message: String },
+}
+
+/// Rows per output batch.
+pub const BATCH_ROWS: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VectorKind {
+    F32,
+    I8,
+}
+
+enum Col {
+    /// Only NULLs so far (count).
+    Null(usize),
+    Int(Vec<i64>, Vec<bool>),
+    Bool(Vec<bool>, Vec<bool>),
+    Real(Vec<f64>, Vec<bool>),
+    /// UTF-8 bytes, end offsets, validity.
+    Text(Vec<u8>, Vec<i64>, Vec<bool>),
+    Blob(Vec<Option<Vec<u8>>>),
+    Vector(VectorKind, usize, Vec<u8>, Vec<bool>),
+}
+
+fn vector_decl(decl: &str) -> Option<(VectorKind, usize)> {
+    let d = decl.trim().to_ascii_lowercase();
+    let (kind, rest) = if let Some(r) = d.strip_prefix("float[") {
+        (VectorKind::F32, r)
+    } else if let Some(r) = d.strip_prefix("float32[") {
+        (VectorKind::F32, r)
+    } else if let Some(r) = d.strip_prefix("int8[") {
+        (VectorKind::I8, r)
+    } else {
+        return None;
+    };
+    let dim: usize = rest.strip_suffix(']')?.trim().parse().ok()?;
+    (dim > 0).then_some((kind, dim))
+}
+
+fn initial(decl: Option<&str>) -> Col {
+    let Some(decl) = decl else {
+        return Col::Null(0);
+    };
+    if let Some((kind, dim)) = vector_decl(decl) {
+        return Col::Vector(kind, dim, Vec::new(), Vec::new());
+    }
+    let u = decl.to_ascii_uppercase();
+    if u.starts_with("BOOL") {
+        Col::Bool(Vec::new(), Vec::new())
+    } else if u.contains("INT") {
+        Col::Int(Vec::new(), Vec::new())
+    } else if u.contains("CHAR") || u.contains("CLOB") || u.contains("TEXT") {
+        Col::Text(Vec::new(), Vec::new(), Vec::new())
+    } else if u.contains("BLOB") {
+        Col::Blob(Vec::new())
+    } else if u.contains("REAL") || u.contains("FLOA") || u.contains("DOUB") {
+        Col::Real(Vec::new(), Vec::new())
+    } else {
+        Col::Null(0)
+    }
+}
+
+/// The starting column for a type asked for by a schema override.
+fn initial_for(data_type: &arrow_schema::DataType) -> Option<Col> {
+    use arrow_schema::DataType as D;
+    Some(match data_type {
+        D::Boolean => Col::Bool(Vec::new(), Vec::new()),
+        D::Int64 => Col::Int(Vec::new(), Vec::new()),
+        D::Float64 => Col::Real(Vec::new(), Vec::new()),
+        D::Utf8 => Col::Text(Vec::new(), Vec::new(), Vec::new()),
+        D::Binary => Col::Blob(Vec::new()),
+        D::FixedSizeList(child, n) if *n > 0 => match child.data_type() {
+            D::Float32 => Col::Vector(VectorKind::F32, *n as usize, Vec::new(), Vec::new()),
+            D::Int8 => Col::Vector(VectorKind::I8, *n as usize, Vec::new(), Vec::new()),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+fn real_text(r: f64) -> String {
+    format!("{r:?}")
+}
+
+impl Col {
+    fn len(&self) -> usize {
+        match self {
+            Col::Null(n) => *n,
+            Col::Int(_, v) | Col::Bool(_, v) | Col::Real(_, v) | Col::Vector(.., v) => v.len(),
+            Col::Text(_, _, ok) => ok.len(),
+            Col::Blob(v) => v.len(),
+        }
+    }
+
+    fn promote_real(&mut self) {
+        let n = self.len();
+        *self = match std::mem::replace(self, Col::Null(0)) {
+            Col::Null(_) => Col::Real(vec![0.0; n], vec![false; n]),
+            Col::Int(v, ok) => Col::Real(v.into_iter().map(|x| x as f64).collect(), ok),
+            Col::Bool(v, ok) => {
+                Col::Real(v.into_iter().map(|x| f64::from(u8::from(x))).collect(), ok)
+            }
+            other => other,
+        };
+    }
+
+    fn promote_int(&mut self) {
+        let n = self.len();
+        *self = match std::mem::replace(self, Col::Null(0)) {
+            Col::Null(_) => Col::Int(vec![0; n], vec![false; n]),
+            Col::Bool(v, ok) => Col::Int(v.into_iter().map(i64::from).collect(), ok),
+            other => other,
+        };
+    }
+
+    fn promote_text(&mut self) -> Result<(), String> {
+        let old = std::mem::replace(self, Col::Text(Vec::new(), Vec::new(), Vec::new()));
+        let n = old.len();
+        match old {
+            Col::Null(_) => {
+                *self = Col::Text(Vec::new(), vec![0; n], vec![false; n]);
+            }
+            Col::Int(v, ok) => {
+                for (x, k) in v.into_iter().zip(ok) {
+                    self.push_text_opt(k.then(|| x.to_string()).as_deref());
+                }
+            }
+            Col::Bool(v, ok) => {
+                for (x, k) in v.into_iter().zip(ok) {
+                    self.push_text_opt(k.then(|| u8::from(x).to_string()).as_deref());
+                }
+            }
+            Col::Real(v, ok) => {
+                for (x, k) in v.into_iter().zip(ok) {
+                    self.push_text_opt(k.then(|| real_text(x)).as_deref());
+                }
+            }
+            Col::Vector(..) => return Err("a vector column holds a TEXT value".into()),
+            other => *self = other,
+        }
+        Ok(())
+    }
+
+    fn push_text_opt(&mut self, s: Option<&str>) {
+        if let Col::Text(data, ends, ok) = self {
+            if let Some(s) = s {
+                data.extend_from_slice(s.as_bytes());
+            }
+            ends.push(data.len() as i64);
+            ok.push(s.is_some());
+        }
+    }
+
+    fn promote_blob(&mut self) -> Result<(), String> {
+        let n = self.len();
+        *self = match std::mem::replace(self, Col::Null(0)) {
+            Col::Null(_) => Col::Blob(vec![None; n]),
+            Col::Text(data, ends, ok) => {
+                let mut start = 0usize;
+                Col::Blob(
+                    ends.iter()
+                        .zip(ok)
+                        .map(|(end, k)| {
+                            let s = start;
+                            start = *end as usize;
+                            k.then(|| data[s..*end as usize].to_vec())
+                        })
+                        .collect(),
+                )
+            }
+            Col::Blob(v) => Col::Blob(v),
+            _ => {
+                return Err("mixes BLOB and numeric values; CAST it in SQL or pass a schema".into())
+            }
+        };
+        Ok(())
+    }
+
+    fn push(&mut self, value: ValueRef<'_>) -> Result<(), String> {
+        match (&mut *self, value) {
+            (Col::Null(n), ValueRef::Null) => *n += 1,
+            (Col::Int(v, ok), ValueRef::Null) => {
+                v.push(0);
+                ok.push(false)
+            }
+            (Col::Bool(v, ok), ValueRef::Null) => {
+                v.push(false);
+                ok.push(false)
+            }
+            (Col::Real(v, ok), ValueRef::Null) => {
+                v.push(0.0);
+                ok.push(false)
+            }
+            (Col::Text(data, ends, ok), ValueRef::Null) => {
+                ends.push(data.len() as i64);
+                ok.push(false)
+            }
+            (Col::Blob(v), ValueRef::Null) => v.push(None),
+            (Col::Vector(kind, dim, v, ok), ValueRef::Null) => {
+                let width = *dim * if *kind == VectorKind::F32 { 4 } else { 1 };
+                v.resize(v.len() + width, 0);
+                ok.push(false);
+            }
+            (Col::Bool(v, ok), ValueRef::Integer(i)) if i == 0 || i == 1 => {
+                v.push(i == 1);
+                ok.push(true)
+            }
+            (Col::Int(v, ok), ValueRef::Integer(i)) => {
+                v.push(i);
+                ok.push(true)
+            }
+            (Col::Real(v, ok), ValueRef::Integer(i)) => {
+                v.push(i as f64);
+                ok.push(true)
+            }
+            (Col::Real(v, ok), ValueRef::Real(r)) => {
+                v.push(r);
+                ok.push(true)
+            }
+            (Col::Text(data, ends, ok), ValueRef::Text(t)) => {
+                // UTF-8 is checked once for the whole column in finish().
+                data.extend_from_slice(t);
+                ends.push(data.len() as i64);
+                ok.push(true)
+            }
+            (Col::Text(..), ValueRef::Integer(i)) => self.push_text_opt(Some(&i.to_string())),
+            (Col::Text(..), ValueRef::Real(r)) => self.push_text_opt(Some(&real_text(r))),
+            (Col::Blob(v), ValueRef::Blob(b) | ValueRef::Text(b)) => v.push(Some(b.to_vec())),
+            (Col::Vector(kind, dim, v, ok), ValueRef::Blob(b)) => {
+                let width = *dim * if *kind == VectorKind::F32 { 4 } else { 1 };
+                if b.len() != width {
+                    return Err(format!(
+                        "vector BLOB of {} bytes where {} were expected",
+                        b.len(),
+                        width
+                    ));
+                }
+                v.extend_from_slice(b);
+                ok.push(true);
+            }
+            (Col::Vector(..), _) => return Err("a vector column holds a non-BLOB value".into()),
+            // Promotions.
+            (Col::Null(_) | Col::Bool(..), ValueRef::Integer(_)) => {
+                self.promote_int();
+                return self.push(value);
+            }
+            (Col::Null(_) | Col::Int(..) | Col::Bool(..), ValueRef::Real(_)) => {
+                self.promote_real();
+                return self.push(value);
+            }
+            (Col::Null(_) | Col::Int(..) | Col::Bool(..) | Col::Real(..), ValueRef::Text(_)) => {
+                self.promote_text()?;
+                return self.push(value);
+            }
+            (_, ValueRef::Blob(_)) => {
+                self.promote_blob()?;
+                return self.push(value);
+            }
+            (Col::Blob(_), _) => {
+                return Err("mixes BLOB and numeric values; CAST it in SQL or pass a schema".into())
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
+            Col::Null(n) => Arc::new(NullArray::new(n)),
+            Col::Int(v, ok) => Arc::new(Int64Array::new(v.into(), nulls(ok))),
+            Col::Bool(v, ok) => Arc::new(BooleanArray::new(v.into(), nulls(ok))),
+            Col::Real(v, ok) => Arc::new(Float64Array::new(v.into(), nulls(ok))),
+            Col::Text(data, ends, ok) => {
+                let n = ends.len();
+                let values = arrow_buffer::Buffer::from_vec(data);
+                let nulls = nulls(ok);
+                // try_new checks the whole buffer and that every offset is a character
+                // boundary: the same as checking each value.
+                if values.len() < i32::MAX as usize {
+                    let mut offsets = Vec::with_capacity(n + 1);
+                    offsets.push(0i32);
+                    offsets.extend(ends.iter().map(|e| *e as i32));
+                    let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
+                    Arc::new(arrow_array::StringArray::try_new(offsets, values, nulls)?)
+                } else {
+                    let mut offsets = Vec::with_capacity(n + 1);
+                    offsets.push(0i64);
+                    offsets.extend(ends);
+                    let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
+                    Arc::new(arrow_array::LargeStringArray::try_new(
+                        offsets, values, nulls,
+                    )?)
+                }
+            }
+            Col::Blob(v) => {
+                let mut b = BinaryBuilder::new();
+                for s in &v {
+                    b.append_option(s.as_deref());
+                }
+                Arc::new(b.finish())
+            }
+            Col::Vector(kind, dim, bytes, ok) => {
+                let child: ArrayRef = match kind {
+                    VectorKind::F32 => Arc::new(Float32Array::from(
+                        bytes
+                            .chunks_exact(4)
+                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect::<Vec<_>>(),
+                    )),
+                    VectorKind::I8 => Arc::new(Int8Array::from(
+                        bytes.iter().map(|b| *b as i8).collect::<Vec<_>>(),
+                    )),
+                };
+                let field = Arc::new(Field::new("item", child.data_type().clone(), true));
+                Arc::new(FixedSizeListArray::try_new(
+                    field,
+                    dim as i32,
+                    child,
+                    nulls(ok),
+                )?)
+            }
+        })
+    }
+}
+
+fn nulls(ok: Vec<bool>) -> Option<NullBuffer> {
+    if ok.iter().all(|k| *k) {
+        None
+    } else {
+        Some(NullBuffer::from(ok))
+    }
+}
+
+/// The connection's mutex, held while alive (a no-op when SQLite runs without mutexes).
+pub(crate) struct DbLock(*mut ffi::sqlite3_mutex);
+
+impl DbLock {
+    pub(crate) fn new(db: *mut ffi::sqlite3) -> DbLock {
+        // SAFETY: db is live; sqlite3_db_mutex returns its (recursive) mutex or null.
+        let m = unsafe { ffi::sqlite3_db_mutex(db) };
+        if !m.is_null() {
+            // SAFETY: a valid mutex, left in Drop.
+            unsafe { ffi::sqlite3_mutex_enter(m) };
+        }
+        DbLock(m)
+    }
+}
+
+impl Drop for DbLock {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: entered in new() on this thread.
+            unsafe { ffi::sqlite3_mutex_leave(self.0) };
+        }
+    }
+}
+
+/// A prepared statement, finalized on drop.
+struct Stmt(*mut ffi::sqlite3_stmt);
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: a statement from sqlite3_prepare_v2 (or null), finalized once.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+fn last_error(db: *mut ffi::sqlite3, rc: c_int) -> QueryError {
+    // SAFETY: db is a live connection; errmsg is valid until the next API call.
+    let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned();
+    QueryError::Sqlite(rusqlite::Error::SqliteFailure(
+        ffi::Error::new(rc),
+        Some(message),
+    ))
+}
+
+fn c_text(p: *const c_char) -> Option<String> {
+    // SAFETY: SQLite returns null or a NUL-terminated string valid until the statement
+    // is finalized; it is copied right away.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// Runs `sql` with `params` and returns its rows as record batches of up to
+/// `BATCH_ROWS` rows (at least one batch, possibly empty, so the schema is known).
+///
+/// Works on the raw statement: one `sqlite3_column_value` per cell instead of the
+/// type / text / bytes calls that each take the connection mutex.
+pub fn query(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+    query_with_schema(conn, sql, params, None)
+}
+
+/// As `query`; `schema` fixes the types of the columns it names (bool, int64, float64,
+/// utf8, binary, fixed_size_list<float32|int8>): no promotion, a value that does not fit
+/// is an error.
+pub fn query_with_schema(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    schema: Option<&Schema>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+    // SAFETY: the handle of a live connection, used on this thread only.
+    let db = unsafe { conn.handle() };
+    let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+    let mut tail: *const c_char = std::ptr::null();
+    let len = c_int::try_from(sql.len()).map_err(|_| QueryError::Column {
+        column: String::new(),
+        message: "SQL text too long".into(),
+    })?;
+    // SAFETY: sql is valid for len bytes; raw and tail are writable.
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast::<c_char>(), len, &mut raw, &mut tail)
+    };
+    let stmt = Stmt(raw);
+    if rc != ffi::SQLITE_OK {
+        return Err(last_error(db, rc));
+    }
+    if stmt.0.is_null() {
+        return Err(QueryError::Sqlite(sql_error(
+            "query_arrow: the SQL has no statement",
+        )));
+    }
+    // SAFETY: tail points into sql (or its end).
+    let rest = unsafe { sql.get(tail.offset_from(sql.as_ptr().cast::<c_char>()) as usize..) }
+        .unwrap_or("");
+    if !rest.trim().trim_matches(';').trim().is_empty() {
+        return Err(QueryError::Sqlite(sql_error(
+            "query_arrow: give one SQL statement (more text follows the first)",
+        )));
+    }
+    // SAFETY (this block and the loop): stmt.0 is a live statement of db; indexes are
+    // below the counts SQLite reports; text/blob pointers are valid for their lengths
+    // until the next step, and are copied before it.
+    unsafe {
+        let expected = ffi::sqlite3_bind_parameter_count(stmt.0) as usize;
+        if expected != params.len() {
+            return Err(QueryError::Sqlite(sql_error(format!(
+                "query_arrow: the SQL has {expected} parameters but {} were given",
+                params.len()
+            ))));
+        }
+        for (i, p) in params.iter().enumerate() {
+            let idx = (i + 1) as c_int;
+            let rc = match p {
+                Value::Null => ffi::sqlite3_bind_null(stmt.0, idx),
+                Value::Integer(v) => ffi::sqlite3_bind_int64(stmt.0, idx, *v),
+                Value::Real(v) => ffi::sqlite3_bind_double(stmt.0, idx, *v),
+                Value::Text(t) => ffi::sqlite3_bind_text64(
+                    stmt.0,
+                    idx,
+                    t.as_ptr().cast::<c_char>(),
+                    t.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                    ffi::SQLITE_UTF8 as u8,
+                ),
+                Value::Blob(b) => ffi::sqlite3_bind_blob64(
+                    stmt.0,
+                    idx,
+                    b.as_ptr().cast::<c_void>(),
+                    b.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                ),
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(last_error(db, rc));
+            }
+        }
+        let n = ffi::sqlite3_column_count(stmt.0).max(0) as usize;
+        let names: Vec<String> = (0..n)
+            .map(|i| c_text(ffi::sqlite3_column_name(stmt.0, i as c_int)).unwrap_or_default())
+            .collect();
+        // Hold the connection mutex for the whole loop: the step / column calls below
+        // then re-enter it (it is recursive) instead of locking it each time.
+        let _lock = DbLock::new(db);
+        let mut cols: Vec<Col> = (0..n)
+            .map(|i| initial(c_text(ffi::sqlite3_column_decltype(stmt.0, i as c_int)).as_deref()))
+            .collect();
+        let mut fixed = vec![false; n];
+        for field in schema.map(|s| s.fields().iter()).into_iter().flatten() {
+            let column = |message: String| QueryError::Column {
+                column: field.name().clone(),
+                message,
+            };
+            let i = names
+                .iter()
+                .position(|c| c == field.name())
+                .ok_or_else(|| {
+                    column("the schema names a column the query does not return".into())
+                })?;
+            cols[i] = initial_for(field.data_type()).ok_or_else(|| {
+                column(format!(
+                    "type {} cannot be requested (use bool, int64, float64, string, binary \
+                     or a fixed-size list of float32 / int8)",
+                    field.data_type()
+                ))
+            })?;
+            fixed[i] = true;
+        }
+        loop {
+            match ffi::sqlite3_step(stmt.0) {
+                ffi::SQLITE_ROW => {
+                    for (i, col) in cols.iter_mut().enumerate() {
+                        let value = value_ref(ffi::sqlite3_column_value(stmt.0, i as c_int));
+                        let before = std::mem::discriminant(col);
+                        let kind = value.data_type();
+                        col.push(value).map_err(|message| QueryError::Column {
+                            column: names[i].clone(),
+                            message,
+                        })?;
+                        if fixed[i] && std::mem::discriminant(col) != before {
+                            return Err(QueryError::Column {
+                                column: names[i].clone(),
+                                message: format!(
+                                    "a {kind} value does not fit the type the schema asks for"
+                                ),
+                            });
+                        }
+                    }
+                }
+                ffi::SQLITE_DONE => break,
+                rc => return Err(last_error(db, rc)),
+            }
+        }
+        finish(names, cols)
+    }
+}
+
+fn finish(names: Vec<String>, cols: Vec<Col>) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+    let arrays: Vec<ArrayRef> = cols
+        .into_iter()
+        .zip(&names)
+        .map(|(c, name)| {
+            c.finish().map_err(|e| QueryError::Column {
+                column: name.clone(),
+                message: format!("invalid values: {e}"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&arrays)
+        .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let n = arrays.first().map_or(0, |a| a.len());
+    let batch = if arrays.is_empty() {
+        RecordBatch::new_empty(schema.clone())
+    } else {
+        RecordBatch::try_new(schema.clone(), arrays)?
+    };
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = BATCH_ROWS.min(n - start);
+        batches.push(batch.slice(start, len));
+        start += len;
+    }
+    if batches.is_empty() {
+        batches.push(batch);
+    }
+    Ok((schema, batches))
+}

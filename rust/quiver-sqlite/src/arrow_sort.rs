@@ -1,0 +1,215 @@
+//! Sorted scans of Arrow tables: when SQLite asks for rows ordered by numeric or text
+//! columns (ORDER BY, or GROUP BY, which SQLite passes the same way), the table sorts the
+//! selected rows itself so SQLite can skip its sorter.
+//!
+//! The order is exactly SQLite's: NULL first ascending (last descending), numbers compared
+//! as SQLite compares INTEGER and REAL, text by bytes (BINARY: SQLite only hands a
+//! virtual table ORDER BY terms with the column's own collation, BINARY here).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crate::arrow_filter::cmp_num;
+use crate::arrow_table::ArrowTable;
+use crate::arrow_types::{ColumnClass, Num};
+
+/// One ORDER BY term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderTerm {
+    pub column: usize,
+    pub desc: bool,
+}
+
+/// Whether a column can be sorted here.
+pub fn sortable(class: ColumnClass) -> bool {
+    matches!(class, ColumnClass::Numeric | ColumnClass::Text)
+}
+
+/// Encodes terms for idxStr: "col:d;" per term (d = 0 ascending, 1 descending).
+pub fn encode(terms: &[OrderTerm]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("{}:{};", t.column, u8::from(t.desc)))
+        .collect()
+}
+
+pub fn decode(s: &str) -> Option<Vec<OrderTerm>> {
+    s.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (c, d) = p.split_once(':')?;
+            Some(OrderTerm {
+                column: c.parse().ok()?,
+                desc: d == "1",
+            })
+        })
+        .collect()
+}
+
+/// Keys of one column for the rows being sorted.
+enum Keys<'a> {
+    Num(Vec<Option<Num>>),
+    /// Rank of the text among the distinct values (0 = NULL).
+    Rank(Vec<u32>),
+    Bytes(Vec<Option<&'a [u8]>>),
+}
+
+/// Distinct texts above which ranks are not computed.
+const MAX_RANKED: usize = 1 << 16;
+
+fn keys<'a>(table: &'a ArrowTable, rows: &[(u32, u32)], column: usize) -> Keys<'a> {
+    let reader = |b: u32| &table.batches[b as usize].columns[column];
+    if table.classes[column] == ColumnClass::Numeric {
+        return Keys::Num(
+            rows.iter()
+                .map(|&(b, r)| reader(b).num(r as usize))
+                .collect(),
+        );
+    }
+    let texts: Vec<Option<&[u8]>> = rows
+        .iter()
+        .map(|&(b, r)| reader(b).text(r as usize))
+        .collect();
+    let mut distinct: HashMap<&[u8], u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+    for t in texts.iter().flatten() {
+        if distinct.len() > MAX_RANKED {
+            return Keys::Bytes(texts);
+        }
+        distinct.entry(t).or_insert(0);
+    }
+    let mut values: Vec<&[u8]> = distinct.keys().copied().collect();
+    values.sort_unstable();
+    for (i, v) in values.iter().enumerate() {
+        distinct.insert(v, i as u32 + 1);
+    }
+    Keys::Rank(texts.iter().map(|t| t.map_or(0, |t| distinct[t])).collect())
+}
+
+impl Keys<'_> {
+    #[inline]
+    fn cmp(&self, a: usize, b: usize) -> Ordering {
+        match self {
+            Keys::Num(k) => match (k[a], k[b]) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Less,
+                (Some(_), None) => Ordering::Greater,
+                (Some(x), Some(y)) => cmp_num(x, y),
+            },
+            Keys::Rank(k) => k[a].cmp(&k[b]),
+            Keys::Bytes(k) => k[a].cmp(&k[b]),
+        }
+    }
+}
+
+/// `rows` (batch, row) reordered by `terms`; ties keep their rowid order.
+pub fn sort_rows(
+    table: &ArrowTable,
+    rows: Vec<(u32, u32)>,
+    terms: &[OrderTerm],
+) -> Vec<(u32, u32)> {
+    let keys: Vec<(Keys<'_>, bool)> = terms
+        .iter()
+        .map(|t| (keys(table, &rows, t.column), t.desc))
+        .collect();
+    if let [(Keys::Rank(ranks), desc)] = keys.as_slice() {
+        return counting_sort(rows, ranks, *desc);
+    }
+    let mut positions: Vec<u32> = (0..rows.len() as u32).collect();
+    positions.sort_unstable_by(|&a, &b| {
+        for (k, desc) in &keys {
+            let o = k.cmp(a as usize, b as usize);
+            let o = if *desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        a.cmp(&b)
+    });
+    positions.into_iter().map(|p| rows[p as usize]).collect()
+}
+
+/// Stable bucket sort by rank (ties keep their order), O(n).
+fn counting_sort(rows: Vec<(u32, u32)>, ranks: &[u32], desc: bool) -> Vec<(u32, u32)> {
+    let buckets = ranks.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut starts = vec![0usize; buckets + 1];
+    for &r in ranks {
+        let b = if desc {
+            buckets - 1 - r as usize
+        } else {
+            r as usize
+        };
+        starts[b + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut out = vec![(0u32, 0u32); rows.len()];
+    for (row, &r) in rows.iter().zip(ranks) {
+        let b = if desc {
+            buckets - 1 - r as usize
+        } else {
+            r as usize
+        };
+        out[starts[b]] = *row;
+        starts[b] += 1;
+    }
+    out
+}
+
+/// A small fast hasher for the distinct-text map (keys are not attacker-chosen across
+/// processes; a bad distribution only costs time).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode() {
+        let terms = vec![
+            OrderTerm {
+                column: 2,
+                desc: false,
+            },
+            OrderTerm {
+                column: 0,
+                desc: true,
+            },
+        ];
+        assert_eq!(decode(&encode(&terms)), Some(terms));
+        assert_eq!(decode(""), Some(vec![]));
+        assert_eq!(decode("x:1;"), None);
+    }
+
+    #[test]
+    fn counting_sort_is_stable_both_ways() {
+        let rows: Vec<(u32, u32)> = (0..6).map(|i| (0, i)).collect();
+        let ranks = [2, 0, 1, 2, 0, 1];
+        let asc: Vec<u32> = counting_sort(rows.clone(), &ranks, false)
+            .iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(asc, vec![1, 4, 2, 5, 0, 3]);
+        let desc: Vec<u32> = counting_sort(rows, &ranks, true)
+            .iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(desc, vec![0, 3, 2, 5, 1, 4]);
+    }
+}
