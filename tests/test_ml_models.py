@@ -43,7 +43,7 @@ CLASSIFIERS = {
     "logistic": lambda: LogisticRegression(max_iter=500),
     "logistic-3-classes": lambda: LogisticRegression(max_iter=500),
     # An odd tree count: on an exact 0.5/0.5 vote ONNX Runtime and scikit-learn break
-    # the tie differently (documented in docs/ml.md).
+    # the tie differently (documented in README.md, "Differences from scikit-learn").
     "random-forest": lambda: RandomForestClassifier(n_estimators=21, random_state=0),
     "gradient-boosting": lambda: GradientBoostingClassifier(n_estimators=30, random_state=0),
     "scaler-pipeline": lambda: make_pipeline(StandardScaler(), LogisticRegression()),
