@@ -7,25 +7,12 @@ mod host_loader;
 mod ml;
 mod vec0;
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::c_void;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use quiver_sqlite::ffi;
 
-/// SQLite's entry point: `sqlite3_load_extension(db, path, "sqlite3_quiver_init")`.
-///
-/// # Safety
-/// Called by SQLite's extension loader with a live connection and its API table.
-#[no_mangle]
-pub unsafe extern "C" fn sqlite3_quiver_init(
-    db: *mut ffi::sqlite3,
-    pz_err_msg: *mut *mut c_char,
-    p_api: *mut ffi::sqlite3_api_routines,
-) -> c_int {
-    // SAFETY: forwarded unchanged from SQLite.
-    unsafe { quiver_sqlite::entry::quiver_init(db, pz_err_msg, p_api) }
-}
+quiver_sqlite::export_entry_point!();
 
 /// A `sqlite3.OperationalError` carrying `message`.
 pub(crate) fn operational_error(py: Python<'_>, message: String) -> PyErr {

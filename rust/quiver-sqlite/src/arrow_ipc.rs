@@ -19,6 +19,7 @@ use rusqlite::ffi;
 use rusqlite::Connection;
 
 use crate::arrow_table::{connect_table, module, new_slot, ArrowTable};
+use crate::raw_vtab::create_module;
 
 /// A read-only mapping of a whole file, unmapped on drop.
 struct Mapping {
@@ -176,21 +177,7 @@ unsafe extern "C" fn x_connect(
 static MODULE: ffi::sqlite3_module = module(x_connect);
 
 pub fn load_module(conn: &Connection) -> rusqlite::Result<()> {
-    // SAFETY: MODULE is 'static and the handle belongs to a live connection.
-    let rc = unsafe {
-        ffi::sqlite3_create_module_v2(
-            conn.handle(),
-            c"arrow_ipc".as_ptr(),
-            &MODULE,
-            ptr::null_mut(),
-            None,
-        )
-    };
-    if rc == ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
-    }
+    create_module(conn, c"arrow_ipc", &MODULE)
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,6 +26,7 @@ use crate::arrow_filter::{rowid_target, Filter, Op, Prepared, RowidTarget};
 use crate::arrow_types::{declared_type, ColumnClass, Reader, SqlValue, TypeError};
 use crate::errors::sql_error;
 use crate::raw_value::value_ref;
+use crate::raw_vtab::{create_module_with_aux, fail, sqlite_string};
 
 /// One batch, with a reader per column.
 pub struct Batch {
@@ -527,33 +527,6 @@ impl Cursor {
             self.settle();
         }
     }
-}
-
-fn sqlite_string(message: &str) -> *mut c_char {
-    let bytes = message.as_bytes();
-    // SAFETY: sqlite3_malloc returns either null or a buffer of the requested size;
-    // we write len bytes plus the terminating NUL into it.
-    unsafe {
-        let p = ffi::sqlite3_malloc((bytes.len() + 1) as c_int).cast::<u8>();
-        if !p.is_null() {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-            *p.add(bytes.len()) = 0;
-        }
-        p.cast::<c_char>()
-    }
-}
-
-/// Stores `message` as the table's error message and returns SQLITE_ERROR.
-///
-/// # Safety
-/// `vtab` must be a live sqlite3_vtab of this module.
-unsafe fn fail(vtab: *mut ffi::sqlite3_vtab, message: &str) -> c_int {
-    // SAFETY: per the contract, vtab is live; zErrMsg is owned by SQLite's allocator.
-    unsafe {
-        ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
-        (*vtab).zErrMsg = sqlite_string(message);
-    }
-    ffi::SQLITE_ERROR
 }
 
 /// Runs `f`, turning a panic into SQLITE_ERROR with a message on `vtab`.
@@ -1106,24 +1079,19 @@ unsafe extern "C" fn destroy_client_data(p: *mut c_void) {
 }
 
 pub fn load_module(conn: &Connection) -> rusqlite::Result<()> {
-    // SAFETY: the handle of a live connection, used for create_module_v2 below.
+    // SAFETY: the handle of a live connection, kept as the module's client data.
     let db = unsafe { conn.handle() };
     let aux = Box::into_raw(Box::new(db as usize));
-    // SAFETY: MODULE is 'static and the handle belongs to a live connection; SQLite
-    // owns aux from here and frees it with destroy_client_data (also on failure).
-    let rc = unsafe {
-        ffi::sqlite3_create_module_v2(
-            db,
-            c"arrow".as_ptr(),
+    // SAFETY: x_connect reads aux as the Box<usize> made here, and SQLite frees it with
+    // destroy_client_data (also on failure).
+    unsafe {
+        create_module_with_aux(
+            conn,
+            c"arrow",
             &MODULE,
             aux.cast::<c_void>(),
             Some(destroy_client_data),
         )
-    };
-    if rc == ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
     }
 }
 

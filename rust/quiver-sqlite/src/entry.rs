@@ -69,3 +69,24 @@ pub unsafe fn quiver_init(
     // SAFETY: forwarded unchanged from SQLite, per this function's contract.
     unsafe { Connection::extension_init2(db, pz_err_msg, p_api, init) }
 }
+
+/// Defines the exported `sqlite3_quiver_init` entry point in a cdylib (the Python
+/// module and `libquiver` both export it).
+#[macro_export]
+macro_rules! export_entry_point {
+    () => {
+        /// SQLite's entry point: `sqlite3_load_extension(db, path, "sqlite3_quiver_init")`.
+        ///
+        /// # Safety
+        /// Called by SQLite's extension loader with a live connection and its API table.
+        #[no_mangle]
+        pub unsafe extern "C" fn sqlite3_quiver_init(
+            db: *mut $crate::ffi::sqlite3,
+            pz_err_msg: *mut *mut ::std::ffi::c_char,
+            p_api: *mut $crate::ffi::sqlite3_api_routines,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: forwarded unchanged from SQLite.
+            unsafe { $crate::entry::quiver_init(db, pz_err_msg, p_api) }
+        }
+    };
+}

@@ -13,6 +13,7 @@ pub mod ml;
 pub mod nd_functions;
 pub mod npy;
 pub mod raw_value;
+pub mod raw_vtab;
 pub mod scalar_functions;
 pub mod vec0;
 pub mod vec_each;

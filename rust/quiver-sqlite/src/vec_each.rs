@@ -6,13 +6,13 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
 
 use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
 
 use crate::raw_value::value_ref;
+use crate::raw_vtab::{create_module, fail};
 use crate::vector::{read_vector, Vector};
 
 const SCHEMA: &CStr = c"CREATE TABLE x(value, vector HIDDEN)";
@@ -41,34 +41,6 @@ struct Cursor {
     base: ffi::sqlite3_vtab_cursor,
     elements: Elements,
     row: usize,
-}
-
-/// A copy of `message` in memory SQLite can free (for zErrMsg).
-fn sqlite_string(message: &str) -> *mut c_char {
-    let bytes = message.as_bytes();
-    // SAFETY: sqlite3_malloc returns either null or a buffer of the requested size;
-    // we write len bytes plus the terminating NUL into it.
-    unsafe {
-        let p = ffi::sqlite3_malloc((bytes.len() + 1) as c_int).cast::<u8>();
-        if !p.is_null() {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-            *p.add(bytes.len()) = 0;
-        }
-        p.cast::<c_char>()
-    }
-}
-
-/// Stores `message` as the table's error message and returns SQLITE_ERROR.
-///
-/// # Safety
-/// `vtab` must be a live sqlite3_vtab of this module.
-unsafe fn fail(vtab: *mut ffi::sqlite3_vtab, message: &str) -> c_int {
-    // SAFETY: per the contract, vtab is live; zErrMsg is owned by SQLite's allocator.
-    unsafe {
-        ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
-        (*vtab).zErrMsg = sqlite_string(message);
-    }
-    ffi::SQLITE_ERROR
 }
 
 unsafe extern "C" fn x_connect(
@@ -255,19 +227,5 @@ static MODULE: ffi::sqlite3_module = ffi::sqlite3_module {
 };
 
 pub fn load_module(conn: &Connection) -> Result<()> {
-    // SAFETY: MODULE is 'static and the handle belongs to a live connection.
-    let rc = unsafe {
-        ffi::sqlite3_create_module_v2(
-            conn.handle(),
-            c"vec_each".as_ptr(),
-            &MODULE,
-            ptr::null_mut(),
-            None,
-        )
-    };
-    if rc == ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
-    }
+    create_module(conn, c"vec_each", &MODULE)
 }

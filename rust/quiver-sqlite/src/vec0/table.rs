@@ -20,6 +20,7 @@ use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Op, Target, MAX_
 use super::plan::{self, Constraint, OrderTerm};
 use super::storage::{NewRow, RowChange, Shadow};
 use crate::raw_value::value_ref;
+use crate::raw_vtab::{create_module, set_error, sqlite_string};
 use crate::vector::{describe_value, ElementType};
 
 #[repr(C)]
@@ -46,32 +47,6 @@ struct Vec0Cursor {
     pos: usize,
     knn: bool,
     k: i64,
-}
-
-fn sqlite_string(message: &str) -> *mut c_char {
-    let bytes = message.as_bytes();
-    // SAFETY: sqlite3_malloc returns null or a buffer of the requested size; we write
-    // len bytes plus the terminating NUL.
-    unsafe {
-        let p = ffi::sqlite3_malloc((bytes.len() + 1) as c_int).cast::<u8>();
-        if !p.is_null() {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-            *p.add(bytes.len()) = 0;
-        }
-        p.cast::<c_char>()
-    }
-}
-
-/// Sets the table's error message.
-///
-/// # Safety
-/// `vtab` must be a live sqlite3_vtab.
-unsafe fn set_error(vtab: *mut ffi::sqlite3_vtab, message: &str) {
-    // SAFETY: per the contract; zErrMsg is owned by SQLite's allocator.
-    unsafe {
-        ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
-        (*vtab).zErrMsg = sqlite_string(message);
-    }
 }
 
 /// Runs `f`, turning an error or a panic into SQLITE_ERROR with a message on `vtab`.
@@ -997,19 +972,5 @@ static MODULE: ffi::sqlite3_module = ffi::sqlite3_module {
 };
 
 pub fn load_module(conn: &Connection) -> rusqlite::Result<()> {
-    // SAFETY: MODULE is 'static and the handle belongs to a live connection.
-    let rc = unsafe {
-        ffi::sqlite3_create_module_v2(
-            conn.handle(),
-            c"vec0".as_ptr(),
-            &MODULE,
-            ptr::null_mut(),
-            None,
-        )
-    };
-    if rc == ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
-    }
+    create_module(conn, c"vec0", &MODULE)
 }
