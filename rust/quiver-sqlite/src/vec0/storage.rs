@@ -447,45 +447,14 @@ impl Shadow {
         for _ in rows {
             slots.push(alloc.next(conn)?);
         }
-        alloc.finish(conn)?;
-        let n_scalars = self.n_scalars();
-        let placeholders: String = (0..n_scalars).map(|i| format!(", ?{}", i + 4)).collect();
-        let scalar_cols: String = (0..n_scalars).map(|i| format!(", s{i}")).collect();
-        let mut insert_row = conn.prepare_cached(&format!(
-            "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES (?1, ?2, ?3{placeholders})",
-            self.table("rows")
-        ))?;
-        let n_aux = self.config.n_aux();
-        let mut rowids = Vec::with_capacity(rows.len());
-        for (row, &slot) in rows.iter().zip(&slots) {
-            insert_row.raw_bind_parameter(1, row.rowid)?;
-            insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
-            insert_row.raw_bind_parameter(3, slot)?;
-            for (i, v) in row.scalars.iter().enumerate() {
-                insert_row.raw_bind_parameter(4 + i, v)?;
-            }
-            insert_row.raw_execute()?;
-            rowids.push(conn.last_insert_rowid());
-        }
-        drop(insert_row);
-        if n_aux > 0 {
-            let cols: String = (0..n_aux).map(|i| format!(", a{i}")).collect();
-            let ph: String = (0..n_aux).map(|i| format!(", ?{}", i + 2)).collect();
-            let mut insert_aux = conn.prepare_cached(&format!(
-                "INSERT INTO {}(rowid{cols}) VALUES (?1{ph})",
-                self.table("auxiliary")
-            ))?;
-            for (row, &rowid) in rows.iter().zip(&rowids) {
-                insert_aux.raw_bind_parameter(1, rowid)?;
-                for (i, v) in row.aux.iter().enumerate() {
-                    insert_aux.raw_bind_parameter(2 + i, v)?;
-                }
-                insert_aux.raw_execute()?;
-            }
-        }
-        // Vectors: one blob write per run of consecutive slots in one chunk.
+        let new_chunks = alloc.finish(conn)?;
+        let rowids = self.insert_row_records(conn, rows, &slots)?;
+        // Vectors: one write per run of consecutive slots in one chunk. A chunk created
+        // by this insert is written whole by one INSERT of its final bytes (no zeroblob
+        // written first and overwritten after).
         for vec in 0..self.config.n_vectors() {
             let per = self.vector_bytes(vec);
+            let chunk_bytes = self.config.chunk_size * per;
             let source = if vec == 0 { contiguous } else { None };
             let row_bytes = |r: usize| -> &[u8] {
                 match source {
@@ -493,9 +462,10 @@ impl Shadow {
                     None => &rows[r].vectors[vec - usize::from(contiguous.is_some())],
                 }
             };
+            let mut pending: std::collections::BTreeSet<i64> = new_chunks.iter().copied().collect();
             let mut i = 0;
             while i < rows.len() {
-                let (chunk, _) = self.chunk_of(slots[i]);
+                let (chunk, offset) = self.chunk_of(slots[i]);
                 let mut j = i + 1;
                 while j < rows.len()
                     && slots[j] == slots[j - 1] + 1
@@ -503,18 +473,26 @@ impl Shadow {
                 {
                     j += 1;
                 }
-                if let Some(b) = source {
-                    self.write_vectors(conn, vec, slots[i], &b[i * per..j * per])?;
-                } else if j == i + 1 {
-                    self.write_vectors(conn, vec, slots[i], row_bytes(i))?;
-                } else {
-                    let mut buf = Vec::with_capacity((j - i) * per);
-                    for r in i..j {
-                        buf.extend_from_slice(row_bytes(r));
+                let run: std::borrow::Cow<'_, [u8]> = match source {
+                    Some(b) => std::borrow::Cow::Borrowed(&b[i * per..j * per]),
+                    None if j == i + 1 => std::borrow::Cow::Borrowed(row_bytes(i)),
+                    None => std::borrow::Cow::Owned((i..j).flat_map(row_bytes).copied().collect()),
+                };
+                if pending.remove(&chunk) {
+                    if offset == 0 && run.len() == chunk_bytes {
+                        self.insert_chunk(conn, vec, chunk, &run)?;
+                    } else {
+                        let mut whole = vec![0u8; chunk_bytes];
+                        whole[offset * per..offset * per + run.len()].copy_from_slice(&run);
+                        self.insert_chunk(conn, vec, chunk, &whole)?;
                     }
-                    self.write_vectors(conn, vec, slots[i], &buf)?;
+                } else {
+                    self.write_vectors(conn, vec, slots[i], &run)?;
                 }
                 i = j;
+            }
+            for chunk in pending {
+                self.insert_chunk(conn, vec, chunk, &vec![0u8; chunk_bytes])?;
             }
         }
         let new_token = self.bump_generation(conn)?;
@@ -545,6 +523,197 @@ impl Shadow {
             });
         }
         Ok(rowids)
+    }
+
+    /// Rowids for `rows` as SQLite would assign them one INSERT at a time (a row
+    /// without one gets the largest rowid so far + 1), or `None` where SQLite would
+    /// pick a random one (the largest rowid is i64::MAX).
+    fn assign_rowids(&self, conn: &Connection, rows: &[NewRow]) -> Result<Option<Vec<i64>>> {
+        let mut max: Option<i64> = conn
+            .prepare_cached(&format!("SELECT max(rowid) FROM {}", self.table("rows")))?
+            .query_row([], |r| r.get(0))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let r = match row.rowid {
+                Some(r) => r,
+                None => match max {
+                    None => 1,
+                    Some(i64::MAX) => return Ok(None),
+                    Some(m) => m + 1,
+                },
+            };
+            max = Some(max.map_or(r, |m| m.max(r)));
+            out.push(r);
+        }
+        Ok(Some(out))
+    }
+
+    /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots`; returns the
+    /// rowids. Many rows per INSERT statement: per-statement costs (statement journal,
+    /// VDBE setup) dominate single-row inserts of these small records.
+    fn insert_row_records(
+        &self,
+        conn: &Connection,
+        rows: &[NewRow],
+        slots: &[i64],
+    ) -> Result<Vec<i64>> {
+        let n_scalars = self.n_scalars();
+        let scalar_cols: String = (0..n_scalars).map(|i| format!(", s{i}")).collect();
+        let per_row = 3 + n_scalars;
+        // 999: the smallest host limit on bound parameters (SQLite before 3.32).
+        let batch = (999 / per_row).clamp(1, 256);
+        let assigned = if rows.len() >= batch {
+            self.assign_rowids(conn, rows)?
+        } else {
+            None
+        };
+        let Some(rowids) = assigned else {
+            // Few rows, or SQLite must pick rowids itself: one INSERT per row.
+            let placeholders: String = (0..n_scalars).map(|i| format!(", ?{}", i + 4)).collect();
+            let mut insert_row = conn.prepare_cached(&format!(
+                "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES (?1, ?2, ?3{placeholders})",
+                self.table("rows")
+            ))?;
+            let mut rowids = Vec::with_capacity(rows.len());
+            for (row, &slot) in rows.iter().zip(slots) {
+                insert_row.raw_bind_parameter(1, row.rowid)?;
+                insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
+                insert_row.raw_bind_parameter(3, slot)?;
+                for (i, v) in row.scalars.iter().enumerate() {
+                    insert_row.raw_bind_parameter(4 + i, v)?;
+                }
+                insert_row.raw_execute()?;
+                rowids.push(conn.last_insert_rowid());
+            }
+            drop(insert_row);
+            self.insert_aux_records(conn, rows, &rowids)?;
+            return Ok(rowids);
+        };
+        let tuple = format!("({})", vec!["?"; per_row].join(", "));
+        for (start, group) in (0..rows.len())
+            .step_by(batch)
+            .map(|s| (s, &rows[s..(s + batch).min(rows.len())]))
+        {
+            let sql = format!(
+                "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES {}",
+                self.table("rows"),
+                vec![tuple.as_str(); group.len()].join(", ")
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut p = 1;
+            for (k, row) in group.iter().enumerate() {
+                stmt.raw_bind_parameter(p, rowids[start + k])?;
+                stmt.raw_bind_parameter(p + 1, row.text_id.as_deref())?;
+                stmt.raw_bind_parameter(p + 2, slots[start + k])?;
+                for (i, v) in row.scalars.iter().enumerate() {
+                    stmt.raw_bind_parameter(p + 3 + i, v)?;
+                }
+                p += per_row;
+            }
+            stmt.raw_execute()?;
+        }
+        self.insert_aux_records(conn, rows, &rowids)?;
+        Ok(rowids)
+    }
+
+    /// The `_auxiliary` records of `rows`, many per INSERT.
+    fn insert_aux_records(&self, conn: &Connection, rows: &[NewRow], rowids: &[i64]) -> Result<()> {
+        let n_aux = self.config.n_aux();
+        if n_aux == 0 {
+            return Ok(());
+        }
+        let cols: String = (0..n_aux).map(|i| format!(", a{i}")).collect();
+        let per_row = 1 + n_aux;
+        let batch = (999 / per_row).clamp(1, 256);
+        let tuple = format!("({})", vec!["?"; per_row].join(", "));
+        for start in (0..rows.len()).step_by(batch) {
+            let end = (start + batch).min(rows.len());
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT INTO {}(rowid{cols}) VALUES {}",
+                self.table("auxiliary"),
+                vec![tuple.as_str(); end - start].join(", ")
+            ))?;
+            let mut p = 1;
+            for (row, &rowid) in rows[start..end].iter().zip(&rowids[start..end]) {
+                stmt.raw_bind_parameter(p, rowid)?;
+                for (i, v) in row.aux.iter().enumerate() {
+                    stmt.raw_bind_parameter(p + 1 + i, v)?;
+                }
+                p += per_row;
+            }
+            stmt.raw_execute()?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the `_vector_chunksNN` row of a new chunk with its whole contents,
+    /// bound without a copy (the bytes go straight into the database pages).
+    fn insert_chunk(
+        &self,
+        conn: &Connection,
+        vec: usize,
+        chunk_id: i64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        use std::ffi::{c_int, CStr, CString};
+        let fail = |rc: c_int, msg: String| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), Some(msg))
+        };
+        let len = c_int::try_from(bytes.len())
+            .map_err(|_| sql_error(format!("vec0: a chunk of {} bytes is too big", bytes.len())))?;
+        let sql = CString::new(format!(
+            "INSERT INTO {}(rowid, vectors) VALUES (?1, ?2)",
+            self.table(&Self::vector_suffix(vec))
+        ))
+        .map_err(|_| sql_error("vec0: table name holds a NUL byte"))?;
+        // SAFETY: the handle is live for the call; the statement is finalized on every
+        // path below; the blob is bound SQLITE_STATIC, which is sound because `bytes`
+        // outlives the statement (finalized before returning) and is not changed.
+        unsafe {
+            let db = conn.handle();
+            let errmsg = || {
+                let p = rusqlite::ffi::sqlite3_errmsg(db);
+                if p.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(p).to_string_lossy().into_owned()
+                }
+            };
+            let mut stmt = std::ptr::null_mut();
+            let rc = rusqlite::ffi::sqlite3_prepare_v2(
+                db,
+                sql.as_ptr(),
+                -1,
+                &mut stmt,
+                std::ptr::null_mut(),
+            );
+            if rc != rusqlite::ffi::SQLITE_OK {
+                rusqlite::ffi::sqlite3_finalize(stmt);
+                return Err(fail(rc, errmsg()));
+            }
+            let mut rc = rusqlite::ffi::sqlite3_bind_int64(stmt, 1, chunk_id);
+            if rc == rusqlite::ffi::SQLITE_OK {
+                rc = rusqlite::ffi::sqlite3_bind_blob(
+                    stmt,
+                    2,
+                    bytes.as_ptr().cast(),
+                    len,
+                    rusqlite::ffi::SQLITE_STATIC(),
+                );
+            }
+            if rc == rusqlite::ffi::SQLITE_OK {
+                rc = rusqlite::ffi::sqlite3_step(stmt);
+                if rc == rusqlite::ffi::SQLITE_DONE {
+                    rc = rusqlite::ffi::SQLITE_OK;
+                }
+            }
+            let msg = (rc != rusqlite::ffi::SQLITE_OK).then(errmsg);
+            rusqlite::ffi::sqlite3_finalize(stmt);
+            match msg {
+                None => Ok(()),
+                Some(m) => Err(fail(rc, m)),
+            }
+        }
     }
 
     /// Deletes `rowid`; returns whether it existed.
@@ -684,12 +853,23 @@ impl Shadow {
 }
 
 /// Hands out free slots: first the holes in existing chunks (lowest chunk first), then
-/// slots in new chunks.
+/// slots in new chunks. New chunks get their `_chunks` and `_free` rows here; their
+/// vector rows are written by the caller (`finish` lists them).
 struct Allocator<'a> {
     shadow: &'a Shadow,
-    /// (chunk_id, size, validity, changed)
-    current: Option<(i64, usize, Vec<u8>, bool)>,
+    current: Option<Current>,
     last_chunk: i64,
+    new_chunks: Vec<i64>,
+}
+
+/// The chunk slots are being taken from.
+struct Current {
+    chunk_id: i64,
+    size: usize,
+    validity: Vec<u8>,
+    changed: bool,
+    /// Validity bytes before this one are full (bits are only set while allocating).
+    first_open: usize,
 }
 
 impl<'a> Allocator<'a> {
@@ -698,23 +878,27 @@ impl<'a> Allocator<'a> {
             shadow,
             current: None,
             last_chunk: 0,
+            new_chunks: Vec::new(),
         }
     }
 
     fn next(&mut self, conn: &Connection) -> Result<i64> {
         let cs = self.shadow.config.chunk_size;
         loop {
-            if let Some((chunk_id, size, validity, changed)) = &mut self.current {
-                if *size < cs {
-                    for (byte_i, byte) in validity.iter_mut().enumerate() {
+            if let Some(c) = &mut self.current {
+                if c.size < cs {
+                    while c.first_open < c.validity.len() {
+                        let byte_i = c.first_open;
+                        let byte = &mut c.validity[byte_i];
                         if *byte != 0xff {
                             let bit = byte.trailing_ones() as usize;
                             *byte |= 1 << bit;
-                            *size += 1;
-                            *changed = true;
+                            c.size += 1;
+                            c.changed = true;
                             let offset = byte_i * 8 + bit;
-                            return Ok((*chunk_id - 1) * cs as i64 + offset as i64);
+                            return Ok((c.chunk_id - 1) * cs as i64 + offset as i64);
                         }
+                        c.first_open += 1;
                     }
                 }
                 self.flush(conn)?;
@@ -733,11 +917,17 @@ impl<'a> Allocator<'a> {
                 None => (self.new_chunk(conn)?, 0, vec![0u8; cs / 8]),
             };
             self.last_chunk = chunk_id;
-            self.current = Some((chunk_id, size, validity, false));
+            self.current = Some(Current {
+                chunk_id,
+                size,
+                validity,
+                changed: false,
+                first_open: 0,
+            });
         }
     }
 
-    fn new_chunk(&self, conn: &Connection) -> Result<i64> {
+    fn new_chunk(&mut self, conn: &Connection) -> Result<i64> {
         let cs = self.shadow.config.chunk_size;
         conn.prepare_cached(&format!(
             "INSERT INTO {}(size, validity) VALUES (0, zeroblob(?1))",
@@ -750,37 +940,34 @@ impl<'a> Allocator<'a> {
             self.shadow.table("free")
         ))?
         .execute([chunk_id])?;
-        for (i, (_, col)) in self.shadow.config.vector_columns().enumerate() {
-            conn.prepare_cached(&format!(
-                "INSERT INTO {}(rowid, vectors) VALUES (?1, zeroblob(?2))",
-                self.shadow.table(&Shadow::vector_suffix(i))
-            ))?
-            .execute(params![chunk_id, (cs * col.bytes()) as i64])?;
-        }
+        self.new_chunks.push(chunk_id);
         Ok(chunk_id)
     }
 
     fn flush(&mut self, conn: &Connection) -> Result<()> {
-        if let Some((chunk_id, size, validity, changed)) = self.current.take() {
-            if changed {
+        if let Some(c) = self.current.take() {
+            if c.changed {
                 conn.prepare_cached(&format!(
                     "UPDATE {} SET size = ?2, validity = ?3 WHERE chunk_id = ?1",
                     self.shadow.table("chunks")
                 ))?
-                .execute(params![chunk_id, size as i64, validity])?;
-                if size >= self.shadow.config.chunk_size {
+                .execute(params![c.chunk_id, c.size as i64, c.validity])?;
+                if c.size >= self.shadow.config.chunk_size {
                     conn.prepare_cached(&format!(
                         "DELETE FROM {} WHERE chunk_id = ?1",
                         self.shadow.table("free")
                     ))?
-                    .execute([chunk_id])?;
+                    .execute([c.chunk_id])?;
                 }
             }
         }
         Ok(())
     }
 
-    fn finish(mut self, conn: &Connection) -> Result<()> {
-        self.flush(conn)
+    /// Writes the last chunk's state; returns the chunks created (their vector rows
+    /// are still to be inserted).
+    fn finish(mut self, conn: &Connection) -> Result<Vec<i64>> {
+        self.flush(conn)?;
+        Ok(std::mem::take(&mut self.new_chunks))
     }
 }
