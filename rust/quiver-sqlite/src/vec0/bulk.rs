@@ -1,6 +1,7 @@
 //! Whole-array paths for the Python API: insert many rows in one savepoint with one blob
 //! write per chunk, and search many queries in one pass over the decoded table.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use rusqlite::types::{Value, ValueRef};
@@ -10,7 +11,7 @@ use super::cache::{self, TableData};
 use super::config::{module_args_from_sql, ColumnKind, TableConfig, VectorColumn};
 use super::input;
 use super::knn::{self, Filter, Op, QueryVector, Target};
-use super::storage::{NewRow, Shadow};
+use super::storage::{Contiguous, NewRow, Shadow};
 use crate::vector::ElementType;
 
 /// Errors of the bulk paths: bad arguments (ValueError in Python) or SQL errors.
@@ -129,14 +130,6 @@ pub fn insert_f32(
             vcol.dims
         )));
     }
-    if let Some(bad) = first_non_finite(vectors) {
-        return Err(arg(format!(
-            "vectors must be finite: row {}, column {} is {}",
-            bad / dims,
-            bad % dims,
-            vectors[bad]
-        )));
-    }
     let mut rows: Vec<NewRow> = (0..n).map(|_| NewRow::default()).collect();
     let text_key = config.text_key();
     match ids {
@@ -210,10 +203,35 @@ pub fn insert_f32(
             }
         }
     }
+    // Finiteness is checked run by run as the vectors are written (see `Contiguous`);
+    // a failure rolls the savepoint back like any other error.
+    let not_finite: Cell<Option<String>> = Cell::new(None);
+    let check = |r: std::ops::Range<usize>| -> rusqlite::Result<()> {
+        let part = &vectors[r.start * dims..r.end * dims];
+        match first_non_finite(part) {
+            None => Ok(()),
+            Some(i) => {
+                let at = r.start * dims + i;
+                let msg = format!(
+                    "vectors must be finite: row {}, column {} is {}",
+                    at / dims,
+                    at % dims,
+                    vectors[at]
+                );
+                not_finite.set(Some(msg.clone()));
+                Err(crate::errors::sql_error(msg))
+            }
+        }
+    };
+    let bytes = f32_bytes(vectors);
     conn.execute_batch("SAVEPOINT quiver_bulk_insert")?;
-    let result = shadow
-        .check_keys(conn, &rows, replace)
-        .and_then(|_| shadow.insert_with(conn, &rows, Some(&f32_bytes(vectors)), replace));
+    let result = shadow.check_keys(conn, &rows, replace).and_then(|_| {
+        let contiguous = Contiguous {
+            bytes: &bytes,
+            check: &check,
+        };
+        shadow.insert_with(conn, &rows, Some(contiguous), replace)
+    });
     match result {
         Ok(rowids) => {
             conn.execute_batch("RELEASE quiver_bulk_insert")?;
@@ -222,7 +240,10 @@ pub fn insert_f32(
         Err(e) => {
             let _ =
                 conn.execute_batch("ROLLBACK TO quiver_bulk_insert; RELEASE quiver_bulk_insert");
-            Err(e.into())
+            match not_finite.take() {
+                Some(msg) => Err(arg(msg)),
+                None => Err(e.into()),
+            }
         }
     }
 }

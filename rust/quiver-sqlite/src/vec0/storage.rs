@@ -56,6 +56,14 @@ pub struct NewRow {
     pub aux: Vec<Value>,
 }
 
+/// The first vector column's bytes of every row of a bulk insert, row-major, with a
+/// check of rows `i..j` that runs just before their bytes are written (while the
+/// bytes are in cache: one pass over a large array instead of two).
+pub struct Contiguous<'a> {
+    pub bytes: &'a [u8],
+    pub check: &'a dyn Fn(std::ops::Range<usize>) -> Result<()>,
+}
+
 /// Parts of an UPDATE; `None` means unchanged.
 #[derive(Debug, Default)]
 pub struct RowChange {
@@ -428,9 +436,11 @@ impl Shadow {
         &self,
         conn: &Connection,
         rows: &[NewRow],
-        contiguous: Option<&[u8]>,
+        contiguous: Option<Contiguous<'_>>,
         replace: bool,
     ) -> Result<Vec<i64>> {
+        let check = contiguous.as_ref().map(|c| c.check);
+        let contiguous = contiguous.map(|c| c.bytes);
         if replace {
             for row in rows {
                 if let Some(id) = &row.text_id {
@@ -478,6 +488,9 @@ impl Shadow {
                     None if j == i + 1 => std::borrow::Cow::Borrowed(row_bytes(i)),
                     None => std::borrow::Cow::Owned((i..j).flat_map(row_bytes).copied().collect()),
                 };
+                if let (Some(check), 0) = (check, vec) {
+                    check(i..j)?;
+                }
                 if pending.remove(&chunk) {
                     if offset == 0 && run.len() == chunk_bytes {
                         self.insert_chunk(conn, vec, chunk, &run)?;
