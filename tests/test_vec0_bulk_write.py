@@ -160,3 +160,47 @@ def test_non_finite_value_deep_in_array_is_reported_exactly():
     with pytest.raises(ValueError, match="row 777, column 5 is inf"):
         sqlite_quiver.insert_vectors(conn, "t", X)
     assert conn.execute("select count(*) from t").fetchone()[0] == 0
+
+
+def test_format_version_2_drops_the_id_index_only_for_integer_keys():
+    conn = sqlite_quiver.connect_with_vec()
+    conn.execute("create virtual table a using vec0(emb float[2])")
+    conn.execute("create virtual table b using vec0(id text primary key, emb float[2])")
+    version = "select value from {}_info where key = 'format_version'"
+    assert conn.execute(version.format("a")).fetchone()[0] == 2
+    assert conn.execute(version.format("b")).fetchone()[0] == 2
+    assert conn.execute("pragma index_list(a_rows)").fetchall() == []
+    assert len(conn.execute("pragma index_list(b_rows)").fetchall()) == 1
+    sqlite_quiver.insert_vectors(conn, "b", np.eye(2), ids=["x", "y"])
+    with pytest.raises(sqlite3.OperationalError, match="UNIQUE"):
+        sqlite_quiver.insert_vectors(conn, "b", np.eye(2), ids=["z", "x"])
+
+
+def test_format_version_1_tables_still_read_and_written(tmp_path):
+    """A table as version 1 wrote it (unique index on _rows.id) keeps working."""
+    path = str(tmp_path / "v1.db")
+    conn = sqlite_quiver.connect_with_vec(path)
+    conn.execute("create virtual table t using vec0(emb float[4], chunk_size=8)")
+    conn.execute("create unique index t_rows_v1_id on t_rows(id)")
+    conn.execute("update t_info set value = 1 where key = 'format_version'")
+    conn.commit()
+    conn.close()
+    conn = sqlite_quiver.connect_with_vec(path)
+    X = np.arange(40, dtype=np.float32).reshape(10, 4)
+    sqlite_quiver.insert_vectors(conn, "t", X)
+    conn.execute("insert into t(rowid, emb) values (100, ?)", (X[3].tobytes(),))
+    conn.execute("delete from t where rowid = 2")
+    got = [
+        r[0]
+        for r in conn.execute("select rowid from t where emb match ? and k = 2", (X[3].tobytes(),))
+    ]
+    assert got == [4, 100]
+    assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_unknown_format_version_is_refused_clearly():
+    conn = sqlite_quiver.connect_with_vec()
+    conn.execute("create virtual table t using vec0(emb float[2])")
+    conn.execute("update t_info set value = 99 where key = 'format_version'")
+    with pytest.raises(sqlite3.OperationalError, match="format version 99"):
+        sqlite_quiver.insert_vectors(conn, "t", np.eye(2))

@@ -6,9 +6,10 @@
 //! {t}_chunks(chunk_id PK, size, validity) one row per chunk of `chunk_size` slots;
 //!                                         validity = one bit per slot (LSB first)
 //! {t}_free(chunk_id PK)                   the chunks with a free slot
-//! {t}_rows(rowid PK, id UNIQUE, slot, s0, s1, ...)
-//!                                         rowid -> slot, text primary key, partition
-//!                                         and metadata values (s0.. in declaration order)
+//! {t}_rows(rowid PK, id, slot, s0, s1, ...)
+//!                                         rowid -> slot, text primary key (id UNIQUE
+//!                                         for text-key tables), partition and metadata
+//!                                         values (s0.. in declaration order)
 //! {t}_vector_chunksNN(rowid PK, vectors)  per vector column, one BLOB per chunk holding
 //!                                         chunk_size packed vectors (rowid = chunk_id)
 //! {t}_auxiliary(rowid PK, a0, a1, ...)    auxiliary columns, as given
@@ -33,7 +34,14 @@ use rusqlite::{params, Connection, OptionalExtension, Result};
 use super::config::{quote_ident, ColumnKind, TableConfig};
 use crate::errors::sql_error;
 
-pub const FORMAT_VERSION: i64 = 1;
+/// The format new tables are created in. Version 2 differs from version 1 only in
+/// that `{t}_rows.id` is UNIQUE just for tables with a text primary key (elsewhere it is
+/// always NULL, and the unique index cost an index insert per row); version 1 tables
+/// are read and written as they are.
+pub const FORMAT_VERSION: i64 = 2;
+
+/// Every format version this code reads and writes.
+const READABLE_VERSIONS: [i64; 2] = [1, 2];
 
 /// Where a vec0 table's shadow tables live.
 #[derive(Clone, Debug)]
@@ -127,11 +135,16 @@ impl Shadow {
     pub fn create(&self, conn: &Connection) -> Result<()> {
         let cs = self.config.chunk_size;
         let scalar_cols: String = (0..self.n_scalars()).map(|i| format!(", s{i}")).collect();
+        let unique = if self.config.text_key() {
+            " UNIQUE"
+        } else {
+            ""
+        };
         let mut sql = format!(
             "CREATE TABLE {info}(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
              CREATE TABLE {chunks}(chunk_id INTEGER PRIMARY KEY, size INTEGER NOT NULL, validity BLOB NOT NULL);
              CREATE TABLE {free}(chunk_id INTEGER PRIMARY KEY);
-             CREATE TABLE {rows}(rowid INTEGER PRIMARY KEY, id TEXT UNIQUE, slot INTEGER NOT NULL{scalar_cols});",
+             CREATE TABLE {rows}(rowid INTEGER PRIMARY KEY, id TEXT{unique}, slot INTEGER NOT NULL{scalar_cols});",
             info = self.table("info"),
             chunks = self.table("chunks"),
             free = self.table("free"),
@@ -173,10 +186,10 @@ impl Shadow {
             )
             .optional()?;
         match version {
-            Some(FORMAT_VERSION) => Ok(()),
+            Some(v) if READABLE_VERSIONS.contains(&v) => Ok(()),
             Some(v) => Err(sql_error(format!(
                 "vec0: table '{}' has storage format version {v}; this sqlite-quiver reads \
-                 version {FORMAT_VERSION}",
+                 versions {READABLE_VERSIONS:?}",
                 self.name
             ))),
             None => Err(sql_error(format!(
