@@ -36,7 +36,6 @@ int main(int argc,char**argv){
   if(!strcmp(mode,"memcpy")){ t=now(); char*buf=malloc(n*per); memcpy(buf,X,n*per); t=now()-t; printf("%d ",buf[n*per/2]); printf("memcpy into fresh malloc: %.3f s\n",t); return 0; }
   if(!strcmp(mode,"bind")||!strcmp(mode,"bindrows")||!strcmp(mode,"bindrows2")||!strcmp(mode,"bindrows3")||!strcmp(mode,"multi3")||!strcmp(mode,"multi1")){
     sqlite3_prepare_v2(db,"insert into v(rowid,vectors) values(?1,?2)",-1,&s,0);
-    char*zeros=calloc(1,chunk);
     for(long c=0;c<nch;c++){ size_t have=(c==nch-1)? (n-c*cs)*per:chunk;
       sqlite3_bind_int64(s,1,c+1);
       if(have==chunk) sqlite3_bind_blob(s,2,(char*)X+c*chunk,chunk,SQLITE_STATIC);
