@@ -538,7 +538,13 @@ pub fn query_with_schema(
             match ffi::sqlite3_step(stmt.0) {
                 ffi::SQLITE_ROW => {
                     for (i, col) in cols.iter_mut().enumerate() {
-                        let value = value_ref(ffi::sqlite3_column_value(stmt.0, i as c_int));
+                        let raw = ffi::sqlite3_column_value(stmt.0, i as c_int);
+                        // Hot path: the value already has the column's type. Written
+                        // straight into the column's buffers, no promotion possible.
+                        if push_same_type(col, raw) {
+                            continue;
+                        }
+                        let value = value_ref(raw);
                         let before = std::mem::discriminant(col);
                         let kind = value.data_type();
                         col.push(value).map_err(|message| QueryError::Column {
@@ -560,6 +566,67 @@ pub fn query_with_schema(
             }
         }
         finish(names, cols)
+    }
+}
+
+/// Room for one more item in `v`; large buffers grow by doubling on huge pages.
+#[inline(always)]
+fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        crate::big_vec::grow(v, 1);
+    }
+}
+
+/// Appends `raw` to `col` when its SQLite type is the column's own (INTEGER into int64,
+/// REAL or INTEGER into float64, TEXT into utf8); returns false (nothing done) otherwise,
+/// for the general path in `Col::push`. Same results as `Col::push`, without the
+/// `ValueRef` round trip.
+///
+/// # Safety
+/// `raw` must be a live value of the current row (from `sqlite3_column_value`).
+#[inline(always)]
+unsafe fn push_same_type(col: &mut Col, raw: *mut ffi::sqlite3_value) -> bool {
+    // SAFETY: per the contract; the text pointer is read before its byte count, as
+    // SQLite documents, and copied before the next step.
+    unsafe {
+        let kind = ffi::sqlite3_value_type(raw);
+        match (col, kind) {
+            (Col::Int(v, ok), ffi::SQLITE_INTEGER) => {
+                reserve_one(v);
+                reserve_one(ok);
+                v.push(ffi::sqlite3_value_int64(raw));
+                ok.push(true);
+            }
+            (Col::Real(v, ok), ffi::SQLITE_FLOAT) => {
+                reserve_one(v);
+                reserve_one(ok);
+                v.push(ffi::sqlite3_value_double(raw));
+                ok.push(true);
+            }
+            (Col::Real(v, ok), ffi::SQLITE_INTEGER) => {
+                reserve_one(v);
+                reserve_one(ok);
+                v.push(ffi::sqlite3_value_int64(raw) as f64);
+                ok.push(true);
+            }
+            (Col::Text(data, ends, ok), ffi::SQLITE_TEXT) => {
+                let p = ffi::sqlite3_value_text(raw);
+                let n = ffi::sqlite3_value_bytes(raw);
+                if n > 0 && !p.is_null() {
+                    let n = n as usize;
+                    if data.capacity() - data.len() < n {
+                        crate::big_vec::grow(data, n);
+                    }
+                    data.extend_from_slice(std::slice::from_raw_parts(p, n));
+                }
+                reserve_one(ends);
+                reserve_one(ok);
+                ends.push(data.len() as i64);
+                ok.push(true);
+            }
+            _ => return false,
+        }
+        true
     }
 }
 
