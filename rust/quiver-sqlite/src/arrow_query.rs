@@ -617,7 +617,7 @@ pub fn query_with_schema(
     }
 }
 
-/// Room for one more item in `v`; large buffers grow by doubling on huge pages.
+/// Room for one more item in `v` (growth by doubling).
 #[inline(always)]
 fn reserve_one<T>(v: &mut Vec<T>) {
     if v.len() == v.capacity() {
