@@ -50,10 +50,61 @@ enum Col {
     Int(Vec<i64>, Vec<bool>),
     Bool(Vec<bool>, Vec<bool>),
     Real(Vec<f64>, Vec<bool>),
-    /// UTF-8 bytes, end offsets, validity.
-    Text(Vec<u8>, Vec<i64>, Vec<bool>),
+    /// UTF-8 bytes, offsets, validity.
+    Text(Vec<u8>, Ends, Vec<bool>),
     Blob(Vec<Option<Vec<u8>>>),
     Vector(VectorKind, usize, Vec<u8>, Vec<bool>),
+}
+
+/// Offsets of a text column, kept as Arrow wants them (a leading 0, then each value's
+/// end): 32-bit while the text stays under `i32::MAX` bytes, 64-bit beyond.
+enum Ends {
+    Small(Vec<i32>),
+    Large(Vec<i64>),
+}
+
+impl Ends {
+    fn new() -> Ends {
+        Ends::Small(vec![0])
+    }
+
+    /// `n` empty values.
+    fn zeros(n: usize) -> Ends {
+        Ends::Small(vec![0; n + 1])
+    }
+
+    /// Room for one more offset.
+    #[inline(always)]
+    fn reserve_one(&mut self) {
+        match self {
+            Ends::Small(v) => reserve_one(v),
+            Ends::Large(v) => reserve_one(v),
+        }
+    }
+
+    /// Ends the current value at byte `end`.
+    #[inline(always)]
+    fn push(&mut self, end: usize) {
+        match self {
+            Ends::Small(v) => match i32::try_from(end) {
+                Ok(e) if e < i32::MAX => v.push(e),
+                _ => {
+                    let mut large: Vec<i64> = v.iter().map(|e| i64::from(*e)).collect();
+                    large.push(end as i64);
+                    *self = Ends::Large(large);
+                }
+            },
+            Ends::Large(v) => v.push(end as i64),
+        }
+    }
+
+    /// Each value's end.
+    fn iter(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match self {
+            Ends::Small(v) => Box::new(v[1..].iter().map(|e| *e as usize)),
+            Ends::Large(v) => Box::new(v[1..].iter().map(|e| *e as usize)),
+        }
+    }
 }
 
 fn vector_decl(decl: &str) -> Option<(VectorKind, usize)> {
@@ -84,7 +135,7 @@ fn initial(decl: Option<&str>) -> Col {
     } else if u.contains("INT") {
         Col::Int(Vec::new(), Vec::new())
     } else if u.contains("CHAR") || u.contains("CLOB") || u.contains("TEXT") {
-        Col::Text(Vec::new(), Vec::new(), Vec::new())
+        Col::Text(Vec::new(), Ends::new(), Vec::new())
     } else if u.contains("BLOB") {
         Col::Blob(Vec::new())
     } else if u.contains("REAL") || u.contains("FLOA") || u.contains("DOUB") {
@@ -101,7 +152,7 @@ fn initial_for(data_type: &arrow_schema::DataType) -> Option<Col> {
         D::Boolean => Col::Bool(Vec::new(), Vec::new()),
         D::Int64 => Col::Int(Vec::new(), Vec::new()),
         D::Float64 => Col::Real(Vec::new(), Vec::new()),
-        D::Utf8 => Col::Text(Vec::new(), Vec::new(), Vec::new()),
+        D::Utf8 => Col::Text(Vec::new(), Ends::new(), Vec::new()),
         D::Binary => Col::Blob(Vec::new()),
         D::FixedSizeList(child, n) if *n > 0 => match child.data_type() {
             D::Float32 => Col::Vector(VectorKind::F32, *n as usize, Vec::new(), Vec::new()),
@@ -148,11 +199,11 @@ impl Col {
     }
 
     fn promote_text(&mut self) -> Result<(), String> {
-        let old = std::mem::replace(self, Col::Text(Vec::new(), Vec::new(), Vec::new()));
+        let old = std::mem::replace(self, Col::Text(Vec::new(), Ends::new(), Vec::new()));
         let n = old.len();
         match old {
             Col::Null(_) => {
-                *self = Col::Text(Vec::new(), vec![0; n], vec![false; n]);
+                *self = Col::Text(Vec::new(), Ends::zeros(n), vec![false; n]);
             }
             Col::Int(v, ok) => {
                 for (x, k) in v.into_iter().zip(ok) {
@@ -180,7 +231,7 @@ impl Col {
             if let Some(s) = s {
                 data.extend_from_slice(s.as_bytes());
             }
-            ends.push(data.len() as i64);
+            ends.push(data.len());
             ok.push(s.is_some());
         }
     }
@@ -196,8 +247,8 @@ impl Col {
                         .zip(ok)
                         .map(|(end, k)| {
                             let s = start;
-                            start = *end as usize;
-                            k.then(|| data[s..*end as usize].to_vec())
+                            start = end;
+                            k.then(|| data[s..end].to_vec())
                         })
                         .collect(),
                 )
@@ -226,7 +277,7 @@ impl Col {
                 ok.push(false)
             }
             (Col::Text(data, ends, ok), ValueRef::Null) => {
-                ends.push(data.len() as i64);
+                ends.push(data.len());
                 ok.push(false)
             }
             (Col::Blob(v), ValueRef::Null) => v.push(None),
@@ -254,7 +305,7 @@ impl Col {
             (Col::Text(data, ends, ok), ValueRef::Text(t)) => {
                 // UTF-8 is checked once for the whole column in finish().
                 data.extend_from_slice(t);
-                ends.push(data.len() as i64);
+                ends.push(data.len());
                 ok.push(true)
             }
             (Col::Text(..), ValueRef::Integer(i)) => self.push_text_opt(Some(&i.to_string())),
@@ -304,25 +355,22 @@ impl Col {
             Col::Bool(v, ok) => Arc::new(BooleanArray::new(v.into(), nulls(ok))),
             Col::Real(v, ok) => Arc::new(Float64Array::new(v.into(), nulls(ok))),
             Col::Text(data, ends, ok) => {
-                let n = ends.len();
                 let values = arrow_buffer::Buffer::from_vec(data);
                 let nulls = nulls(ok);
                 // try_new checks the whole buffer and that every offset is a character
-                // boundary: the same as checking each value.
-                if values.len() < i32::MAX as usize {
-                    let mut offsets = Vec::with_capacity(n + 1);
-                    offsets.push(0i32);
-                    offsets.extend(ends.iter().map(|e| *e as i32));
-                    let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
-                    Arc::new(arrow_array::StringArray::try_new(offsets, values, nulls)?)
-                } else {
-                    let mut offsets = Vec::with_capacity(n + 1);
-                    offsets.push(0i64);
-                    offsets.extend(ends);
-                    let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
-                    Arc::new(arrow_array::LargeStringArray::try_new(
-                        offsets, values, nulls,
-                    )?)
+                // boundary: the same as checking each value. Utf8 while the text stays
+                // under 2 GiB, LargeUtf8 beyond.
+                match ends {
+                    Ends::Small(offsets) => {
+                        let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
+                        Arc::new(arrow_array::StringArray::try_new(offsets, values, nulls)?)
+                    }
+                    Ends::Large(offsets) => {
+                        let offsets = arrow_buffer::OffsetBuffer::new(offsets.into());
+                        Arc::new(arrow_array::LargeStringArray::try_new(
+                            offsets, values, nulls,
+                        )?)
+                    }
                 }
             }
             Col::Blob(v) => {
@@ -538,7 +586,13 @@ pub fn query_with_schema(
             match ffi::sqlite3_step(stmt.0) {
                 ffi::SQLITE_ROW => {
                     for (i, col) in cols.iter_mut().enumerate() {
-                        let value = value_ref(ffi::sqlite3_column_value(stmt.0, i as c_int));
+                        let raw = ffi::sqlite3_column_value(stmt.0, i as c_int);
+                        // Hot path: the value already has the column's type. Written
+                        // straight into the column's buffers, no promotion possible.
+                        if push_same_type(col, raw) {
+                            continue;
+                        }
+                        let value = value_ref(raw);
                         let before = std::mem::discriminant(col);
                         let kind = value.data_type();
                         col.push(value).map_err(|message| QueryError::Column {
@@ -560,6 +614,67 @@ pub fn query_with_schema(
             }
         }
         finish(names, cols)
+    }
+}
+
+/// Room for one more item in `v` (growth by doubling).
+#[inline(always)]
+fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        crate::big_vec::grow(v, 1);
+    }
+}
+
+/// Appends `raw` to `col` when its SQLite type is the column's own (INTEGER into int64,
+/// REAL or INTEGER into float64, TEXT into utf8); returns false (nothing done) otherwise,
+/// for the general path in `Col::push`. Same results as `Col::push`, without the
+/// `ValueRef` round trip.
+///
+/// # Safety
+/// `raw` must be a live value of the current row (from `sqlite3_column_value`).
+#[inline(always)]
+unsafe fn push_same_type(col: &mut Col, raw: *mut ffi::sqlite3_value) -> bool {
+    // SAFETY: per the contract; the text pointer is read before its byte count, as
+    // SQLite documents, and copied before the next step.
+    unsafe {
+        let kind = ffi::sqlite3_value_type(raw);
+        match (col, kind) {
+            (Col::Int(v, ok), ffi::SQLITE_INTEGER) => {
+                reserve_one(v);
+                reserve_one(ok);
+                v.push(ffi::sqlite3_value_int64(raw));
+                ok.push(true);
+            }
+            (Col::Real(v, ok), ffi::SQLITE_FLOAT) => {
+                reserve_one(v);
+                reserve_one(ok);
+                v.push(ffi::sqlite3_value_double(raw));
+                ok.push(true);
+            }
+            (Col::Real(v, ok), ffi::SQLITE_INTEGER) => {
+                reserve_one(v);
+                reserve_one(ok);
+                v.push(ffi::sqlite3_value_int64(raw) as f64);
+                ok.push(true);
+            }
+            (Col::Text(data, ends, ok), ffi::SQLITE_TEXT) => {
+                let p = ffi::sqlite3_value_text(raw);
+                let n = ffi::sqlite3_value_bytes(raw);
+                if n > 0 && !p.is_null() {
+                    let n = n as usize;
+                    if data.capacity() - data.len() < n {
+                        crate::big_vec::grow(data, n);
+                    }
+                    data.extend_from_slice(std::slice::from_raw_parts(p, n));
+                }
+                ends.reserve_one();
+                reserve_one(ok);
+                ends.push(data.len());
+                ok.push(true);
+            }
+            _ => return false,
+        }
+        true
     }
 }
 
@@ -597,4 +712,26 @@ fn finish(names: Vec<String>, cols: Vec<Col>) -> Result<(SchemaRef, Vec<RecordBa
         batches.push(batch);
     }
     Ok((schema, batches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ends;
+
+    #[test]
+    fn ends_switch_to_64_bit_past_i32_max() {
+        let mut e = Ends::new();
+        e.push(5);
+        e.push(i32::MAX as usize - 1);
+        assert!(matches!(e, Ends::Small(_)));
+        e.push(i32::MAX as usize);
+        assert!(matches!(e, Ends::Large(_)));
+        e.push(1 << 33);
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            [5, i32::MAX as usize - 1, i32::MAX as usize, 1 << 33]
+        );
+        let z = Ends::zeros(3);
+        assert_eq!(z.iter().collect::<Vec<_>>(), [0, 0, 0]);
+    }
 }

@@ -993,6 +993,19 @@ unsafe extern "C" fn x_column(
                 }
                 Reader::Utf8(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
                 Reader::Utf8View(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
+                Reader::Timestamp {
+                    values,
+                    nulls,
+                    unit,
+                    tz: None,
+                } if !nulls.as_ref().is_some_and(|b| b.is_null(row)) => {
+                    // Formatted on the stack and copied by SQLite: the same text as
+                    // Reader::value, without the SqlValue round trip.
+                    match crate::arrow_types::format_timestamp(values[row], *unit, None) {
+                        Some(t) => set_text(ctx, &t),
+                        None => ffi::sqlite3_result_null(ctx),
+                    }
+                }
                 _ => set_result(ctx, reader.value(row)),
             }
             ffi::SQLITE_OK

@@ -171,14 +171,6 @@ impl From<&TimeUnit> for Temporal {
 }
 
 impl Temporal {
-    fn per_second(self) -> i64 {
-        match self {
-            Temporal::Second => 1,
-            Temporal::Milli => 1_000,
-            Temporal::Micro => 1_000_000,
-            Temporal::Nano => 1_000_000_000,
-        }
-    }
     fn digits(self) -> usize {
         match self {
             Temporal::Second => 0,
@@ -841,12 +833,24 @@ fn write_fraction(out: &mut InlineText, nanos: u32, unit: Temporal) {
     }
 }
 
+/// (seconds, nanoseconds) of a count of `unit`s. One arm per unit, so every divisor is a
+/// constant (a multiplication, not a 64-bit division per value).
 fn split(value: i64, unit: Temporal) -> (i64, u32) {
-    let per = unit.per_second();
-    let secs = value.div_euclid(per);
-    let sub = value.rem_euclid(per);
-    let nanos = (sub * (1_000_000_000 / per)) as u32;
-    (secs, nanos)
+    match unit {
+        Temporal::Second => (value, 0),
+        Temporal::Milli => (
+            value.div_euclid(1_000),
+            (value.rem_euclid(1_000) * 1_000_000) as u32,
+        ),
+        Temporal::Micro => (
+            value.div_euclid(1_000_000),
+            (value.rem_euclid(1_000_000) * 1_000) as u32,
+        ),
+        Temporal::Nano => (
+            value.div_euclid(1_000_000_000),
+            value.rem_euclid(1_000_000_000) as u32,
+        ),
+    }
 }
 
 /// 'YYYY-MM-DD HH:MM:SS[.fff]' in the column's unit, plus '+HH:MM' when it has a zone.
@@ -894,9 +898,46 @@ fn format_date(days: i64) -> Option<InlineText> {
     Some(out)
 }
 
+/// Two decimal digits of `v` (0..=99) at `buf[at..at + 2]`.
+#[inline]
+fn put2(buf: &mut [u8], at: usize, v: u32) {
+    buf[at] = b'0' + (v / 10 % 10) as u8;
+    buf[at + 1] = b'0' + (v % 10) as u8;
+}
+
 /// Local seconds since the epoch (UTC, or shifted into `tz`) -> 'YYYY-MM-DD HH:MM:SS[.f]'.
+///
+/// Years 0..=9999 are written in one go into a fixed template (the hot path of
+/// timestamp columns); other years go through `write_date`.
 fn write_local(out: &mut InlineText, secs: i64, nanos: u32, unit: Temporal) -> Option<()> {
-    write_date(out, secs.div_euclid(86_400))?;
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        let sod = secs.rem_euclid(86_400) as u32;
+        let mut b = *b"0000-00-00 00:00:00.000000000";
+        put2(&mut b, 0, y / 100);
+        put2(&mut b, 2, y % 100);
+        put2(&mut b, 5, m);
+        put2(&mut b, 8, d);
+        put2(&mut b, 11, sod / 3600);
+        put2(&mut b, 14, sod / 60 % 60);
+        put2(&mut b, 17, sod % 60);
+        let digits = unit.digits().min(9);
+        let mut scaled = match unit {
+            Temporal::Second => 0,
+            Temporal::Milli => nanos / 1_000_000,
+            Temporal::Micro => nanos / 1_000,
+            Temporal::Nano => nanos,
+        };
+        for i in (0..digits).rev() {
+            b[20 + i] = b'0' + (scaled % 10) as u8;
+            scaled /= 10;
+        }
+        out.push_ascii(&b[..if digits > 0 { 20 + digits } else { 19 }]);
+        return Some(());
+    }
+    write_date(out, days)?;
     let sod = secs.rem_euclid(86_400) as u32;
     out.push_ascii(b" ");
     push2(out, sod / 3600);
@@ -1142,6 +1183,37 @@ mod tests {
                 expected,
                 "{days}"
             );
+        }
+    }
+
+    #[test]
+    fn fast_timestamps_match_chrono() {
+        let units = [
+            (Temporal::Second, 1i64, "%Y-%m-%d %H:%M:%S"),
+            (Temporal::Milli, 1_000, "%Y-%m-%d %H:%M:%S%.3f"),
+            (Temporal::Micro, 1_000_000, "%Y-%m-%d %H:%M:%S%.6f"),
+            (Temporal::Nano, 1_000_000_000, "%Y-%m-%d %H:%M:%S%.9f"),
+        ];
+        // Seconds from year -100 to 10100 (both sides of the fast path's 0..=9999).
+        let mut secs = -65_000_000_000i64;
+        while secs < 256_000_000_000 {
+            for (unit, per, format) in units {
+                let sub = (secs.rem_euclid(997) * 7_919) % per;
+                let Some(value) = secs.checked_mul(per).map(|v| v + sub) else {
+                    continue;
+                };
+                let expected = chrono::DateTime::from_timestamp(
+                    value.div_euclid(per),
+                    (value.rem_euclid(per) * (1_000_000_000 / per)) as u32,
+                )
+                .map(|t| t.naive_utc().format(format).to_string());
+                assert_eq!(
+                    format_timestamp(value, unit, None).map(|t| t.as_str().to_string()),
+                    expected,
+                    "{value} {unit:?}"
+                );
+            }
+            secs += 86_400 * 3 + 3_671;
         }
     }
 

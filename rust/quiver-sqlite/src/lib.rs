@@ -8,6 +8,7 @@ pub mod arrow_query;
 pub mod arrow_sort;
 pub mod arrow_table;
 pub mod arrow_types;
+mod big_vec;
 pub mod errors;
 pub mod ml;
 pub mod nd_functions;
