@@ -26,7 +26,7 @@ use crate::arrow_filter::{rowid_target, Filter, Op, Prepared, RowidTarget};
 use crate::arrow_types::{declared_type, ColumnClass, Reader, SqlValue, TypeError};
 use crate::errors::sql_error;
 use crate::raw_value::value_ref;
-use crate::raw_vtab::{create_module_with_aux, fail, sqlite_string};
+use crate::raw_vtab::{connect_outcome, create_module_with_aux, fail, sqlite_string};
 
 /// One batch, with a reader per column.
 pub struct Batch {
@@ -600,14 +600,8 @@ pub(crate) unsafe fn connect_table(
         unsafe { *pp_vtab = Box::into_raw(vtab).cast::<ffi::sqlite3_vtab>() };
         Ok(())
     }));
-    let message = match result {
-        Ok(Ok(())) => return ffi::SQLITE_OK,
-        Ok(Err(m)) => m,
-        Err(_) => "arrow: internal error (panic)".to_string(),
-    };
-    // SAFETY: err is writable; SQLite frees it with sqlite3_free.
-    unsafe { *err = sqlite_string(&message) };
-    ffi::SQLITE_ERROR
+    // SAFETY: err is SQLite's error slot for this call.
+    unsafe { connect_outcome(result, "arrow", err) }
 }
 
 unsafe extern "C" fn x_connect(

@@ -44,6 +44,28 @@ pub unsafe fn fail(vtab: *mut ffi::sqlite3_vtab, message: &str) -> c_int {
     ffi::SQLITE_ERROR
 }
 
+/// The return code of an xCreate / xConnect body run under `catch_unwind`: SQLITE_OK,
+/// or SQLITE_ERROR with its message (a panic named after `module`) stored in `pz_err`.
+///
+/// # Safety
+/// `pz_err` must be null or SQLite's writable error-message slot.
+pub unsafe fn connect_outcome(
+    result: std::thread::Result<Result<(), String>>,
+    module: &str,
+    pz_err: *mut *mut c_char,
+) -> c_int {
+    let message = match result {
+        Ok(Ok(())) => return ffi::SQLITE_OK,
+        Ok(Err(m)) => m,
+        Err(_) => format!("{module}: internal error (panic)"),
+    };
+    if !pz_err.is_null() {
+        // SAFETY: per the contract; SQLite frees the message with sqlite3_free.
+        unsafe { *pz_err = sqlite_string(&message) };
+    }
+    ffi::SQLITE_ERROR
+}
+
 /// Registers `module` under `name` on `conn`, with no client data.
 pub fn create_module(
     conn: &Connection,

@@ -20,7 +20,7 @@ use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Op, Target, MAX_
 use super::plan::{self, Constraint, OrderTerm};
 use super::storage::{NewRow, RowChange, Shadow};
 use crate::raw_value::value_ref;
-use crate::raw_vtab::{create_module, set_error, sqlite_string};
+use crate::raw_vtab::{connect_outcome, create_module, set_error, sqlite_string};
 use crate::vector::{describe_value, ElementType};
 
 #[repr(C)]
@@ -137,20 +137,14 @@ unsafe fn init(
             shadow,
         }))
     }));
-    let message = match result {
-        Ok(Ok(tab)) => {
+    let result = result.map(|built| {
+        built.map(|tab| {
             // SAFETY: pp_vtab is writable; Vec0Tab is repr(C) with the base first.
             unsafe { *pp_vtab = Box::into_raw(tab).cast::<ffi::sqlite3_vtab>() };
-            return ffi::SQLITE_OK;
-        }
-        Ok(Err(m)) => m,
-        Err(_) => "vec0: internal error (panic)".to_string(),
-    };
-    if !pz_err.is_null() {
-        // SAFETY: pz_err is writable and takes sqlite3_malloc'd memory.
-        unsafe { *pz_err = sqlite_string(&message) };
-    }
-    ffi::SQLITE_ERROR
+        })
+    });
+    // SAFETY: pz_err is SQLite's error slot for this call.
+    unsafe { connect_outcome(result, "vec0", pz_err) }
 }
 
 unsafe extern "C" fn x_create(
