@@ -387,6 +387,40 @@ fn ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Runs `scan` over the slots, split into contiguous ranges on `threads` scoped threads
+/// when more than one, and folds the per-range results together with `merge`.
+fn scan_parallel<T: Send>(
+    n_slots: usize,
+    threads: usize,
+    scan: impl Fn((usize, usize)) -> T + Sync,
+    merge: impl Fn(&mut T, T),
+) -> T {
+    if threads <= 1 {
+        return scan((0, n_slots));
+    }
+    let parts = ranges(n_slots, threads);
+    let scan = &scan;
+    let mut results: Vec<T> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut first = results.remove(0);
+    for other in results {
+        merge(&mut first, other);
+    }
+    first
+}
+
+/// Merges per-range top-k lists of many queries, query by query.
+fn merge_query_tops(into: &mut [TopK], other: Vec<TopK>) {
+    for (a, b) in into.iter_mut().zip(other) {
+        a.merge(b);
+    }
+}
+
 /// The k nearest live rows that pass every filter, closest first, ties by rowid.
 pub fn knn(data: &TableData, req: &KnnRequest<'_>) -> Vec<Hit> {
     if req.k == 0 || data.n_slots == 0 {
@@ -412,23 +446,7 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>) -> Vec<Hit> {
         top
     };
     let threads = thread_count(data.n_slots, sc.dims, 1);
-    let top = if threads <= 1 {
-        scan((0, data.n_slots))
-    } else {
-        let parts = ranges(data.n_slots, threads);
-        let mut tops: Vec<TopK> = std::thread::scope(|s| {
-            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        let mut first = tops.remove(0);
-        for t in tops {
-            first.merge(t);
-        }
-        first
-    };
+    let top = scan_parallel(data.n_slots, threads, scan, TopK::merge);
     let mut hits = top.finish();
     for h in &mut hits {
         h.distance = sc.finalize(h.distance);
@@ -500,25 +518,7 @@ pub fn knn_batch(
         tops
     };
     let threads = thread_count(data.n_slots, dims, queries.len());
-    let tops = if threads <= 1 {
-        scan((0, data.n_slots))
-    } else {
-        let parts = ranges(data.n_slots, threads);
-        let mut all: Vec<Vec<TopK>> = std::thread::scope(|s| {
-            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        let mut first = all.remove(0);
-        for other in all {
-            for (a, b) in first.iter_mut().zip(other) {
-                a.merge(b);
-            }
-        }
-        first
-    };
+    let tops = scan_parallel(data.n_slots, threads, scan, |a, b| merge_query_tops(a, b));
     tops.into_iter()
         .zip(&scorers)
         .map(|(t, sc)| {
@@ -620,25 +620,7 @@ fn knn_batch_f32(
         tops
     };
     let threads = thread_count(data.n_slots, dims, nq);
-    let tops = if threads <= 1 {
-        scan((0, data.n_slots))
-    } else {
-        let parts = ranges(data.n_slots, threads);
-        let mut all: Vec<Vec<TopK>> = std::thread::scope(|s| {
-            let handles: Vec<_> = parts.iter().map(|&r| s.spawn(move || scan(r))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        let mut first = all.remove(0);
-        for other in all {
-            for (a, b) in first.iter_mut().zip(other) {
-                a.merge(b);
-            }
-        }
-        first
-    };
+    let tops = scan_parallel(data.n_slots, threads, scan, |a, b| merge_query_tops(a, b));
     tops.into_iter()
         .zip(scorers)
         .map(|(t, sc)| {
