@@ -219,6 +219,82 @@ def test_failure_rolls_back_everything(conn):
     assert conn.execute("select * from t").fetchall() == [(1, "keep")]
 
 
+def rendered_sample(n: int) -> pa.Table:
+    """Columns that insert_arrow renders to text ahead of SQLite, over several chunks
+    (more than 65,536 rows), with NULLs and several batches of uneven sizes."""
+    ids = list(range(n))
+    ts = [None if i % 97 == 0 else i * 1_000_003 for i in ids]
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "ts": pa.array(ts, pa.timestamp("us")),
+            "tz": pa.array(ts, pa.timestamp("ms", tz="+02:00")),
+            "day": pa.array([None if i % 89 == 0 else i - 40_000 for i in ids], pa.date32()),
+            "d": pa.array(
+                [None if i % 83 == 0 else decimal.Decimal(i) / 100 for i in ids],
+                pa.decimal128(12, 2),
+            ),
+            "l": pa.array([None if i % 79 == 0 else [i, -i] for i in ids], pa.list_(pa.int64())),
+        }
+    )
+    return pa.Table.from_batches(table.to_batches(max_chunksize=50_001))
+
+
+def test_rendered_columns_over_many_chunks_match_the_arrow_table(conn):
+    src = rendered_sample(200_003)
+    sqlite_quiver.register_arrow(conn, "src", src)
+    assert sqlite_quiver.insert_arrow(conn, "t", src, mode="create") == 200_003
+    # Same text, same order, as SQLite reads through the Arrow table itself.
+    assert conn.execute(
+        "select count(*) from t join src on t.rowid = src.rowid + 1 "
+        "where t.id is src.id and t.ts is src.ts and t.tz is src.tz and t.day is src.day "
+        "and t.d is src.d and t.l is src.l"
+    ).fetchone() == (200_003,)
+    epoch = dt.datetime(1970, 1, 1)
+    at = epoch + dt.timedelta(microseconds=100_000 * 1_000_003)
+    assert conn.execute("select ts, tz, day, d, l from t where id = 100000").fetchone() == (
+        at.isoformat(sep=" ", timespec="microseconds"),
+        (epoch + dt.timedelta(milliseconds=100_000 * 1_000_003, hours=2)).isoformat(
+            sep=" ", timespec="milliseconds"
+        )
+        + "+02:00",
+        (epoch + dt.timedelta(days=60_000)).date().isoformat(),
+        "1000.00",
+        "[100000,-100000]",
+    )
+    assert conn.execute(
+        "select count(*) - count(ts), count(*) - count(day), count(*) - count(l) from t"
+    ).fetchone() == (
+        sum(1 for i in range(200_003) if i % 97 == 0),
+        sum(1 for i in range(200_003) if i % 89 == 0),
+        sum(1 for i in range(200_003) if i % 79 == 0),
+    )
+    # The hidden ingest table is gone.
+    assert conn.execute(
+        "select count(*) from temp.sqlite_master where name like '__quiver_ingest%'"
+    ).fetchone() == (0,)
+
+
+def test_rendered_ingest_failing_in_a_late_chunk_rolls_everything_back(conn):
+    conn.execute("create table t(id INTEGER PRIMARY KEY, ts TEXT)")
+    conn.execute("insert into t values (150000, 'keep')")
+    conn.commit()
+    src = rendered_sample(200_000).select(["id", "ts"])
+    with pytest.raises(sqlite3.OperationalError, match="UNIQUE"):
+        sqlite_quiver.insert_arrow(conn, "t", src)
+    assert conn.execute("select * from t").fetchall() == [(150000, "keep")]
+    assert conn.execute(
+        "select count(*) from temp.sqlite_master where name like '__quiver_ingest%'"
+    ).fetchone() == (0,)
+    # The connection is usable and a clean ingest still works afterwards.
+    conn.execute("delete from t")
+    assert sqlite_quiver.insert_arrow(conn, "t", src) == 200_000
+    assert conn.execute("select max(id), count(ts) from t").fetchone() == (
+        199_999,
+        200_000 - len(range(0, 200_000, 97)),
+    )
+
+
 def test_schema_mismatch_on_append(conn):
     conn.execute("create table t(a INTEGER)")
     with pytest.raises(sqlite3.OperationalError, match='column "b".*not in table'):

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 
 use crate::arrow_query::DbLock;
-use crate::arrow_table::{build_table, check_names, quote_identifier, register_built, ArrowTable};
+use crate::arrow_render::{is_rendered, render_batch, rendered_schema};
+use crate::arrow_table::{
+    build_table, check_names, quote_identifier, register_built, unregister, ArrowTable,
+};
 use crate::arrow_types::{declared_type, Reader, SqlValue};
 use crate::errors::sql_error;
 
@@ -117,15 +120,109 @@ pub fn insert(
             insert_rows(conn, table, &schema, &data, &vector_i8)
         });
     }
-    register_built(conn, &hidden, data)?;
-    let result = in_savepoint(conn, || {
-        prepare_target(conn, table, &schema, mode)?;
-        insert_select(conn, table, &hidden, &schema)
-    });
-    let dropped = conn.execute_batch(&format!("DROP TABLE temp.{}", quote_identifier(&hidden)));
+    let render: Vec<bool> = data
+        .batches
+        .first()
+        .map(|b| b.columns.iter().map(is_rendered).collect())
+        .unwrap_or_default();
+    let result = if data.num_rows > CHUNK_ROWS && render.iter().any(|r| *r) {
+        insert_rendered(conn, table, &hidden, &schema, batches, &render, mode)
+    } else {
+        register_built(conn, &hidden, data)?;
+        in_savepoint(conn, || {
+            prepare_target(conn, table, &schema, mode)?;
+            insert_select(conn, table, &hidden, &schema)
+        })
+    };
+    // The rendered ingest registers the hidden table only once a chunk is ready.
+    let dropped = unregister(conn, &hidden);
     let n = result?;
     dropped?;
     Ok(n)
+}
+
+/// Rows per chunk of the rendered ingest: small enough that the helper thread keeps
+/// only a few MB ahead, large enough that the per-chunk statement costs nothing.
+const CHUNK_ROWS: usize = 65_536;
+
+/// The ingest when some columns are computed text (timestamps, dates, decimals, JSON):
+/// a helper thread renders chunk after chunk into plain text columns while SQLite
+/// inserts the previous one, so formatting leaves SQLite's single-threaded path. The
+/// hidden table is swapped to each chunk in turn; all inside one savepoint.
+fn insert_rendered(
+    conn: &Connection,
+    table: &str,
+    hidden: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    render: &[bool],
+    mode: Mode,
+) -> rusqlite::Result<usize> {
+    let rendered = rendered_schema(schema, render);
+    let chunks: Vec<RecordBatch> = batches
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows())
+                .step_by(CHUNK_ROWS)
+                .map(move |lo| b.slice(lo, CHUNK_ROWS.min(b.num_rows() - lo)))
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        // Two chunks in flight: the helper never runs far ahead of SQLite.
+        let (send, receive) = std::sync::mpsc::sync_channel::<rusqlite::Result<Arc<ArrowTable>>>(2);
+        let rendered_ref = &rendered;
+        scope.spawn(move || {
+            for chunk in &chunks {
+                let built = render_chunk(schema, rendered_ref, chunk, render);
+                // The receiver is gone when the ingest failed: stop rendering.
+                if send.send(built).is_err() {
+                    break;
+                }
+            }
+        });
+        let result = (|| {
+            let mut chunks = receive.iter();
+            let first = chunks
+                .next()
+                .ok_or_else(|| sql_error("insert_arrow: internal error: no chunk rendered"))??;
+            register_built(conn, hidden, first)?;
+            in_savepoint(conn, || {
+                prepare_target(conn, table, schema, mode)?;
+                let mut count = insert_select(conn, table, hidden, schema)?;
+                for next in chunks {
+                    register_built(conn, hidden, next?)?;
+                    count += insert_select(conn, table, hidden, schema)?;
+                }
+                Ok(count)
+            })
+        })();
+        // Unblocks the helper if it is waiting to send (the scope then joins it).
+        drop(receive);
+        result
+    })
+}
+
+/// One chunk with its computed-text columns rendered, built as an Arrow table.
+fn render_chunk(
+    schema: &SchemaRef,
+    rendered: &SchemaRef,
+    chunk: &RecordBatch,
+    render: &[bool],
+) -> rusqlite::Result<Arc<ArrowTable>> {
+    let source = build_table(
+        "insert_arrow",
+        schema.clone(),
+        std::slice::from_ref(chunk),
+        Default::default(),
+    )?;
+    let readers = &source.batches[0].columns;
+    let batch = render_batch(chunk, readers, render, rendered)?;
+    Ok(Arc::new(build_table(
+        "insert_arrow",
+        rendered.clone(),
+        &[batch],
+        Default::default(),
+    )?))
 }
 
 /// Runs `f` inside SAVEPOINT quiver_insert_arrow, rolling back to it on error.

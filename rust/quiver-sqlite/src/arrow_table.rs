@@ -987,6 +987,7 @@ unsafe extern "C" fn x_column(
                 }
                 Reader::Utf8(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
                 Reader::Utf8View(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
+                Reader::LargeUtf8(a) if !a.is_null(row) => set_text(ctx, a.value(row)),
                 Reader::Timestamp {
                     values,
                     nulls,

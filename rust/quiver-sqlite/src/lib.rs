@@ -5,6 +5,7 @@ pub mod arrow_filter;
 pub mod arrow_insert;
 pub mod arrow_ipc;
 pub mod arrow_query;
+pub mod arrow_render;
 pub mod arrow_sort;
 pub mod arrow_table;
 pub mod arrow_types;
