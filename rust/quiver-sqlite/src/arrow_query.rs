@@ -437,7 +437,7 @@ impl Drop for DbLock {
 }
 
 /// A prepared statement, finalized on drop.
-struct Stmt(*mut ffi::sqlite3_stmt);
+pub(crate) struct Stmt(pub(crate) *mut ffi::sqlite3_stmt);
 
 impl Drop for Stmt {
     fn drop(&mut self) {
@@ -446,7 +446,7 @@ impl Drop for Stmt {
     }
 }
 
-fn last_error(db: *mut ffi::sqlite3, rc: c_int) -> QueryError {
+pub(crate) fn last_error(db: *mut ffi::sqlite3, rc: c_int) -> QueryError {
     // SAFETY: db is a live connection; errmsg is valid until the next API call.
     let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
         .to_string_lossy()
@@ -479,6 +479,9 @@ pub fn query(
 /// As `query`; `schema` fixes the types of the columns it names (bool, int64, float64,
 /// utf8, binary, fixed_size_list<float32|int8>): no promotion, a value that does not fit
 /// is an error.
+///
+/// The rows are collected inside one `sqlite3_step` when the statement can be wrapped
+/// (see `arrow_collect`), else by stepping row by row.
 pub fn query_with_schema(
     conn: &Connection,
     sql: &str,
@@ -487,6 +490,23 @@ pub fn query_with_schema(
 ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
     // SAFETY: the handle of a live connection, used on this thread only.
     let db = unsafe { conn.handle() };
+    let (stmt, statement_text) = prepare_one(db, sql)?;
+    // SAFETY: stmt.0 is a live statement of db.
+    unsafe { bind_params(db, stmt.0, params)? };
+    // SAFETY: as above; column indexes are below the count SQLite reports.
+    let mut sink = unsafe { RowSink::new(stmt.0, schema)? };
+    // Hold the connection mutex for the whole query: the step / column calls below
+    // then re-enter it (it is recursive) instead of locking it each time.
+    let _lock = DbLock::new(db);
+    if !crate::arrow_collect::collect(db, stmt.0, statement_text, params, &mut sink)? {
+        // SAFETY: stmt.0 is a live, bound statement of db.
+        unsafe { step_rows(db, stmt.0, &mut sink)? };
+    }
+    finish(sink.names, sink.cols)
+}
+
+/// Prepares the one statement of `sql`; returns it with its text (without what follows).
+fn prepare_one(db: *mut ffi::sqlite3, sql: &str) -> Result<(Stmt, &str), QueryError> {
     let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
     let mut tail: *const c_char = std::ptr::null();
     let len = c_int::try_from(sql.len()).map_err(|_| QueryError::Column {
@@ -502,37 +522,73 @@ pub fn query_with_schema(
         return Err(last_error(db, rc));
     }
     if stmt.0.is_null() {
-        return Err(QueryError::Sqlite(sql_error(
-            "query_arrow: the SQL has no statement",
-        )));
+        return Err(QueryError::Sqlite(sql_error("the SQL has no statement")));
     }
     // SAFETY: tail points into sql (or its end).
-    let rest = unsafe { sql.get(tail.offset_from(sql.as_ptr().cast::<c_char>()) as usize..) }
-        .unwrap_or("");
-    if !rest.trim().trim_matches(';').trim().is_empty() {
+    let used = unsafe { tail.offset_from(sql.as_ptr().cast::<c_char>()) } as usize;
+    let rest = sql.get(used..).unwrap_or("");
+    if !rest.trim().trim_matches(';').trim().is_empty() && holds_statement(db, rest) {
         return Err(QueryError::Sqlite(sql_error(
-            "query_arrow: give one SQL statement (more text follows the first)",
+            "give one SQL statement (more text follows the first)",
         )));
     }
-    // SAFETY (this block and the loop): stmt.0 is a live statement of db; indexes are
-    // below the counts SQLite reports; text/blob pointers are valid for their lengths
-    // until the next step, and are copied before it.
+    Ok((stmt, sql.get(..used).unwrap_or(sql)))
+}
+
+/// Whether `sql` holds a statement (or is not valid SQL), not only comments and `;`.
+fn holds_statement(db: *mut ffi::sqlite3, sql: &str) -> bool {
+    let Ok(len) = c_int::try_from(sql.len()) else {
+        return true;
+    };
+    let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+    // SAFETY: sql is valid for len bytes; raw is writable; the statement is finalized.
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast(), len, &mut raw, std::ptr::null_mut())
+    };
+    let stmt = Stmt(raw);
+    rc != ffi::SQLITE_OK || !stmt.0.is_null()
+}
+
+/// Binds `params` to `stmt` by position; their number must match the statement's.
+///
+/// # Safety
+/// `stmt` must be a live statement of `db`.
+unsafe fn bind_params(
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+    params: &[Value],
+) -> Result<(), QueryError> {
+    // SAFETY: per the contract.
+    let expected = unsafe { ffi::sqlite3_bind_parameter_count(stmt) } as usize;
+    if expected != params.len() {
+        return Err(QueryError::Sqlite(sql_error(format!(
+            "the SQL has {expected} parameters but {} were given",
+            params.len()
+        ))));
+    }
+    // SAFETY: per the contract.
+    unsafe { bind_values(db, stmt, params) }
+}
+
+/// Binds `params` to parameters 1..=len of `stmt`.
+///
+/// # Safety
+/// `stmt` must be a live statement of `db` with at least that many parameters.
+pub(crate) unsafe fn bind_values(
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+    params: &[Value],
+) -> Result<(), QueryError> {
+    // SAFETY: per the contract; text and blobs are copied by SQLite (TRANSIENT).
     unsafe {
-        let expected = ffi::sqlite3_bind_parameter_count(stmt.0) as usize;
-        if expected != params.len() {
-            return Err(QueryError::Sqlite(sql_error(format!(
-                "query_arrow: the SQL has {expected} parameters but {} were given",
-                params.len()
-            ))));
-        }
         for (i, p) in params.iter().enumerate() {
             let idx = (i + 1) as c_int;
             let rc = match p {
-                Value::Null => ffi::sqlite3_bind_null(stmt.0, idx),
-                Value::Integer(v) => ffi::sqlite3_bind_int64(stmt.0, idx, *v),
-                Value::Real(v) => ffi::sqlite3_bind_double(stmt.0, idx, *v),
+                Value::Null => ffi::sqlite3_bind_null(stmt, idx),
+                Value::Integer(v) => ffi::sqlite3_bind_int64(stmt, idx, *v),
+                Value::Real(v) => ffi::sqlite3_bind_double(stmt, idx, *v),
                 Value::Text(t) => ffi::sqlite3_bind_text64(
-                    stmt.0,
+                    stmt,
                     idx,
                     t.as_ptr().cast::<c_char>(),
                     t.len() as u64,
@@ -540,7 +596,7 @@ pub fn query_with_schema(
                     ffi::SQLITE_UTF8 as u8,
                 ),
                 Value::Blob(b) => ffi::sqlite3_bind_blob64(
-                    stmt.0,
+                    stmt,
                     idx,
                     b.as_ptr().cast::<c_void>(),
                     b.len() as u64,
@@ -551,17 +607,62 @@ pub fn query_with_schema(
                 return Err(last_error(db, rc));
             }
         }
-        let n = ffi::sqlite3_column_count(stmt.0).max(0) as usize;
-        let names: Vec<String> = (0..n)
-            .map(|i| c_text(ffi::sqlite3_column_name(stmt.0, i as c_int)).unwrap_or_default())
-            .collect();
-        // Hold the connection mutex for the whole loop: the step / column calls below
-        // then re-enter it (it is recursive) instead of locking it each time.
-        let _lock = DbLock::new(db);
-        let mut cols: Vec<Col> = (0..n)
-            .map(|i| initial(c_text(ffi::sqlite3_column_decltype(stmt.0, i as c_int)).as_deref()))
-            .collect();
-        let mut fixed = vec![false; n];
+    }
+    Ok(())
+}
+
+/// Steps `stmt` row by row into `sink`.
+///
+/// # Safety
+/// `stmt` must be a live, bound statement of `db`.
+unsafe fn step_rows(
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+    sink: &mut RowSink,
+) -> Result<(), QueryError> {
+    // SAFETY: per the contract; column values are read before the next step.
+    unsafe {
+        loop {
+            match ffi::sqlite3_step(stmt) {
+                ffi::SQLITE_ROW => {
+                    sink.push_row(|i| ffi::sqlite3_column_value(stmt, i as c_int))?;
+                }
+                ffi::SQLITE_DONE => return Ok(()),
+                rc => return Err(last_error(db, rc)),
+            }
+        }
+    }
+}
+
+/// The result columns being built: names, builders, and which types the caller fixed.
+pub(crate) struct RowSink {
+    names: Vec<String>,
+    cols: Vec<Col>,
+    fixed: Vec<bool>,
+}
+
+impl RowSink {
+    /// Columns named and typed after `stmt`'s result columns and declared types, with
+    /// `schema`'s types where it names a column.
+    ///
+    /// # Safety
+    /// `stmt` must be a live statement.
+    unsafe fn new(
+        stmt: *mut ffi::sqlite3_stmt,
+        schema: Option<&Schema>,
+    ) -> Result<RowSink, QueryError> {
+        // SAFETY: per the contract; indexes are below the column count.
+        let (names, mut cols) = unsafe {
+            let n = ffi::sqlite3_column_count(stmt).max(0) as usize;
+            let names: Vec<String> = (0..n)
+                .map(|i| c_text(ffi::sqlite3_column_name(stmt, i as c_int)).unwrap_or_default())
+                .collect();
+            let cols: Vec<Col> = (0..n)
+                .map(|i| initial(c_text(ffi::sqlite3_column_decltype(stmt, i as c_int)).as_deref()))
+                .collect();
+            (names, cols)
+        };
+        let mut fixed = vec![false; names.len()];
         for field in schema.map(|s| s.fields().iter()).into_iter().flatten() {
             let column = |message: String| QueryError::Column {
                 column: field.name().clone(),
@@ -582,38 +683,51 @@ pub fn query_with_schema(
             })?;
             fixed[i] = true;
         }
-        loop {
-            match ffi::sqlite3_step(stmt.0) {
-                ffi::SQLITE_ROW => {
-                    for (i, col) in cols.iter_mut().enumerate() {
-                        let raw = ffi::sqlite3_column_value(stmt.0, i as c_int);
-                        // Hot path: the value already has the column's type. Written
-                        // straight into the column's buffers, no promotion possible.
-                        if push_same_type(col, raw) {
-                            continue;
-                        }
-                        let value = value_ref(raw);
-                        let before = std::mem::discriminant(col);
-                        let kind = value.data_type();
-                        col.push(value).map_err(|message| QueryError::Column {
-                            column: names[i].clone(),
-                            message,
-                        })?;
-                        if fixed[i] && std::mem::discriminant(col) != before {
-                            return Err(QueryError::Column {
-                                column: names[i].clone(),
-                                message: format!(
-                                    "a {kind} value does not fit the type the schema asks for"
-                                ),
-                            });
-                        }
-                    }
+        Ok(RowSink { names, cols, fixed })
+    }
+
+    /// The number of result columns.
+    pub(crate) fn width(&self) -> usize {
+        self.cols.len()
+    }
+
+    /// Appends one row; `value(i)` is column i's value.
+    ///
+    /// # Safety
+    /// `value(i)` must return a live value of the current row for every i below
+    /// `width()`, valid until this call returns.
+    #[inline(always)]
+    pub(crate) unsafe fn push_row(
+        &mut self,
+        value: impl Fn(usize) -> *mut ffi::sqlite3_value,
+    ) -> Result<(), QueryError> {
+        for (i, col) in self.cols.iter_mut().enumerate() {
+            let raw = value(i);
+            // SAFETY: per the contract.
+            unsafe {
+                // Hot path: the value already has the column's type. Written straight
+                // into the column's buffers, no promotion possible.
+                if push_same_type(col, raw) {
+                    continue;
                 }
-                ffi::SQLITE_DONE => break,
-                rc => return Err(last_error(db, rc)),
+                let value = value_ref(raw);
+                let before = std::mem::discriminant(col);
+                let kind = value.data_type();
+                col.push(value).map_err(|message| QueryError::Column {
+                    column: self.names[i].clone(),
+                    message,
+                })?;
+                if self.fixed[i] && std::mem::discriminant(col) != before {
+                    return Err(QueryError::Column {
+                        column: self.names[i].clone(),
+                        message: format!(
+                            "a {kind} value does not fit the type the schema asks for"
+                        ),
+                    });
+                }
             }
         }
-        finish(names, cols)
+        Ok(())
     }
 }
 

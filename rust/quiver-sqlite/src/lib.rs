@@ -1,6 +1,7 @@
 //! The SQL surface of sqlite-quiver: sqlite-vec's functions and tables on quiver's
 //! kernels. `register(conn)` installs everything on one connection.
 
+mod arrow_collect;
 pub mod arrow_filter;
 pub mod arrow_insert;
 pub mod arrow_ipc;
@@ -43,6 +44,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     vec0::load_module(conn)?;
     arrow_table::load_module(conn)?;
     arrow_ipc::load_module(conn)?;
+    arrow_collect::register(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
     scalar_functions::register(conn)?;
     Ok(())
