@@ -501,3 +501,69 @@ def test_multi_column_order_and_group_by(both):
     a = conn.execute("select f from t where i > 0 order by f desc limit 5").fetchall()
     b = conn.execute("select f from n where i > 0 order by f desc limit 5").fetchall()
     assert a == b and len(a) == 5
+
+
+LIMIT_QUERIES = [
+    ("select rowid, i, f from {t} limit 7 offset 450", True),
+    ("select rowid, i from {t} where i > 10 limit 5 offset 60", True),
+    ("select rowid, f from {t} where f is not null and i < 0 limit 9 offset 3", True),
+    ("select rowid, i from {t} order by i, rowid limit 6 offset 100", False),
+    ("select rowid, f32 from {t} order by f32 desc, rowid limit 4", False),
+    ("select rowid, s from {t} order by s limit 5 offset 20", False),
+    ("select rowid from {t} limit -1 offset 995", True),
+    ("select rowid from {t} limit 3 offset -2", True),
+    ("select rowid from {t} limit 0 offset 5", True),
+    ("select rowid from {t} where i >= 0 limit 3 offset 100000", True),
+    ("select rowid from {t} where i > ? limit ? offset ?", True),
+    # Terms SQLite re-checks (text) or the table does not take (LIKE), and IN lists:
+    # LIMIT / OFFSET stay with SQLite.
+    ("select rowid, s from {t} where s = 'a' limit 4 offset 7", True),
+    ("select rowid, s from {t} where s like 'a%' limit 4 offset 7", True),
+    ("select rowid, i from {t} where i in (1, 2, 3) order by rowid limit 4 offset 7", True),
+]
+
+
+@pytest.mark.parametrize("sql,plain", LIMIT_QUERIES)
+def test_limit_and_offset_match_native(both, sql, plain):
+    conn, _ = both
+    params = (5, 4, 30) if "?" in sql else ()
+    a = conn.execute(sql.format(t="t"), params).fetchall()
+    b = conn.execute(sql.format(t="n").replace("rowid", "rid"), params).fetchall()
+    if plain or "rowid limit" in sql:
+        assert a == b
+    else:
+        # ORDER BY with ties: the same sort keys in the same order.
+        assert [r[1:] for r in a] == [r[1:] for r in b]
+        assert len(a) == len(b)
+
+
+@pytest.mark.skipif(sqlite3.sqlite_version_info < (3, 38), reason="LIMIT pushdown: SQLite 3.38+")
+def test_limit_and_offset_are_taken_by_the_table_when_exact(both):
+    conn, _ = both
+
+    def plan(sql):
+        rows = [r for r in conn.execute("explain " + sql) if r[1] == "VFilter"]
+        return rows[0][5] or ""
+
+    assert plan("select * from t limit 10 offset 7").endswith("|lo")
+    assert plan("select * from t where i > 3 order by f limit 10 offset 7").endswith("|lo")
+    assert plan("select * from t limit 10").endswith("|l")
+    assert "l" not in plan("select * from t where s = 'a' limit 10 offset 7").split("|")[-1]
+    assert "l" not in plan("select * from t where i in (1, 2) limit 10 offset 7").split("|")[-1]
+    # An ORDER BY the table leaves to SQLite (dates) keeps LIMIT / OFFSET in SQLite.
+    assert "l" not in plan("select * from t order by d limit 10 offset 7").split("|")[-1]
+
+
+def test_offset_across_many_batches_and_filters(conn):
+    n = 300_000
+    t = pa.table({"v": pa.array([i % 1000 for i in range(n)], pa.int64())})
+    sqlite_quiver.register_arrow(conn, "t", pa.Table.from_batches(t.to_batches(70_001)))
+    got = conn.execute("select rowid from t where v >= 990 limit 3 offset 2500").fetchall()
+    expected = [i for i in range(n) if i % 1000 >= 990][2500:2503]
+    assert [r[0] for r in got] == expected
+    got = conn.execute("select rowid from t limit 3 offset 250000").fetchall()
+    assert [r[0] for r in got] == [250_000, 250_001, 250_002]
+    got = conn.execute("select rowid from t where v = 3 limit 3 offset 299").fetchall()
+    assert [r[0] for r in got] == [299_003]
+    got = conn.execute("select v from t order by v desc, rowid limit 2 offset 299").fetchall()
+    assert got == [(999,), (998,)]

@@ -103,20 +103,28 @@ impl Keys<'_> {
 }
 
 /// `rows` (batch, row) reordered by `terms`; ties keep their rowid order.
+///
+/// With `first`, only the first `first` rows of that order are returned (a partial sort:
+/// `ORDER BY ... LIMIT`).
 pub fn sort_rows(
     table: &ArrowTable,
     rows: Vec<(u32, u32)>,
     terms: &[OrderTerm],
+    first: Option<usize>,
 ) -> Vec<(u32, u32)> {
+    let first = first.unwrap_or(usize::MAX).min(rows.len());
     let keys: Vec<(Keys<'_>, bool)> = terms
         .iter()
         .map(|t| (keys(table, &rows, t.column), t.desc))
         .collect();
     if let [(Keys::Rank(ranks), desc)] = keys.as_slice() {
-        return counting_sort(rows, ranks, *desc);
+        let mut sorted = counting_sort(rows, ranks, *desc);
+        sorted.truncate(first);
+        return sorted;
     }
-    let mut positions: Vec<u32> = (0..rows.len() as u32).collect();
-    positions.sort_unstable_by(|&a, &b| {
+    // Ties broken by position: a total order, so a partial sort gives exactly the first
+    // rows of the full sort.
+    let compare = |&a: &u32, &b: &u32| {
         for (k, desc) in &keys {
             let o = k.cmp(a as usize, b as usize);
             let o = if *desc { o.reverse() } else { o };
@@ -125,7 +133,16 @@ pub fn sort_rows(
             }
         }
         a.cmp(&b)
-    });
+    };
+    let mut positions: Vec<u32> = (0..rows.len() as u32).collect();
+    if first < positions.len() {
+        if first == 0 {
+            return Vec::new();
+        }
+        positions.select_nth_unstable_by(first - 1, compare);
+        positions.truncate(first);
+    }
+    positions.sort_unstable_by(compare);
     positions.into_iter().map(|p| rows[p as usize]).collect()
 }
 
@@ -195,6 +212,32 @@ mod tests {
         assert_eq!(decode(&encode(&terms)), Some(terms));
         assert_eq!(decode(""), Some(vec![]));
         assert_eq!(decode("x:1;"), None);
+    }
+
+    #[test]
+    fn partial_sort_is_the_start_of_the_full_sort() {
+        use arrow_array::{Float64Array, RecordBatch};
+        use arrow_schema::{DataType, Field, Schema};
+        use std::sync::Arc;
+        // Many ties (values 0..9) and NULLs, so the rowid tie-break matters.
+        let values: Vec<Option<f64>> = (0..500u32)
+            .map(|i| (i % 13 != 0).then_some(f64::from(i * 7919 % 10)))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)]));
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Float64Array::from(values))])
+                .unwrap();
+        let table = ArrowTable::new(schema, &[batch]).unwrap();
+        let rows: Vec<(u32, u32)> = (0..500).map(|i| (0, i)).collect();
+        for desc in [false, true] {
+            let terms = [OrderTerm { column: 0, desc }];
+            let full = sort_rows(&table, rows.clone(), &terms, None);
+            assert_eq!(full.len(), 500);
+            for first in [0, 1, 7, 38, 39, 250, 499, 500, 10_000] {
+                let part = sort_rows(&table, rows.clone(), &terms, Some(first));
+                assert_eq!(part, full[..first.min(500)], "first {first} desc {desc}");
+            }
+        }
     }
 
     #[test]

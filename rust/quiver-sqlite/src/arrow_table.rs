@@ -517,6 +517,24 @@ impl Cursor {
         }
     }
 
+    /// Skips `n` selected rows (OFFSET): whole chunks at a time where possible.
+    fn skip(&mut self, mut n: usize) {
+        if self.ordered.is_some() {
+            self.pos = self.pos.saturating_add(n);
+            return;
+        }
+        while n > 0 && !self.eof() {
+            let left = self.chunk_len() - self.pos;
+            if n < left {
+                self.pos += n;
+                return;
+            }
+            n -= left;
+            self.chunk_lo = self.chunk_hi;
+            self.settle();
+        }
+    }
+
     fn advance(&mut self) {
         self.pos += 1;
         if self.ordered.is_some() {
@@ -674,12 +692,24 @@ unsafe extern "C" fn x_best_index(
             let mut plan = String::new();
             let mut argv = 0;
             let mut rowid_eq = false;
+            // Whether every WHERE term is evaluated here exactly (SQLite re-checks
+            // nothing): only then may LIMIT / OFFSET be applied by the table.
+            let mut exact = true;
+            let mut limits = Vec::new();
             for i in 0..info.nConstraint as usize {
                 let c = &*info.aConstraint.add(i);
+                if let Some(limit) = Limit::from_sqlite(c.op) {
+                    if c.usable != 0 {
+                        limits.push((i, limit));
+                    }
+                    continue;
+                }
                 if c.usable == 0 {
+                    exact = false;
                     continue;
                 }
                 let Some(op) = Op::from_sqlite(c.op) else {
+                    exact = false;
                     continue;
                 };
                 let column = c.iColumn;
@@ -709,8 +739,10 @@ unsafe extern "C" fn x_best_index(
                     },
                 };
                 if !push {
+                    exact = false;
                     continue;
                 }
+                exact &= omit;
                 argv += 1;
                 let usage = &mut *info.aConstraintUsage.add(i);
                 usage.argvIndex = argv;
@@ -733,10 +765,13 @@ unsafe extern "C" fn x_best_index(
             // text columns) are produced by sorting the selected rows.
             let mut order = Vec::new();
             let mut sort_cost = 0.0;
+            let mut ordered_here = true;
             if info.nOrderBy > 0 {
                 let terms = std::slice::from_raw_parts(info.aOrderBy, info.nOrderBy as usize);
+                ordered_here = false;
                 if terms.len() == 1 && terms[0].iColumn < 0 && terms[0].desc == 0 {
                     info.orderByConsumed = 1;
+                    ordered_here = true;
                 } else if terms.iter().all(|t| {
                     t.iColumn >= 0 && crate::arrow_sort::sortable(table.classes[t.iColumn as usize])
                 }) {
@@ -748,17 +783,35 @@ unsafe extern "C" fn x_best_index(
                         })
                         .collect();
                     info.orderByConsumed = 1;
+                    ordered_here = true;
                     sort_cost = rows * rows.log2().max(1.0) * 0.05;
+                }
+            }
+            // LIMIT / OFFSET (SQLite 3.38+ hands them over when the table is the only
+            // one in the query and every WHERE term reaches it): taken when the rows
+            // come out filtered and ordered here, so skipping OFFSET rows and sorting
+            // only the first LIMIT + OFFSET is exactly what SQLite would do. SQLite
+            // still applies the LIMIT itself; the OFFSET it leaves to the table (omit).
+            let mut limit_plan = String::new();
+            if exact && ordered_here {
+                for (i, limit) in limits {
+                    argv += 1;
+                    let usage = &mut *info.aConstraintUsage.add(i);
+                    usage.argvIndex = argv;
+                    usage.omit = u8::from(limit == Limit::Offset) as _;
+                    limit_plan.push(limit.code());
                 }
             }
             info.estimatedRows = rows as i64;
             // A scan costs about a tenth of a native-table row visit per row; rows
             // handed to SQLite cost one each. A rowid lookup is direct.
             info.estimatedCost = if rowid_eq { 1.0 + rows } else { n * 0.1 + rows } + sort_cost;
-            if !plan.is_empty() || !order.is_empty() {
+            if !plan.is_empty() || !order.is_empty() || !limit_plan.is_empty() {
                 info.idxNum = 1;
                 plan.push('|');
                 plan.push_str(&crate::arrow_sort::encode(&order));
+                plan.push('|');
+                plan.push_str(&limit_plan);
                 info.idxStr = sqlite_string(&plan);
                 info.needToFreeIdxStr = 1;
             }
@@ -798,6 +851,48 @@ unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
     ffi::SQLITE_OK
 }
 
+/// A LIMIT or OFFSET handed to xBestIndex (SQLite 3.38+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    Limit,
+    Offset,
+}
+
+impl Limit {
+    /// SQLITE_INDEX_CONSTRAINT_LIMIT / _OFFSET (73 / 74): not in the 3.34 bindings.
+    fn from_sqlite(op: u8) -> Option<Limit> {
+        match op {
+            73 => Some(Limit::Limit),
+            74 => Some(Limit::Offset),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> char {
+        match self {
+            Limit::Limit => 'l',
+            Limit::Offset => 'o',
+        }
+    }
+
+    fn from_code(c: char) -> Option<Limit> {
+        match c {
+            'l' => Some(Limit::Limit),
+            'o' => Some(Limit::Offset),
+            _ => None,
+        }
+    }
+}
+
+/// The integer value of a LIMIT / OFFSET argument (SQLite has made it an integer).
+fn limit_value(value: ValueRef<'_>) -> Option<i64> {
+    match value {
+        ValueRef::Integer(n) => Some(n),
+        ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e18 => Some(r as i64),
+        _ => None,
+    }
+}
+
 /// Parses idxStr into (column, op) pairs.
 fn parse_plan(plan: &str) -> Option<Vec<(i32, Op)>> {
     plan.split(';')
@@ -826,13 +921,35 @@ unsafe extern "C" fn x_filter(
             } else {
                 CStr::from_ptr(idx_str).to_string_lossy().into_owned()
             };
-            let (filters, order) = idx.split_once('|').unwrap_or((idx.as_str(), ""));
-            let (Some(plan), Some(order)) = (parse_plan(filters), crate::arrow_sort::decode(order))
-            else {
+            let mut sections = idx.splitn(3, '|');
+            let filters = sections.next().unwrap_or("");
+            let order = sections.next().unwrap_or("");
+            let limit_plan = sections.next().unwrap_or("");
+            let (Some(plan), Some(order), Some(limit_plan)) = (
+                parse_plan(filters),
+                crate::arrow_sort::decode(order),
+                limit_plan
+                    .chars()
+                    .map(Limit::from_code)
+                    .collect::<Option<Vec<_>>>(),
+            ) else {
                 return fail(vtab, "arrow: bad index plan");
             };
-            if plan.len() != argc as usize {
+            if plan.len() + limit_plan.len() != argc as usize {
                 return fail(vtab, "arrow: index plan does not match its arguments");
+            }
+            // Rows to skip, and how many to produce after them (None: all).
+            let mut skip = 0usize;
+            let mut take: Option<usize> = None;
+            for (k, limit) in limit_plan.iter().enumerate() {
+                let Some(n) = limit_value(value_ref(*argv.add(plan.len() + k))) else {
+                    return fail(vtab, "arrow: LIMIT and OFFSET must be integers");
+                };
+                // Negative LIMIT: no limit; negative OFFSET: none (as SQLite).
+                match limit {
+                    Limit::Limit => take = usize::try_from(n).ok(),
+                    Limit::Offset => skip = usize::try_from(n).unwrap_or(0),
+                }
             }
             c.filters.clear();
             c.rowid_range = (0, usize::MAX);
@@ -872,9 +989,11 @@ unsafe extern "C" fn x_filter(
                         c.advance();
                     }
                     let table = c.table.clone();
-                    c.ordered = Some(crate::arrow_sort::sort_rows(&table, rows, &order));
+                    let first = take.map(|t| t.saturating_add(skip));
+                    c.ordered = Some(crate::arrow_sort::sort_rows(&table, rows, &order, first));
                     c.pos = 0;
                 }
+                c.skip(skip);
             }
             ffi::SQLITE_OK
         })
