@@ -158,9 +158,13 @@ def main() -> None:
     q_sel = f"SELECT count(*), sum(x) FROM {{t}} WHERE id BETWEEN {lo} AND {lo + 1000}"
     duck = duckdb.connect()
     duck.register("arrow_t", table)
+    q_page = f"SELECT id, x FROM {{t}} LIMIT 10 OFFSET {n * 4 // 5}"
+    q_top = "SELECT id, x FROM {t} ORDER BY x DESC LIMIT 10"
     for label, sql in [
         ("scan  x > 0.5 GROUP BY category", q_scan),
         ("select id BETWEEN (1,001 rows)", q_sel),
+        (f"page  LIMIT 10 OFFSET {n * 4 // 5:,}", q_page),
+        ("top-10  ORDER BY x DESC LIMIT 10", q_top),
     ]:
         t_arrow, r_arrow = best(lambda s=sql: conn.execute(s.format(t="t")).fetchall())
         t_native, r_native = best(lambda s=sql: conn.execute(s.format(t="native")).fetchall())
