@@ -169,11 +169,18 @@ fn insert_rendered(
         .collect();
     std::thread::scope(|scope| {
         // Two chunks in flight: the helper never runs far ahead of SQLite.
-        let (send, receive) = std::sync::mpsc::sync_channel::<rusqlite::Result<Arc<ArrowTable>>>(2);
+        let (send, receive) = std::sync::mpsc::sync_channel::<RenderedChunk>(2);
         let rendered_ref = &rendered;
         scope.spawn(move || {
             for chunk in &chunks {
-                let built = render_chunk(schema, rendered_ref, chunk, render);
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    render_chunk(schema, rendered_ref, chunk, render)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(sql_error(
+                        "insert_arrow: internal error (panic) while formatting a chunk",
+                    ))
+                });
                 // The receiver is gone when the ingest failed: stop rendering.
                 if send.send(built).is_err() {
                     break;
@@ -201,6 +208,9 @@ fn insert_rendered(
         result
     })
 }
+
+/// What the helper thread hands over: a rendered chunk, or why it could not be made.
+type RenderedChunk = rusqlite::Result<Arc<ArrowTable>>;
 
 /// One chunk with its computed-text columns rendered, built as an Arrow table.
 fn render_chunk(
