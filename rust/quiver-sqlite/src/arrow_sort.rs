@@ -134,16 +134,42 @@ pub fn sort_rows(
         }
         a.cmp(&b)
     };
-    let mut positions: Vec<u32> = (0..rows.len() as u32).collect();
-    if first < positions.len() {
-        if first == 0 {
-            return Vec::new();
-        }
-        positions.select_nth_unstable_by(first - 1, compare);
-        positions.truncate(first);
+    if first == 0 {
+        return Vec::new();
     }
+    let mut positions = if first < rows.len() {
+        smallest(rows.len(), first, compare)
+    } else {
+        (0..rows.len() as u32).collect()
+    };
     positions.sort_unstable_by(compare);
     positions.into_iter().map(|p| rows[p as usize]).collect()
+}
+
+/// The `first` (>= 1) smallest of the positions 0..n under `compare` (a total order), in
+/// no particular order. Candidates gather in a buffer of up to 2 * first and are cut back
+/// to the best `first` when it fills; after a cut, a position not below the worst one
+/// kept cannot be among the result and costs a single comparison.
+fn smallest(n: usize, first: usize, compare: impl Fn(&u32, &u32) -> Ordering) -> Vec<u32> {
+    let capacity = first.saturating_mul(2).min(n);
+    let mut kept: Vec<u32> = Vec::with_capacity(capacity);
+    let mut worst: Option<u32> = None;
+    for p in 0..n as u32 {
+        if worst.is_some_and(|w| compare(&p, &w) != Ordering::Less) {
+            continue;
+        }
+        kept.push(p);
+        if kept.len() == capacity && kept.len() > first {
+            kept.select_nth_unstable_by(first - 1, &compare);
+            kept.truncate(first);
+            worst = Some(kept[first - 1]);
+        }
+    }
+    if kept.len() > first {
+        kept.select_nth_unstable_by(first - 1, &compare);
+        kept.truncate(first);
+    }
+    kept
 }
 
 /// Stable bucket sort by rank (ties keep their order), O(n).
