@@ -118,3 +118,8 @@ def test_wide_results_beyond_the_function_argument_limit(db):
     assert t.column("c299").to_pylist() == [
         r[0] + 299 for r in db.execute("select id from t where id < 3 order by id")
     ]
+
+
+def test_nul_in_the_sql_is_an_error(db):
+    with pytest.raises(sqlite3.OperationalError, match="NUL"):
+        sqlite_quiver.query_arrow(db, "select 1\0 select 2")

@@ -167,6 +167,7 @@ fn insert_rendered(
                 .map(move |lo| b.slice(lo, CHUNK_ROWS.min(b.num_rows() - lo)))
         })
         .collect();
+    let expected_chunks = chunks.len();
     std::thread::scope(|scope| {
         // Two chunks in flight: the helper never runs far ahead of SQLite.
         let (send, receive) = std::sync::mpsc::sync_channel::<RenderedChunk>(2);
@@ -196,9 +197,18 @@ fn insert_rendered(
             in_savepoint(conn, || {
                 prepare_target(conn, table, schema, mode)?;
                 let mut count = insert_select(conn, table, hidden, schema)?;
-                for next in chunks {
+                let mut inserted_chunks = 1;
+                for next in chunks.by_ref() {
                     register_built(conn, hidden, next?)?;
                     count += insert_select(conn, table, hidden, schema)?;
+                    inserted_chunks += 1;
+                }
+                // A helper that stopped early must not commit a partial ingest.
+                if inserted_chunks != expected_chunks {
+                    return Err(sql_error(format!(
+                        "insert_arrow: internal error: {inserted_chunks} of \
+                         {expected_chunks} chunks were formatted"
+                    )));
                 }
                 Ok(count)
             })

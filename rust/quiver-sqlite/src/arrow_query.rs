@@ -507,6 +507,11 @@ pub fn query_with_schema(
 
 /// Prepares the one statement of `sql`; returns it with its text (without what follows).
 fn prepare_one(db: *mut ffi::sqlite3, sql: &str) -> Result<(Stmt, &str), QueryError> {
+    if sql.contains('\0') {
+        return Err(QueryError::Sqlite(sql_error(
+            "the SQL text contains a NUL character",
+        )));
+    }
     let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
     let mut tail: *const c_char = std::ptr::null();
     let len = c_int::try_from(sql.len()).map_err(|_| QueryError::Column {

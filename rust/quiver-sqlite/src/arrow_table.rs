@@ -714,7 +714,14 @@ unsafe extern "C" fn x_best_index(
                 };
                 let column = c.iColumn;
                 if column < 0 && op != Op::Eq {
+                    exact = false;
                     continue;
+                }
+                // SQLite passes a row-value comparison `(a, b) < (x, y)` as `a <= x` and
+                // re-checks the whole term itself whatever omit says: a <= / >= term may
+                // be weaker than the query's, so it rules LIMIT / OFFSET out.
+                if matches!(op, Op::Le | Op::Ge) {
+                    exact = false;
                 }
                 let (class, nulls) = if column < 0 {
                     (ColumnClass::Numeric, 0)
@@ -793,7 +800,7 @@ unsafe extern "C" fn x_best_index(
             // only the first LIMIT + OFFSET is exactly what SQLite would do. SQLite
             // still applies the LIMIT itself; the OFFSET it leaves to the table (omit).
             let mut limit_plan = String::new();
-            if exact && ordered_here {
+            if exact && ordered_here && limits_are_reliable() {
                 for (i, limit) in limits {
                     argv += 1;
                     let usage = &mut *info.aConstraintUsage.add(i);
@@ -882,6 +889,15 @@ impl Limit {
             _ => None,
         }
     }
+}
+
+/// Whether this SQLite hands LIMIT / OFFSET to a virtual table only when the table may
+/// apply them. Older releases (3.38 to at least 3.40) also hand a compound SELECT's
+/// OFFSET to each of its arms, and accept the plan when a WHERE term is left unused;
+/// 3.46.0 is the first release checked to refuse both.
+fn limits_are_reliable() -> bool {
+    // SAFETY: a plain version query, valid at any time.
+    unsafe { ffi::sqlite3_libversion_number() >= 3_046_000 }
 }
 
 /// The integer value of a LIMIT / OFFSET argument (SQLite has made it an integer).
