@@ -172,6 +172,179 @@ fn smallest(n: usize, first: usize, compare: impl Fn(&u32, &u32) -> Ordering) ->
     kept
 }
 
+/// The selected rows of a sorted scan, in ORDER BY order.
+pub enum Ordered {
+    /// Every row, sorted.
+    Sorted(Vec<(u32, u32)>),
+    /// One numeric key, sorted on demand: the scan pays for the rows SQLite reads (a
+    /// LIMIT that SQLite keeps to itself stops it early), not for sorting them all.
+    Lazy(LazyOrder),
+}
+
+/// Rows ordered by one numeric key, sorted a growing block at a time.
+pub struct LazyOrder {
+    rows: Vec<(u32, u32)>,
+    /// (order-preserving key, position in `rows`) of the non-NULL rows: `keys[..ready]`
+    /// is sorted and final, the rest (all larger) is not sorted yet.
+    keys: Vec<(u64, u32)>,
+    ready: usize,
+    /// Positions of the NULL rows (first ascending, last descending, as SQLite).
+    nulls: Vec<u32>,
+    desc: bool,
+}
+
+impl Ordered {
+    /// The rows of `rows` in the order of `terms` (see `sort_rows`); `first` as there.
+    pub fn new(
+        table: &ArrowTable,
+        rows: Vec<(u32, u32)>,
+        terms: &[OrderTerm],
+        first: Option<usize>,
+    ) -> Ordered {
+        if let [term] = terms {
+            if table.classes[term.column] == ColumnClass::Numeric {
+                let column = term.column;
+                let num = |&(b, r): &(u32, u32)| {
+                    table.batches[b as usize].columns[column].num(r as usize)
+                };
+                match LazyOrder::new(rows, num, term.desc) {
+                    Ok(lazy) => {
+                        return match first {
+                            Some(first) => Ordered::Sorted(lazy.take_first(first)),
+                            None => Ordered::Lazy(lazy),
+                        }
+                    }
+                    Err(rows) => return Ordered::Sorted(sort_rows(table, rows, terms, first)),
+                }
+            }
+        }
+        Ordered::Sorted(sort_rows(table, rows, terms, first))
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Ordered::Sorted(rows) => rows.len(),
+            Ordered::Lazy(lazy) => lazy.rows.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes the `i`-th row final (a no-op when it already is or is past the end).
+    pub fn prepare(&mut self, i: usize) {
+        if let Ordered::Lazy(lazy) = self {
+            lazy.prepare(i);
+        }
+    }
+
+    /// The `i`-th row; `prepare(i)` must have been called.
+    pub fn get(&self, i: usize) -> Option<(u32, u32)> {
+        match self {
+            Ordered::Sorted(rows) => rows.get(i).copied(),
+            Ordered::Lazy(lazy) => lazy.get(i),
+        }
+    }
+}
+
+impl LazyOrder {
+    /// `rows` back when no exact order-preserving key exists: NaN, or integers beyond
+    /// 2^53 among reals (those take the comparison sort).
+    fn new(
+        rows: Vec<(u32, u32)>,
+        num: impl Fn(&(u32, u32)) -> Option<Num>,
+        desc: bool,
+    ) -> Result<LazyOrder, Vec<(u32, u32)>> {
+        let all_int = rows.iter().all(|r| !matches!(num(r), Some(Num::Real(_))));
+        let key = |n: Num| -> Option<u64> {
+            match n {
+                Num::Int(i) if all_int => Some((i as u64) ^ (1 << 63)),
+                Num::Int(i) if i.unsigned_abs() <= 1 << 53 => Some(real_key(i as f64)),
+                Num::Real(r) if !r.is_nan() => Some(real_key(r)),
+                _ => None,
+            }
+        };
+        let mut nulls = Vec::new();
+        let mut keys = Vec::with_capacity(rows.len());
+        for (p, row) in rows.iter().enumerate() {
+            match num(row) {
+                None => nulls.push(p as u32),
+                Some(n) => {
+                    let Some(k) = key(n) else {
+                        return Err(rows);
+                    };
+                    keys.push((if desc { !k } else { k }, p as u32));
+                }
+            }
+        }
+        Ok(LazyOrder {
+            rows,
+            keys,
+            ready: 0,
+            nulls,
+            desc,
+        })
+    }
+
+    /// The first `first` rows of the order (a LIMIT known in advance).
+    fn take_first(mut self, first: usize) -> Vec<(u32, u32)> {
+        (0..first.min(self.rows.len()))
+            .filter_map(|i| {
+                self.prepare(i);
+                self.get(i)
+            })
+            .collect()
+    }
+
+    fn prepare(&mut self, i: usize) {
+        let nulls_before = if self.desc { 0 } else { self.nulls.len() };
+        if i >= nulls_before {
+            self.prepare_keys(i - nulls_before + 1);
+        }
+    }
+
+    /// Sorts until at least `n` keys are final: the next block (twice the last, at
+    /// least 1,024) is selected from the rest, then sorted.
+    fn prepare_keys(&mut self, n: usize) {
+        let n = n.min(self.keys.len());
+        while self.ready < n {
+            let rest = &mut self.keys[self.ready..];
+            let block = self.ready.max(1_024).min(rest.len());
+            if block < rest.len() {
+                rest.select_nth_unstable(block - 1);
+            }
+            rest[..block].sort_unstable();
+            self.ready += block;
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<(u32, u32)> {
+        let nulls_before = if self.desc { 0 } else { self.nulls.len() };
+        let position = if i < nulls_before {
+            self.nulls[i]
+        } else if i - nulls_before < self.keys.len() {
+            let j = i - nulls_before;
+            debug_assert!(j < self.ready, "row {i} read before prepare");
+            self.keys.get(j)?.1
+        } else {
+            *self.nulls.get(i - nulls_before - self.keys.len())?
+        };
+        self.rows.get(position as usize).copied()
+    }
+}
+
+/// A u64 whose unsigned order is the numeric order of `r` (not NaN); -0.0 maps as 0.0,
+/// since SQLite compares them equal.
+fn real_key(r: f64) -> u64 {
+    let bits = if r == 0.0 { 0 } else { r.to_bits() };
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
 /// Stable bucket sort by rank (ties keep their order), O(n).
 fn counting_sort(rows: Vec<(u32, u32)>, ranks: &[u32], desc: bool) -> Vec<(u32, u32)> {
     let buckets = ranks.iter().copied().max().map_or(0, |m| m as usize + 1);
@@ -264,6 +437,66 @@ mod tests {
                 assert_eq!(part, full[..first.min(500)], "first {first} desc {desc}");
             }
         }
+    }
+
+    /// Every row of a lazy order, read the way a cursor does.
+    fn read_all(order: &mut Ordered) -> Vec<(u32, u32)> {
+        (0..order.len())
+            .map(|i| {
+                order.prepare(i);
+                order.get(i).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lazy_numeric_order_is_the_comparison_order() {
+        let cases: Vec<Vec<Option<Num>>> = vec![
+            (0..3000i64)
+                .map(|i| (i % 7 != 0).then_some(Num::Int((i * 7919 % 601) - 300)))
+                .collect(),
+            (0..3000i64)
+                .map(|i| {
+                    (i % 5 != 0).then_some(match i % 4 {
+                        0 => Num::Int(i % 50 - 25),
+                        1 => Num::Real((i % 97) as f64 / 4.0 - 12.0),
+                        2 => Num::Real(if i % 8 == 2 { -0.0 } else { f64::INFINITY }),
+                        _ => Num::Real(f64::NEG_INFINITY),
+                    })
+                })
+                .collect(),
+            vec![
+                Some(Num::Int(i64::MIN)),
+                Some(Num::Int(i64::MAX)),
+                None,
+                Some(Num::Int(0)),
+            ],
+        ];
+        for nums in cases {
+            let rows: Vec<(u32, u32)> = (0..nums.len() as u32).map(|i| (7, i)).collect();
+            for desc in [false, true] {
+                let mut expected: Vec<u32> = (0..nums.len() as u32).collect();
+                let keys = Keys::Num(nums.clone());
+                expected.sort_by(|&a, &b| {
+                    let o = keys.cmp(a as usize, b as usize);
+                    (if desc { o.reverse() } else { o }).then(a.cmp(&b))
+                });
+                let expected: Vec<(u32, u32)> = expected.iter().map(|&p| (7, p)).collect();
+                let num = |r: &(u32, u32)| nums[r.1 as usize];
+                let lazy = LazyOrder::new(rows.clone(), num, desc).ok().unwrap();
+                assert_eq!(read_all(&mut Ordered::Lazy(lazy)), expected, "desc {desc}");
+                for first in [0, 1, 5, 400, 2999, 3000, 5000] {
+                    let lazy = LazyOrder::new(rows.clone(), num, desc).ok().unwrap();
+                    let got = lazy.take_first(first);
+                    assert_eq!(got, expected[..first.min(expected.len())], "first {first}");
+                }
+            }
+        }
+        // No exact key: NaN, or a huge integer among reals.
+        let nan = |_: &(u32, u32)| Some(Num::Real(f64::NAN));
+        assert!(LazyOrder::new(vec![(0, 0)], nan, false).is_err());
+        let mixed = |r: &(u32, u32)| Some([Num::Int(1 << 60), Num::Real(0.5)][r.1 as usize]);
+        assert!(LazyOrder::new(vec![(0, 0), (0, 1)], mixed, false).is_err());
     }
 
     #[test]

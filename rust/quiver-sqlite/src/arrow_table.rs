@@ -442,7 +442,7 @@ struct Cursor {
     rowid_range: (usize, usize),
     empty: bool,
     /// For a sorted scan: every selected (batch, row), in order; pos indexes it.
-    ordered: Option<Vec<(u32, u32)>>,
+    ordered: Option<crate::arrow_sort::Ordered>,
 }
 
 /// Rows filtered at a time: bounds the selection buffer and lets LIMIT stop early.
@@ -475,7 +475,7 @@ impl Cursor {
         match &self.ordered {
             Some(o) => o
                 .get(self.pos)
-                .map_or((usize::MAX, 0), |&(b, r)| (b as usize, r as usize)),
+                .map_or((usize::MAX, 0), |(b, r)| (b as usize, r as usize)),
             None => (self.batch, self.row()),
         }
     }
@@ -519,8 +519,9 @@ impl Cursor {
 
     /// Skips `n` selected rows (OFFSET): whole chunks at a time where possible.
     fn skip(&mut self, mut n: usize) {
-        if self.ordered.is_some() {
+        if let Some(ordered) = &mut self.ordered {
             self.pos = self.pos.saturating_add(n);
+            ordered.prepare(self.pos);
             return;
         }
         while n > 0 && !self.eof() {
@@ -537,7 +538,9 @@ impl Cursor {
 
     fn advance(&mut self) {
         self.pos += 1;
-        if self.ordered.is_some() {
+        if let Some(ordered) = &mut self.ordered {
+            // A lazily sorted scan sorts the next block when it gets there.
+            ordered.prepare(self.pos);
             return;
         }
         if self.pos >= self.chunk_len() {
@@ -1006,7 +1009,9 @@ unsafe extern "C" fn x_filter(
                     }
                     let table = c.table.clone();
                     let first = take.map(|t| t.saturating_add(skip));
-                    c.ordered = Some(crate::arrow_sort::sort_rows(&table, rows, &order, first));
+                    let mut ordered = crate::arrow_sort::Ordered::new(&table, rows, &order, first);
+                    ordered.prepare(0);
+                    c.ordered = Some(ordered);
                     c.pos = 0;
                 }
                 c.skip(skip);
