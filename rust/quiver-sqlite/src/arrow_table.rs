@@ -897,7 +897,9 @@ impl Limit {
 /// Whether this SQLite hands LIMIT / OFFSET to a virtual table only when the table may
 /// apply them. Older releases (3.38 to at least 3.40) also hand a compound SELECT's
 /// OFFSET to each of its arms, and accept the plan when a WHERE term is left unused;
-/// 3.46.0 is the first release checked to refuse both.
+/// 3.46.0 is the first release checked to refuse both. (One case no table can see:
+/// an ORDER BY of 64 or more terms, which SQLite drops from planning but still hands
+/// over the LIMIT / OFFSET for, as if there were none.)
 fn limits_are_reliable() -> bool {
     // SAFETY: a plain version query, valid at any time.
     unsafe { ffi::sqlite3_libversion_number() >= 3_046_000 }
