@@ -12,15 +12,6 @@ import pytest
 
 import sqlite_quiver
 
-
-@pytest.fixture
-def conn():
-    c = sqlite3.connect(":memory:")
-    sqlite_quiver.load(c)
-    yield c
-    c.close()
-
-
 PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 EPOCH = dt.datetime(1970, 1, 1)
 

@@ -62,14 +62,6 @@ REGRESSORS = {
 NATIVE_KINDS = {"logistic", "logistic-3-classes", "linear", "ridge", "scaler-pipeline"}
 
 
-@pytest.fixture
-def conn():
-    c = sqlite3.connect(":memory:")
-    sqlite_quiver.load(c)
-    yield c
-    c.close()
-
-
 @pytest.fixture(params=["native-allowed", "onnxruntime-only"])
 def engine(request):
     """Run a test with the native linear path allowed, and with ONNX Runtime only."""
