@@ -170,14 +170,8 @@ fn flattened(db: *mut ffi::sqlite3, wrapped: &str) -> bool {
 
 /// Prepares `sql`, or None when SQLite refuses it.
 fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Option<Stmt> {
-    let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
-    let len = c_int::try_from(sql.len()).ok()?;
-    // SAFETY: sql is valid for len bytes; raw is writable.
-    let rc = unsafe {
-        ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast(), len, &mut raw, std::ptr::null_mut())
-    };
-    let stmt = Stmt(raw);
-    (rc == ffi::SQLITE_OK && !raw.is_null()).then_some(stmt)
+    let (rc, stmt, _) = Stmt::prepare(db, sql);
+    (rc == ffi::SQLITE_OK && !stmt.0.is_null()).then_some(stmt)
 }
 
 /// Whether `wrapped` has `original`'s `n` parameters at the same positions with the

@@ -439,6 +439,31 @@ impl Drop for DbLock {
 /// A prepared statement, finalized on drop.
 pub(crate) struct Stmt(pub(crate) *mut ffi::sqlite3_stmt);
 
+impl Stmt {
+    /// Prepares the first statement of `sql`: SQLite's result code, the statement (null
+    /// when `sql` holds only comments / whitespace, or on error) and the bytes of `sql`
+    /// it used. Text longer than SQLite takes is SQLITE_TOOBIG.
+    pub(crate) fn prepare(db: *mut ffi::sqlite3, sql: &str) -> (c_int, Stmt, usize) {
+        let Ok(len) = c_int::try_from(sql.len()) else {
+            return (ffi::SQLITE_TOOBIG, Stmt(std::ptr::null_mut()), 0);
+        };
+        let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+        let mut tail: *const c_char = std::ptr::null();
+        // SAFETY: sql is valid for len bytes; raw and tail are writable; the statement is
+        // owned (finalized) by the returned Stmt.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast::<c_char>(), len, &mut raw, &mut tail)
+        };
+        let used = if tail.is_null() {
+            sql.len()
+        } else {
+            // SAFETY: tail points into sql (or its end).
+            unsafe { tail.offset_from(sql.as_ptr().cast::<c_char>()) as usize }
+        };
+        (rc, Stmt(raw), used)
+    }
+}
+
 impl Drop for Stmt {
     fn drop(&mut self) {
         // SAFETY: a statement from sqlite3_prepare_v2 (or null), finalized once.
@@ -512,25 +537,19 @@ fn prepare_one(db: *mut ffi::sqlite3, sql: &str) -> Result<(Stmt, &str), QueryEr
             "the SQL text contains a NUL character",
         )));
     }
-    let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
-    let mut tail: *const c_char = std::ptr::null();
-    let len = c_int::try_from(sql.len()).map_err(|_| QueryError::Column {
-        column: String::new(),
-        message: "SQL text too long".into(),
-    })?;
-    // SAFETY: sql is valid for len bytes; raw and tail are writable.
-    let rc = unsafe {
-        ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast::<c_char>(), len, &mut raw, &mut tail)
-    };
-    let stmt = Stmt(raw);
+    if c_int::try_from(sql.len()).is_err() {
+        return Err(QueryError::Column {
+            column: String::new(),
+            message: "SQL text too long".into(),
+        });
+    }
+    let (rc, stmt, used) = Stmt::prepare(db, sql);
     if rc != ffi::SQLITE_OK {
         return Err(last_error(db, rc));
     }
     if stmt.0.is_null() {
         return Err(QueryError::Sqlite(sql_error("the SQL has no statement")));
     }
-    // SAFETY: tail points into sql (or its end).
-    let used = unsafe { tail.offset_from(sql.as_ptr().cast::<c_char>()) } as usize;
     let rest = sql.get(used..).unwrap_or("");
     if !rest.trim().trim_matches(';').trim().is_empty() && holds_statement(db, rest) {
         return Err(QueryError::Sqlite(sql_error(
@@ -542,15 +561,7 @@ fn prepare_one(db: *mut ffi::sqlite3, sql: &str) -> Result<(Stmt, &str), QueryEr
 
 /// Whether `sql` holds a statement (or is not valid SQL), not only comments and `;`.
 fn holds_statement(db: *mut ffi::sqlite3, sql: &str) -> bool {
-    let Ok(len) = c_int::try_from(sql.len()) else {
-        return true;
-    };
-    let mut raw: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
-    // SAFETY: sql is valid for len bytes; raw is writable; the statement is finalized.
-    let rc = unsafe {
-        ffi::sqlite3_prepare_v2(db, sql.as_ptr().cast(), len, &mut raw, std::ptr::null_mut())
-    };
-    let stmt = Stmt(raw);
+    let (rc, stmt, _) = Stmt::prepare(db, sql);
     rc != ffi::SQLITE_OK || !stmt.0.is_null()
 }
 
