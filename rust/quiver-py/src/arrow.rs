@@ -316,7 +316,7 @@ pub fn register_arrow(
     timestamps: &str,
     uint64: &str,
 ) -> PyResult<()> {
-    let options = quiver_sqlite::arrow_table::TableOptions {
+    let options = quiver_sqlite::arrow::table::TableOptions {
         timestamps_as_epoch: match timestamps {
             "text" => false,
             "epoch" => true,
@@ -338,7 +338,7 @@ pub fn register_arrow(
     };
     let (schema, batches) = import_batches(data)?;
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow_table::register(c, name, schema, &batches, options)
+        quiver_sqlite::arrow::table::register(c, name, schema, &batches, options)
             .map_err(|e| operational_error(py, e.to_string()))
     })
 }
@@ -347,7 +347,7 @@ pub fn register_arrow(
 #[pyfunction]
 pub fn unregister_arrow(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow_table::unregister(c, name)
+        quiver_sqlite::arrow::table::unregister(c, name)
             .map_err(|e| operational_error(py, e.to_string()))
     })
 }
@@ -371,7 +371,7 @@ pub fn query_arrow(
         _ => None,
     };
     let (schema, batches) = detached(py, conn, |c| {
-        quiver_sqlite::arrow_query::query_with_schema(c, sql, &params, requested.as_ref())
+        quiver_sqlite::arrow::query::query_with_schema(c, sql, &params, requested.as_ref())
             .map_err(|e| format!("query_arrow: {e}"))
     })?;
     Ok(ArrowResult { schema, batches })
@@ -387,10 +387,10 @@ pub fn insert_arrow(
     data: &Bound<'_, PyAny>,
     mode: &str,
 ) -> PyResult<usize> {
-    let mode: quiver_sqlite::arrow_insert::Mode = mode.parse().map_err(PyValueError::new_err)?;
+    let mode: quiver_sqlite::arrow::insert::Mode = mode.parse().map_err(PyValueError::new_err)?;
     let (schema, batches) = import_batches(data)?;
     detached(py, conn, |c| {
-        quiver_sqlite::arrow_insert::insert(c, table, schema, &batches, mode)
+        quiver_sqlite::arrow::insert::insert(c, table, schema, &batches, mode)
             .map_err(|e| e.to_string())
     })
 }
@@ -398,5 +398,5 @@ pub fn insert_arrow(
 /// Number of Arrow tables staged in the process (all connections); for tests.
 #[pyfunction]
 pub fn arrow_registry_len() -> usize {
-    quiver_sqlite::arrow_table::registry_len()
+    quiver_sqlite::arrow::table::registry_len()
 }

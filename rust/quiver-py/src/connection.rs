@@ -39,7 +39,7 @@ pub fn db_handle(py: Python<'_>, conn: &Bound<'_, PyAny>) -> PyResult<*mut ffi::
     if db.is_null() {
         return Err(PyValueError::new_err("the connection is closed"));
     }
-    if !quiver_sqlite::entry::is_bound() {
+    if !quiver_sqlite::sqlite::entry::is_bound() {
         return Err(PyValueError::new_err(
             "sqlite-quiver is not loaded into this connection: call sqlite_quiver.load(conn) first",
         ));

@@ -91,7 +91,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "VEC_VERSION",
-        quiver_sqlite::scalar_functions::vec_version_string(),
+        quiver_sqlite::vec::functions::vec_version_string(),
     )?;
     m.add_function(wrap_pyfunction!(load_extension_into, m)?)?;
     m.add_function(wrap_pyfunction!(host_sqlite_version_number, m)?)?;

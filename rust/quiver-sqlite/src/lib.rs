@@ -1,29 +1,30 @@
 //! The SQL surface of sqlite-quiver: sqlite-vec's functions and tables on quiver's
-//! kernels. `register(conn)` installs everything on one connection.
+//! kernels, Arrow tables and ONNX inference. `register(conn)` installs everything on one
+//! connection.
+//!
+//! Where each SQL name lives:
+//!
+//! | SQL name                                                   | file                        |
+//! |------------------------------------------------------------|-----------------------------|
+//! | `vec_f32`, `vec_int8`, `vec_bit`, `vec_length`, `vec_type`, `vec_to_json`, `vec_add`, `vec_sub`, `vec_normalize`, `vec_slice`, `vec_distance_*`, `vec_quantize_*`, `vec_version`, `quiver_version`, `quiver_kernels` | `vec/functions.rs` |
+//! | `vec_each`                                                 | `vec/each.rs`               |
+//! | `vec0` (virtual table)                                     | `vec0/` (`vec0/table.rs`)   |
+//! | `arrow` (virtual table behind `register_arrow`)            | `arrow/vtab.rs`             |
+//! | `arrow_ipc` (virtual table over an Arrow IPC file)         | `arrow/ipc.rs`              |
+//! | `quiver_arrow_collect` (internal aggregate of query_arrow) | `arrow/collect.rs`          |
+//! | `nd_array`, `nd_shape`, `nd_dtype`, `nd_ndim`, `nd_size`, `nd_get`, `nd_reshape`, `nd_to_json`, `nd_from_vec` | `ml/nd_functions.rs` |
+//! | `ml_predict`, `ml_predict_proba`, `ml_predict_proba_vec`, `ml_engine`, `ml_runtime_loaded` | `ml/functions.rs` |
+//! | `ml_predict_batch` (table-valued)                          | `ml/batch.rs`               |
+//!
+//! Folders: `sqlite/` FFI helpers (entry point, errors, raw virtual-table helpers,
+//! values, statements, host API), `vec/` vector values and functions, `vec0/` the vector
+//! table, `arrow/` Arrow tables, query_arrow and insert_arrow, `ml/` arrays and models.
 
-mod arrow_collect;
-pub mod arrow_filter;
-pub mod arrow_insert;
-pub mod arrow_ipc;
-pub mod arrow_query;
-pub mod arrow_render;
-pub mod arrow_sort;
-pub mod arrow_table;
-pub mod arrow_types;
-mod big_vec;
-pub mod errors;
+pub mod arrow;
 pub mod ml;
-pub mod nd_functions;
-pub mod npy;
-pub mod raw_value;
-pub mod raw_vtab;
-pub mod scalar_functions;
+pub mod sqlite;
+pub mod vec;
 pub mod vec0;
-pub mod vec_each;
-pub mod vector;
-
-#[cfg(feature = "loadable")]
-pub mod entry;
 
 pub use rusqlite::ffi;
 use rusqlite::{Connection, Result};
@@ -38,14 +39,14 @@ pub fn register(conn: &Connection) -> Result<()> {
     if is_registered(conn) {
         return Ok(());
     }
-    vec_each::load_module(conn)?;
-    nd_functions::register(conn)?;
+    vec::each::load_module(conn)?;
+    ml::nd_functions::register(conn)?;
     ml::register(conn)?;
     vec0::load_module(conn)?;
-    arrow_table::load_module(conn)?;
-    arrow_ipc::load_module(conn)?;
-    arrow_collect::register(conn)?;
+    arrow::table::load_module(conn)?;
+    arrow::ipc::load_module(conn)?;
+    arrow::collect::register(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.
-    scalar_functions::register(conn)?;
+    vec::functions::register(conn)?;
     Ok(())
 }

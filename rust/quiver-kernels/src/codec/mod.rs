@@ -8,6 +8,7 @@ mod blob;
 mod error;
 mod json_format;
 mod json_parse;
+pub mod npy;
 
 pub use blob::{f32_from_blob, f32_to_blob, i8_from_blob, i8_to_blob};
 pub use error::CodecError;

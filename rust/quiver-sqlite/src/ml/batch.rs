@@ -30,8 +30,8 @@ use rusqlite::{Connection, Result};
 use super::functions::{ml_error, proba_json};
 use super::model::Model;
 use super::{features, registry};
-use crate::errors::sql_error;
-use crate::raw_value::value_ref;
+use crate::sqlite::error::sql_error;
+use crate::sqlite::value::value_ref;
 
 const NAME: &str = "ml_predict_batch";
 /// Rows per inference call.

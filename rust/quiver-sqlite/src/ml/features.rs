@@ -4,8 +4,8 @@
 
 use rusqlite::types::ValueRef;
 
-use crate::npy::{self, NdArray};
-use crate::vector::{describe_value, read_vector, Vector, SUBTYPE_BIT};
+use crate::vec::vector::{describe_value, read_vector, Vector, SUBTYPE_BIT};
+use quiver_kernels::codec::npy::{self, NdArray};
 
 /// Appends the features in `values` (argument values and their subtypes) to `out`,
 /// checking there are `expected` of them. `first_arg` numbers arguments in messages.

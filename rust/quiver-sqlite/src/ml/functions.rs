@@ -13,8 +13,8 @@ use rusqlite::{Connection, Result};
 
 use super::model::Model;
 use super::{features, registry, MlError};
-use crate::errors::{arg_error, sql_error};
-use crate::vector::{describe_value, SUBTYPE_FLOAT32};
+use crate::sqlite::error::{arg_error, sql_error};
+use crate::vec::vector::{describe_value, SUBTYPE_FLOAT32};
 
 #[derive(Clone, Copy)]
 enum Output {

@@ -8,6 +8,7 @@ pub mod features;
 pub mod functions;
 pub mod model;
 pub mod native;
+pub mod nd_functions;
 pub mod proto;
 pub mod registry;
 pub mod runtime;

@@ -12,7 +12,7 @@ use super::config::{module_args_from_sql, ColumnKind, TableConfig, VectorColumn}
 use super::input;
 use super::knn::{self, Filter, Op, QueryVector, Target};
 use super::storage::{Contiguous, NewRow, Shadow};
-use crate::vector::ElementType;
+use crate::vec::vector::ElementType;
 
 /// Errors of the bulk paths: bad arguments (ValueError in Python) or SQL errors.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +219,7 @@ pub fn insert_f32(
                     vectors[at]
                 );
                 not_finite.set(Some(msg.clone()));
-                Err(crate::errors::sql_error(msg))
+                Err(crate::sqlite::error::sql_error(msg))
             }
         }
     };

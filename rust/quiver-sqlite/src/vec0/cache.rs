@@ -18,8 +18,8 @@ use rusqlite::{Connection, Result};
 
 use super::config::VectorColumn;
 use super::storage::Shadow;
-use crate::errors::sql_error;
-use crate::vector::ElementType;
+use crate::sqlite::error::sql_error;
+use crate::vec::vector::ElementType;
 
 /// Decoded vectors of one vector column, `slots * dims` elements.
 pub enum VectorData {

@@ -11,7 +11,7 @@
 
 use quiver_kernels::MAX_DIMENSIONS;
 
-use crate::vector::ElementType;
+use crate::vec::vector::ElementType;
 
 /// Largest accepted `chunk_size` (vectors per chunk).
 pub const MAX_CHUNK_SIZE: usize = 1 << 16;

@@ -5,7 +5,7 @@ use rusqlite::types::{Value, ValueRef};
 
 use super::config::{ScalarType, VectorColumn};
 use super::knn::QueryVector;
-use crate::vector::{
+use crate::vec::vector::{
     check_finite, describe, describe_value, f32_from_blob, ElementType, SUBTYPE_BIT,
     SUBTYPE_FLOAT32, SUBTYPE_INT8,
 };

@@ -13,7 +13,6 @@ mod batch_kernel;
 pub mod bulk;
 pub mod cache;
 pub mod config;
-mod host_api;
 pub mod input;
 pub mod knn;
 pub mod plan;

@@ -32,7 +32,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::config::{quote_ident, ColumnKind, TableConfig};
-use crate::errors::sql_error;
+use crate::sqlite::error::sql_error;
 
 /// The format new tables are created in. Version 2 differs from version 1 only in
 /// that `{t}_rows.id` is UNIQUE just for tables with a text primary key (elsewhere it is

@@ -14,14 +14,14 @@ use rusqlite::Connection;
 
 use super::cache::{self, TableData};
 use super::config::{ColumnKind, TableConfig};
-use super::host_api;
 use super::input;
 use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Op, Target, MAX_K};
 use super::plan::{self, Constraint, OrderTerm};
 use super::storage::{NewRow, RowChange, Shadow};
-use crate::raw_value::value_ref;
-use crate::raw_vtab::{connect_outcome, create_module, set_error, sqlite_string};
-use crate::vector::{describe_value, ElementType};
+use crate::sqlite::host_api;
+use crate::sqlite::value::value_ref;
+use crate::sqlite::vtab::{connect_outcome, create_module, set_error, sqlite_string};
+use crate::vec::vector::{describe_value, ElementType};
 
 #[repr(C)]
 struct Vec0Tab {

@@ -538,10 +538,10 @@ pub fn vector_from_npy(bytes: &[u8]) -> Result<Vec<f32>, String> {
     if a.size() == 0 {
         return Err("expected a vector, got an empty .npy array".to_string());
     }
-    if a.size() > quiver_kernels::MAX_DIMENSIONS {
+    if a.size() > crate::MAX_DIMENSIONS {
         return Err(format!(
             "expected at most {} dimensions, got {}",
-            quiver_kernels::MAX_DIMENSIONS,
+            crate::MAX_DIMENSIONS,
             a.size()
         ));
     }

@@ -258,7 +258,9 @@ pub fn read_f32_vector(value: ValueRef<'_>, subtype: u32) -> Result<Cow<'_, [f32
                 let got = read_vector(value, subtype)?;
                 return Err(format!("expected a float32 vector, got {}", got.describe()));
             }
-            _ if crate::npy::is_npy(b) => Cow::Owned(crate::npy::vector_from_npy(b)?),
+            _ if quiver_kernels::codec::npy::is_npy(b) => {
+                Cow::Owned(quiver_kernels::codec::npy::vector_from_npy(b)?)
+            }
             _ => f32_from_blob(b)?,
         },
         ValueRef::Text(t) => Cow::Owned(parse_json_f32(t)?),

@@ -22,7 +22,7 @@ fn api_slot(extra: usize) -> Option<*const ()> {
     if unsafe { ffi::sqlite3_libversion_number() } < 3_038_000 {
         return None;
     }
-    let api = crate::entry::bound_api();
+    let api = crate::sqlite::entry::bound_api();
     if api.is_null() {
         return None;
     }
@@ -93,7 +93,9 @@ pub unsafe fn in_list_values(
     unsafe {
         let mut rc = first(list, &mut v);
         while rc == ffi::SQLITE_OK && !v.is_null() {
-            out.push(crate::vec0::input::owned(crate::raw_value::value_ref(v)));
+            out.push(crate::vec0::input::owned(crate::sqlite::value::value_ref(
+                v,
+            )));
             rc = next(list, &mut v);
         }
         if rc != ffi::SQLITE_OK && rc != ffi::SQLITE_DONE {

@@ -11,9 +11,9 @@ use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
 
-use crate::raw_value::value_ref;
-use crate::raw_vtab::{create_module, fail};
-use crate::vector::{read_vector, Vector};
+use crate::sqlite::value::value_ref;
+use crate::sqlite::vtab::{create_module, fail};
+use crate::vec::vector::{read_vector, Vector};
 
 const SCHEMA: &CStr = c"CREATE TABLE x(value, vector HIDDEN)";
 const COLUMN_VALUE: c_int = 0;

@@ -86,7 +86,7 @@ macro_rules! export_entry_point {
             p_api: *mut $crate::ffi::sqlite3_api_routines,
         ) -> ::std::ffi::c_int {
             // SAFETY: forwarded unchanged from SQLite.
-            unsafe { $crate::entry::quiver_init(db, pz_err_msg, p_api) }
+            unsafe { $crate::sqlite::entry::quiver_init(db, pz_err_msg, p_api) }
         }
     };
 }

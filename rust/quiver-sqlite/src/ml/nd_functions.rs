@@ -9,9 +9,9 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 use serde_json::Value as Json;
 
-use crate::errors::{arg_error, sql_error};
-use crate::npy::{self, DType, NdArray, Scalar};
-use crate::vector::{describe_value, read_vector, Vector};
+use crate::sqlite::error::{arg_error, sql_error};
+use crate::vec::vector::{describe_value, read_vector, Vector};
+use quiver_kernels::codec::npy::{self, DType, NdArray, Scalar};
 
 /// Largest array nd_array builds (elements), so a JSON text cannot ask for unbounded memory.
 const MAX_ELEMENTS: usize = 1 << 28;

@@ -11,7 +11,7 @@ use arrow_array::Array;
 use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 
-use crate::arrow_types::{ColumnClass, Num, Reader};
+use crate::arrow::types::{ColumnClass, Num, Reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

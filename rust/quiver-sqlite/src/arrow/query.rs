@@ -21,8 +21,8 @@ use rusqlite::ffi;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
 
-use crate::errors::sql_error;
-use crate::raw_value::value_ref;
+use crate::sqlite::error::sql_error;
+use crate::sqlite::value::value_ref;
 
 /// Why a query could not become Arrow.
 #[derive(Debug, thiserror::Error)]
@@ -523,7 +523,7 @@ pub fn query_with_schema(
     // Hold the connection mutex for the whole query: the step / column calls below
     // then re-enter it (it is recursive) instead of locking it each time.
     let _lock = DbLock::new(db);
-    if !crate::arrow_collect::collect(db, stmt.0, statement_text, params, &mut sink)? {
+    if !crate::arrow::collect::collect(db, stmt.0, statement_text, params, &mut sink)? {
         // SAFETY: stmt.0 is a live, bound statement of db.
         unsafe { step_rows(db, stmt.0, &mut sink)? };
     }
@@ -751,7 +751,7 @@ impl RowSink {
 #[inline(always)]
 fn reserve_one<T>(v: &mut Vec<T>) {
     if v.len() == v.capacity() {
-        crate::big_vec::grow(v, 1);
+        crate::arrow::big_vec::grow(v, 1);
     }
 }
 
@@ -793,7 +793,7 @@ unsafe fn push_same_type(col: &mut Col, raw: *mut ffi::sqlite3_value) -> bool {
                 if n > 0 && !p.is_null() {
                     let n = n as usize;
                     if data.capacity() - data.len() < n {
-                        crate::big_vec::grow(data, n);
+                        crate::arrow::big_vec::grow(data, n);
                     }
                     data.extend_from_slice(std::slice::from_raw_parts(p, n));
                 }

@@ -10,8 +10,8 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 
-use crate::errors::{arg_error, sql_error};
-use crate::vector::{
+use crate::sqlite::error::{arg_error, sql_error};
+use crate::vec::vector::{
     check_f32_blob, check_finite, describe_value, read_bit_vector, read_f32_vector, read_i8_vector,
     read_vector, with_f32_slice, ElementType, Vector, SUBTYPE_BIT, SUBTYPE_INT8,
 };

@@ -22,7 +22,7 @@ use rusqlite::ffi;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::arrow_query::{bind_values, last_error, QueryError, RowSink, Stmt};
+use crate::arrow::query::{bind_values, last_error, QueryError, RowSink, Stmt};
 
 /// The aggregate that receives the rows (internal to query_arrow).
 const FUNCTION: &CStr = c"quiver_arrow_collect";

@@ -22,11 +22,11 @@ use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use crate::arrow_filter::{rowid_target, Filter, Op, Prepared, RowidTarget};
-use crate::arrow_types::{declared_type, ColumnClass, Reader, SqlValue, TypeError};
-use crate::errors::sql_error;
-use crate::raw_value::value_ref;
-use crate::raw_vtab::{connect_outcome, create_module_with_aux, fail, sqlite_string};
+use crate::arrow::filter::{rowid_target, Filter, Op, Prepared, RowidTarget};
+use crate::arrow::types::{declared_type, ColumnClass, Reader, SqlValue, TypeError};
+use crate::sqlite::error::sql_error;
+use crate::sqlite::value::value_ref;
+use crate::sqlite::vtab::{connect_outcome, create_module_with_aux, fail, sqlite_string};
 
 /// One batch, with a reader per column.
 pub struct Batch {
@@ -442,7 +442,7 @@ struct Cursor {
     rowid_range: (usize, usize),
     empty: bool,
     /// For a sorted scan: every selected (batch, row), in order; pos indexes it.
-    ordered: Option<crate::arrow_sort::Ordered>,
+    ordered: Option<crate::arrow::sort::Ordered>,
 }
 
 /// Rows filtered at a time: bounds the selection buffer and lets LIMIT stop early.
@@ -783,11 +783,12 @@ unsafe extern "C" fn x_best_index(
                     info.orderByConsumed = 1;
                     ordered_here = true;
                 } else if terms.iter().all(|t| {
-                    t.iColumn >= 0 && crate::arrow_sort::sortable(table.classes[t.iColumn as usize])
+                    t.iColumn >= 0
+                        && crate::arrow::sort::sortable(table.classes[t.iColumn as usize])
                 }) {
                     order = terms
                         .iter()
-                        .map(|t| crate::arrow_sort::OrderTerm {
+                        .map(|t| crate::arrow::sort::OrderTerm {
                             column: t.iColumn as usize,
                             desc: t.desc != 0,
                         })
@@ -819,7 +820,7 @@ unsafe extern "C" fn x_best_index(
             if !plan.is_empty() || !order.is_empty() || !limit_plan.is_empty() {
                 info.idxNum = 1;
                 plan.push('|');
-                plan.push_str(&crate::arrow_sort::encode(&order));
+                plan.push_str(&crate::arrow::sort::encode(&order));
                 plan.push('|');
                 plan.push_str(&limit_plan);
                 info.idxStr = sqlite_string(&plan);
@@ -948,7 +949,7 @@ unsafe extern "C" fn x_filter(
             let limit_plan = sections.next().unwrap_or("");
             let (Some(plan), Some(order), Some(limit_plan)) = (
                 parse_plan(filters),
-                crate::arrow_sort::decode(order),
+                crate::arrow::sort::decode(order),
                 limit_plan
                     .chars()
                     .map(Limit::from_code)
@@ -1011,7 +1012,7 @@ unsafe extern "C" fn x_filter(
                     }
                     let table = c.table.clone();
                     let first = take.map(|t| t.saturating_add(skip));
-                    let mut ordered = crate::arrow_sort::Ordered::new(&table, rows, &order, first);
+                    let mut ordered = crate::arrow::sort::Ordered::new(&table, rows, &order, first);
                     ordered.prepare(0);
                     c.ordered = Some(ordered);
                     c.pos = 0;
@@ -1138,7 +1139,7 @@ unsafe extern "C" fn x_column(
                 } if !nulls.as_ref().is_some_and(|b| b.is_null(row)) => {
                     // Formatted on the stack and copied by SQLite: the same text as
                     // Reader::value, without the SqlValue round trip.
-                    match crate::arrow_types::format_timestamp(values[row], *unit, None) {
+                    match crate::arrow::types::format_timestamp(values[row], *unit, None) {
                         Some(t) => set_text(ctx, &t),
                         None => ffi::sqlite3_result_null(ctx),
                     }

@@ -10,8 +10,8 @@ use arrow_array::builder::LargeStringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use crate::arrow_types::{Reader, SqlValue};
-use crate::errors::sql_error;
+use crate::arrow::types::{Reader, SqlValue};
+use crate::sqlite::error::sql_error;
 
 /// Whether this column's SQL values are text formatted per cell (or NULL), and nothing
 /// else: the columns worth rendering ahead of time.
@@ -86,7 +86,7 @@ pub fn render_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arrow_table::ArrowTable;
+    use crate::arrow::table::ArrowTable;
     use arrow_array::{Array, Int64Array, LargeStringArray, TimestampMicrosecondArray};
 
     #[test]

@@ -18,8 +18,8 @@ use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use rusqlite::ffi;
 use rusqlite::Connection;
 
-use crate::arrow_table::{connect_table, module, new_slot, ArrowTable};
-use crate::raw_vtab::create_module;
+use crate::arrow::table::{connect_table, module, new_slot, ArrowTable};
+use crate::sqlite::vtab::create_module;
 
 /// A read-only mapping of a whole file, unmapped on drop.
 struct Mapping {

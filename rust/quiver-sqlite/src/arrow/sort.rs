@@ -10,9 +10,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::arrow_filter::cmp_num;
-use crate::arrow_table::ArrowTable;
-use crate::arrow_types::{ColumnClass, Num};
+use crate::arrow::filter::cmp_num;
+use crate::arrow::table::ArrowTable;
+use crate::arrow::types::{ColumnClass, Num};
 
 /// One ORDER BY term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
