@@ -22,7 +22,8 @@ use rusqlite::ffi;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::arrow::query::{bind_values, last_error, QueryError, RowSink, Stmt};
+use crate::arrow::sink::{QueryError, RowSink};
+use crate::sqlite::stmt::{bind_values, last_error, Stmt};
 
 /// The aggregate that receives the rows (internal to query_arrow).
 const FUNCTION: &CStr = c"quiver_arrow_collect";
@@ -119,7 +120,7 @@ pub(crate) fn collect(
             None,
         );
         if rc != ffi::SQLITE_OK {
-            return Err(last_error(db, rc));
+            return Err(last_error(db, rc).into());
         }
         loop {
             match ffi::sqlite3_step(wrapped.0) {
@@ -129,7 +130,7 @@ pub(crate) fn collect(
                     return Err(collecting
                         .error
                         .take()
-                        .unwrap_or_else(|| last_error(db, rc)))
+                        .unwrap_or_else(|| last_error(db, rc).into()))
                 }
             }
         }

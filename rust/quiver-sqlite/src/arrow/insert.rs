@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 
-use crate::arrow::query::DbLock;
 use crate::arrow::render::{is_rendered, render_batch, rendered_schema};
 use crate::arrow::table::{
     build_table, check_names, quote_identifier, register_built, unregister, ArrowTable,
 };
 use crate::arrow::types::{declared_type, Reader, SqlValue};
 use crate::sqlite::error::sql_error;
+use crate::sqlite::stmt::DbLock;
 
 /// What to do with the target table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

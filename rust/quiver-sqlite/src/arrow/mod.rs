@@ -9,6 +9,7 @@ pub mod insert;
 pub mod ipc;
 pub mod query;
 pub mod render;
+mod sink;
 pub mod sort;
 pub mod table;
 pub mod types;

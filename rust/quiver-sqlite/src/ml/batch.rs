@@ -15,9 +15,8 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::ffi::{c_int, CStr, CString};
+use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
 use std::sync::Arc;
 
 use rusqlite::ffi;
@@ -31,7 +30,8 @@ use super::functions::{ml_error, proba_json};
 use super::model::Model;
 use super::{features, registry};
 use crate::sqlite::error::sql_error;
-use crate::sqlite::value::value_ref;
+use crate::sqlite::stmt::Stmt;
+use crate::sqlite::value::{owned, value_ref};
 
 const NAME: &str = "ml_predict_batch";
 /// Rows per inference call.
@@ -121,7 +121,7 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
         Ok(BatchCursor {
             base: ffi::sqlite3_vtab_cursor::default(),
             db: self.db,
-            stmt: ptr::null_mut(),
+            stmt: Stmt::none(),
             model: None,
             rows: VecDeque::new(),
             probabilities: VecDeque::new(),
@@ -145,7 +145,7 @@ struct OutRow {
 pub struct BatchCursor {
     base: ffi::sqlite3_vtab_cursor,
     db: *mut ffi::sqlite3,
-    stmt: *mut ffi::sqlite3_stmt,
+    stmt: Stmt,
     model: Option<Arc<Model>>,
     rows: VecDeque<OutRow>,
     /// Probabilities of the rows in `rows` (row-major, `width` each), formatted as
@@ -165,11 +165,8 @@ pub struct BatchCursor {
 
 impl BatchCursor {
     fn finalize(&mut self) {
-        if !self.stmt.is_null() {
-            // SAFETY: stmt was prepared by this cursor and is finalized once.
-            unsafe { ffi::sqlite3_finalize(self.stmt) };
-            self.stmt = ptr::null_mut();
-        }
+        // Dropping the old statement finalizes it.
+        self.stmt = Stmt::none();
     }
 
     fn db_message(&self) -> String {
@@ -191,7 +188,7 @@ impl BatchCursor {
         let mut values: Vec<(ValueRef<'_>, u32)> = Vec::with_capacity(self.n_columns as usize);
         while keys.len() < CHUNK_ROWS && !self.done {
             // SAFETY: stmt is a live prepared statement of this connection.
-            let rc = unsafe { ffi::sqlite3_step(self.stmt) };
+            let rc = unsafe { ffi::sqlite3_step(self.stmt.0) };
             match rc {
                 ffi::SQLITE_ROW => {}
                 ffi::SQLITE_DONE => {
@@ -210,7 +207,7 @@ impl BatchCursor {
             values.extend((1..self.n_columns).map(|i| {
                 // SAFETY: the row's column values stay valid until the next step; they
                 // are copied (key) or converted (features) before that.
-                let v = unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, i)) };
+                let v = unsafe { value_ref(ffi::sqlite3_column_value(self.stmt.0, i)) };
                 (v, 0)
             }));
             features::append_row(&values, model.n_features, 2, &mut feats).map_err(|m| {
@@ -220,7 +217,7 @@ impl BatchCursor {
                 ))
             })?;
             // SAFETY: as above.
-            let key = unsafe { value_ref(ffi::sqlite3_column_value(self.stmt, 0)) };
+            let key = unsafe { value_ref(ffi::sqlite3_column_value(self.stmt.0, 0)) };
             keys.push(owned(key));
         }
         drop(values);
@@ -244,16 +241,6 @@ impl BatchCursor {
         self.keys = keys;
         self.features = feats;
         Ok(())
-    }
-}
-
-fn owned(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(r) => Value::Real(r),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
 
@@ -299,26 +286,22 @@ unsafe impl VTabCursor for BatchCursor {
             let conn = unsafe { Connection::from_handle(self.db) }?;
             let model = registry::resolve(&conn, &spec).map_err(|e| ml_error(NAME, &e))?;
             drop(conn);
-            let c_sql = CString::new(sql)
-                .map_err(|_| sql_error(format!("{NAME}: argument 2: the SQL contains a NUL")))?;
-            let mut stmt = ptr::null_mut();
-            // SAFETY: db is live; c_sql is NUL-terminated; stmt receives the statement.
-            let rc = unsafe {
-                ffi::sqlite3_prepare_v2(self.db, c_sql.as_ptr(), -1, &mut stmt, ptr::null_mut())
-            };
-            if rc != ffi::SQLITE_OK || stmt.is_null() {
+            if sql.contains('\0') {
+                return Err(sql_error(format!(
+                    "{NAME}: argument 2: the SQL contains a NUL"
+                )));
+            }
+            let (rc, stmt, _) = Stmt::prepare(self.db, &sql);
+            if rc != ffi::SQLITE_OK || stmt.0.is_null() {
                 let m = self.db_message();
-                if !stmt.is_null() {
-                    // SAFETY: finalizing the statement just prepared.
-                    unsafe { ffi::sqlite3_finalize(stmt) };
-                }
                 return Err(sql_error(format!("{NAME}: argument 2: {m}")));
             }
+            let raw = stmt.0;
             self.stmt = stmt;
-            // SAFETY: stmt is live.
-            self.n_columns = unsafe { ffi::sqlite3_column_count(stmt) };
-            // SAFETY: stmt is live.
-            if unsafe { ffi::sqlite3_stmt_readonly(stmt) } == 0 {
+            // SAFETY: raw is the live statement self.stmt owns.
+            self.n_columns = unsafe { ffi::sqlite3_column_count(raw) };
+            // SAFETY: as above.
+            if unsafe { ffi::sqlite3_stmt_readonly(raw) } == 0 {
                 self.finalize();
                 return Err(sql_error(format!(
                     "{NAME}: argument 2: expected a read-only SELECT"

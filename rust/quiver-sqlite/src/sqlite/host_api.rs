@@ -93,9 +93,7 @@ pub unsafe fn in_list_values(
     unsafe {
         let mut rc = first(list, &mut v);
         while rc == ffi::SQLITE_OK && !v.is_null() {
-            out.push(crate::vec0::input::owned(crate::sqlite::value::value_ref(
-                v,
-            )));
+            out.push(super::value::owned(super::value::value_ref(v)));
             rc = next(list, &mut v);
         }
         if rc != ffi::SQLITE_OK && rc != ffi::SQLITE_DONE {

@@ -6,5 +6,6 @@
 pub mod entry;
 pub mod error;
 pub mod host_api;
+pub mod stmt;
 pub mod value;
 pub mod vtab;

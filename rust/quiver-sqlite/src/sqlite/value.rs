@@ -4,7 +4,7 @@
 use std::ffi::c_int;
 
 use rusqlite::ffi;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 
 /// A view of `value`'s current content.
 ///
@@ -39,5 +39,16 @@ unsafe fn bytes<'a>(p: *const u8, len: c_int) -> &'a [u8] {
     } else {
         // SAFETY: per the contract.
         unsafe { std::slice::from_raw_parts(p, len as usize) }
+    }
+}
+
+/// An owned copy of a value.
+pub fn owned(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }

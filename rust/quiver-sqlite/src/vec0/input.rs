@@ -162,14 +162,3 @@ pub fn read_text_id(name: &str, value: ValueRef<'_>) -> Result<String, String> {
         )),
     }
 }
-
-/// An owned copy of a value.
-pub fn owned(value: ValueRef<'_>) -> Value {
-    match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(r) => Value::Real(r),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-    }
-}

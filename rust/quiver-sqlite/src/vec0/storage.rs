@@ -28,11 +28,15 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::ffi::c_int;
+
+use rusqlite::ffi;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::config::{quote_ident, ColumnKind, TableConfig};
 use crate::sqlite::error::sql_error;
+use crate::sqlite::stmt::{last_error, Stmt};
 
 /// The format new tables are created in. Version 2 differs from version 1 only in
 /// that `{t}_rows.id` is UNIQUE just for tables with a text primary key (elsewhere it is
@@ -681,64 +685,43 @@ impl Shadow {
         chunk_id: i64,
         bytes: &[u8],
     ) -> Result<()> {
-        use std::ffi::{c_int, CStr, CString};
-        let fail = |rc: c_int, msg: String| {
-            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), Some(msg))
-        };
         let len = c_int::try_from(bytes.len())
             .map_err(|_| sql_error(format!("vec0: a chunk of {} bytes is too big", bytes.len())))?;
-        let sql = CString::new(format!(
+        let sql = format!(
             "INSERT INTO {}(rowid, vectors) VALUES (?1, ?2)",
             self.table(&Self::vector_suffix(vec))
-        ))
-        .map_err(|_| sql_error("vec0: table name holds a NUL byte"))?;
-        // SAFETY: the handle is live for the call; the statement is finalized on every
-        // path below; the blob is bound SQLITE_STATIC, which is sound because `bytes`
-        // outlives the statement (finalized before returning) and is not changed.
-        unsafe {
-            let db = conn.handle();
-            let errmsg = || {
-                let p = rusqlite::ffi::sqlite3_errmsg(db);
-                if p.is_null() {
-                    String::new()
-                } else {
-                    CStr::from_ptr(p).to_string_lossy().into_owned()
-                }
-            };
-            let mut stmt = std::ptr::null_mut();
-            let rc = rusqlite::ffi::sqlite3_prepare_v2(
-                db,
-                sql.as_ptr(),
-                -1,
-                &mut stmt,
-                std::ptr::null_mut(),
-            );
-            if rc != rusqlite::ffi::SQLITE_OK {
-                rusqlite::ffi::sqlite3_finalize(stmt);
-                return Err(fail(rc, errmsg()));
-            }
-            let mut rc = rusqlite::ffi::sqlite3_bind_int64(stmt, 1, chunk_id);
-            if rc == rusqlite::ffi::SQLITE_OK {
-                rc = rusqlite::ffi::sqlite3_bind_blob(
-                    stmt,
+        );
+        // SAFETY: the handle of a live connection, used on this thread for this call.
+        let db = unsafe { conn.handle() };
+        let (rc, stmt, _) = Stmt::prepare(db, &sql);
+        if rc != ffi::SQLITE_OK {
+            return Err(last_error(db, rc));
+        }
+        if stmt.0.is_null() {
+            return Err(sql_error("vec0: the chunk insert prepared no statement"));
+        }
+        // SAFETY: stmt is live; the blob is bound SQLITE_STATIC, which is sound because
+        // `bytes` outlives `stmt` (finalized when it drops at the end of this function)
+        // and is not changed meanwhile.
+        let rc = unsafe {
+            let mut rc = ffi::sqlite3_bind_int64(stmt.0, 1, chunk_id);
+            if rc == ffi::SQLITE_OK {
+                rc = ffi::sqlite3_bind_blob(
+                    stmt.0,
                     2,
                     bytes.as_ptr().cast(),
                     len,
-                    rusqlite::ffi::SQLITE_STATIC(),
+                    ffi::SQLITE_STATIC(),
                 );
             }
-            if rc == rusqlite::ffi::SQLITE_OK {
-                rc = rusqlite::ffi::sqlite3_step(stmt);
-                if rc == rusqlite::ffi::SQLITE_DONE {
-                    rc = rusqlite::ffi::SQLITE_OK;
-                }
+            if rc == ffi::SQLITE_OK {
+                rc = ffi::sqlite3_step(stmt.0);
             }
-            let msg = (rc != rusqlite::ffi::SQLITE_OK).then(errmsg);
-            rusqlite::ffi::sqlite3_finalize(stmt);
-            match msg {
-                None => Ok(()),
-                Some(m) => Err(fail(rc, m)),
-            }
+            rc
+        };
+        match rc {
+            ffi::SQLITE_DONE | ffi::SQLITE_OK => Ok(()),
+            rc => Err(last_error(db, rc)),
         }
     }
 

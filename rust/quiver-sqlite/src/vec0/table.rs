@@ -19,7 +19,7 @@ use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Op, Target, MAX_
 use super::plan::{self, Constraint, OrderTerm};
 use super::storage::{NewRow, RowChange, Shadow};
 use crate::sqlite::host_api;
-use crate::sqlite::value::value_ref;
+use crate::sqlite::value::{owned, value_ref};
 use crate::sqlite::vtab::{connect_outcome, create_module, set_error, sqlite_string};
 use crate::vec::vector::{describe_value, ElementType};
 
@@ -429,7 +429,7 @@ unsafe fn filter(
                 // SAFETY: this constraint was taken with sqlite3_vtab_in.
                 unsafe { host_api::in_list_values(argv[i]) }
             } else {
-                Ok(vec![input::owned(arg(i))])
+                Ok(vec![owned(arg(i))])
             }
         };
         match token.as_bytes().first() {
@@ -739,7 +739,7 @@ fn check_aux(name: &str, ty: &Option<String>, v: ValueRef<'_>) -> Result<Value, 
     }
     Ok(match (ty.as_deref(), v) {
         (Some("FLOAT" | "REAL" | "DOUBLE"), ValueRef::Integer(i)) => Value::Real(i as f64),
-        _ => input::owned(v),
+        _ => owned(v),
     })
 }
 
