@@ -338,7 +338,7 @@ pub fn register_arrow(
     };
     let (schema, batches) = import_batches(data)?;
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow::table::register(c, name, schema, &batches, options)
+        quiver_sqlite::arrow::registry::register(c, name, schema, &batches, options)
             .map_err(|e| operational_error(py, e.to_string()))
     })
 }
@@ -347,7 +347,7 @@ pub fn register_arrow(
 #[pyfunction]
 pub fn unregister_arrow(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow::table::unregister(c, name)
+        quiver_sqlite::arrow::registry::unregister(c, name)
             .map_err(|e| operational_error(py, e.to_string()))
     })
 }
@@ -398,5 +398,5 @@ pub fn insert_arrow(
 /// Number of Arrow tables staged in the process (all connections); for tests.
 #[pyfunction]
 pub fn arrow_registry_len() -> usize {
-    quiver_sqlite::arrow::table::registry_len()
+    quiver_sqlite::arrow::registry::registry_len()
 }

@@ -43,7 +43,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     ml::nd_functions::register(conn)?;
     ml::register(conn)?;
     vec0::load_module(conn)?;
-    arrow::table::load_module(conn)?;
+    arrow::vtab::load_module(conn)?;
     arrow::ipc::load_module(conn)?;
     arrow::collect::register(conn)?;
     // Last: quiver_version() is the marker that the rest is in place.

@@ -51,7 +51,8 @@ fn conn() -> Connection {
         lo += size;
     }
     assert_eq!(lo, ROWS);
-    quiver_sqlite::arrow::table::register(&c, "t", schema, &batches, Default::default()).unwrap();
+    quiver_sqlite::arrow::registry::register(&c, "t", schema, &batches, Default::default())
+        .unwrap();
     c.execute_batch(
         "CREATE TABLE n(id INTEGER, a INTEGER, x REAL, s TEXT);
          INSERT INTO n(rowid, id, a, x, s) SELECT rowid, id, a, x, s FROM t;",

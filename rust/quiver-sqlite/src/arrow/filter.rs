@@ -8,73 +8,10 @@
 use std::cmp::Ordering;
 
 use arrow_array::Array;
-use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 
 use crate::arrow::types::{ColumnClass, Num, Reader};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    IsNull,
-    IsNotNull,
-}
-
-impl Op {
-    // The constants are i32 in some binding sets and u32 in others.
-    #[allow(clippy::unnecessary_cast)]
-    pub fn from_sqlite(op: u8) -> Option<Op> {
-        Some(match i32::from(op) {
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_EQ as i32 => Op::Eq,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_NE as i32 => Op::Ne,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_LT as i32 => Op::Lt,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_LE as i32 => Op::Le,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_GT as i32 => Op::Gt,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_GE as i32 => Op::Ge,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_ISNULL as i32 => Op::IsNull,
-            x if x == ffi::SQLITE_INDEX_CONSTRAINT_ISNOTNULL as i32 => Op::IsNotNull,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    pub fn from_code(code: u8) -> Option<Op> {
-        [
-            Op::Eq,
-            Op::Ne,
-            Op::Lt,
-            Op::Le,
-            Op::Gt,
-            Op::Ge,
-            Op::IsNull,
-            Op::IsNotNull,
-        ]
-        .into_iter()
-        .find(|o| o.code() == code)
-    }
-
-    /// Whether `column <op> constant` holds given how the column compares to it.
-    #[inline]
-    fn test(self, ord: Ordering) -> bool {
-        match self {
-            Op::Eq => ord == Ordering::Equal,
-            Op::Ne => ord != Ordering::Equal,
-            Op::Lt => ord == Ordering::Less,
-            Op::Le => ord != Ordering::Greater,
-            Op::Gt => ord == Ordering::Greater,
-            Op::Ge => ord != Ordering::Less,
-            Op::IsNull | Op::IsNotNull => false,
-        }
-    }
-}
+use crate::sqlite::constraint::Op;
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -237,30 +174,30 @@ impl Filter {
             Target::Null => sel.retain(|&r| reader.is_null(r as usize)),
             Target::NotNull => sel.retain(|&r| !reader.is_null(r as usize)),
             Target::AboveNumbers => {
-                let pass = op.test(Ordering::Less);
+                let pass = op.holds(Ordering::Less);
                 sel.retain(|&r| pass && !reader.is_null(r as usize));
             }
             Target::Num(k) => match (reader, *k) {
                 (Reader::I64(a), Num::Int(k)) if a.null_count() == 0 => {
                     let v = a.values();
-                    sel.retain(|&r| op.test(v[r as usize].cmp(&k)));
+                    sel.retain(|&r| op.holds(v[r as usize].cmp(&k)));
                 }
                 (Reader::F64(a), Num::Real(k)) if a.null_count() == 0 => {
                     let v = a.values();
                     sel.retain(|&r| {
                         let x = v[r as usize];
-                        !x.is_nan() && op.test(x.partial_cmp(&k).unwrap_or(Ordering::Equal))
+                        !x.is_nan() && op.holds(x.partial_cmp(&k).unwrap_or(Ordering::Equal))
                     });
                 }
                 (Reader::F64(a), Num::Int(k)) if a.null_count() == 0 => {
                     let v = a.values();
                     sel.retain(|&r| {
                         let x = v[r as usize];
-                        !x.is_nan() && op.test(cmp_int_real(k, x).reverse())
+                        !x.is_nan() && op.holds(cmp_int_real(k, x).reverse())
                     });
                 }
                 _ => sel.retain(|&r| match reader.num(r as usize) {
-                    Some(x) => op.test(cmp_num(x, *k)),
+                    Some(x) => op.holds(cmp_num(x, *k)),
                     None => false,
                 }),
             },
@@ -273,7 +210,11 @@ impl Filter {
                     // Decide once per dictionary value.
                     let n = values_len(values);
                     let pass: Vec<bool> = (0..n)
-                        .map(|i| values.text(i).is_some_and(|t| op.test(t.cmp(k.as_slice()))))
+                        .map(|i| {
+                            values
+                                .text(i)
+                                .is_some_and(|t| op.holds(t.cmp(k.as_slice())))
+                        })
                         .collect();
                     sel.retain(|&r| {
                         let r = r as usize;
@@ -284,7 +225,7 @@ impl Filter {
                 _ => sel.retain(|&r| {
                     reader
                         .text(r as usize)
-                        .is_some_and(|t| op.test(t.cmp(k.as_slice())))
+                        .is_some_and(|t| op.holds(t.cmp(k.as_slice())))
                 }),
             },
         }

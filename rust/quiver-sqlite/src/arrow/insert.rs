@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 
+use crate::arrow::registry::{build_table, check_names, register_built, unregister};
 use crate::arrow::render::{is_rendered, render_batch, rendered_schema};
-use crate::arrow::table::{
-    build_table, check_names, quote_identifier, register_built, unregister, ArrowTable,
-};
+use crate::arrow::table::ArrowTable;
 use crate::arrow::types::{declared_type, Reader, SqlValue};
 use crate::sqlite::error::sql_error;
+use crate::sqlite::ident::quote_identifier;
 use crate::sqlite::stmt::DbLock;
 
 /// What to do with the target table.

@@ -18,7 +18,9 @@ use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use rusqlite::ffi;
 use rusqlite::Connection;
 
-use crate::arrow::table::{connect_table, module, new_slot, ArrowTable};
+use crate::arrow::registry::new_slot;
+use crate::arrow::table::ArrowTable;
+use crate::arrow::vtab::{connect_table, module};
 use crate::sqlite::vtab::create_module;
 
 /// A read-only mapping of a whole file, unmapped on drop.

@@ -26,27 +26,6 @@ pub fn sortable(class: ColumnClass) -> bool {
     matches!(class, ColumnClass::Numeric | ColumnClass::Text)
 }
 
-/// Encodes terms for idxStr: "col:d;" per term (d = 0 ascending, 1 descending).
-pub fn encode(terms: &[OrderTerm]) -> String {
-    terms
-        .iter()
-        .map(|t| format!("{}:{};", t.column, u8::from(t.desc)))
-        .collect()
-}
-
-pub fn decode(s: &str) -> Option<Vec<OrderTerm>> {
-    s.split(';')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (c, d) = p.split_once(':')?;
-            Some(OrderTerm {
-                column: c.parse().ok()?,
-                desc: d == "1",
-            })
-        })
-        .collect()
-}
-
 /// Keys of one column for the rows being sorted.
 enum Keys<'a> {
     Num(Vec<Option<Num>>),
@@ -395,23 +374,6 @@ impl std::hash::Hasher for FxHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encode_decode() {
-        let terms = vec![
-            OrderTerm {
-                column: 2,
-                desc: false,
-            },
-            OrderTerm {
-                column: 0,
-                desc: true,
-            },
-        ];
-        assert_eq!(decode(&encode(&terms)), Some(terms));
-        assert_eq!(decode(""), Some(vec![]));
-        assert_eq!(decode("x:1;"), None);
-    }
 
     #[test]
     fn partial_sort_is_the_start_of_the_full_sort() {

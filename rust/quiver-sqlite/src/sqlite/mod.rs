@@ -2,10 +2,12 @@
 //! errors, raw virtual-table helpers, raw values, and SQLite APIs newer than rusqlite's
 //! loadable bindings.
 
+pub mod constraint;
 #[cfg(feature = "loadable")]
 pub mod entry;
 pub mod error;
 pub mod host_api;
+pub mod ident;
 pub mod stmt;
 pub mod value;
 pub mod vtab;

@@ -10,8 +10,10 @@ use rusqlite::{Connection, OptionalExtension};
 use super::cache::{self, TableData};
 use super::config::{module_args_from_sql, ColumnKind, TableConfig, VectorColumn};
 use super::input;
-use super::knn::{self, Filter, Op, QueryVector, Target};
+use super::knn::{self, Filter, QueryVector, Target};
 use super::storage::{Contiguous, NewRow, Shadow};
+use crate::sqlite::constraint::Op;
+use crate::sqlite::ident::quote_identifier;
 use crate::vec::vector::ElementType;
 
 /// Errors of the bulk paths: bad arguments (ValueError in Python) or SQL errors.
@@ -47,7 +49,7 @@ pub fn open(conn: &Connection, table: &str) -> Result<Shadow, BulkError> {
             &format!(
                 "SELECT name, sql FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1 \
                  COLLATE NOCASE",
-                super::config::quote_ident(&schema)
+                quote_identifier(&schema)
             ),
             [&name],
             |r| Ok((r.get(0)?, r.get(1)?)),

@@ -11,6 +11,7 @@
 
 use quiver_kernels::MAX_DIMENSIONS;
 
+use crate::sqlite::ident::quote_identifier;
 use crate::vec::vector::ElementType;
 
 /// Largest accepted `chunk_size` (vectors per chunk).
@@ -179,7 +180,7 @@ impl TableConfig {
                     },
                     ColumnKind::Auxiliary(t) => t.clone().unwrap_or_default(),
                 };
-                format!("{} {ty}", quote_ident(&c.name))
+                format!("{} {ty}", quote_identifier(&c.name))
             })
             .collect();
         parts.push("distance HIDDEN".to_string());
@@ -258,10 +259,6 @@ fn table_option(arg: &str) -> Option<(String, String)> {
         return None;
     }
     Some((key.to_ascii_lowercase(), unquote(value.trim()).to_string()))
-}
-
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn unquote(s: &str) -> &str {

@@ -10,6 +10,7 @@ use rusqlite::types::Value;
 
 use super::cache::{TableData, VectorData};
 use super::config::Metric;
+use crate::sqlite::constraint::Op;
 
 /// Largest accepted k: results are materialized, so k is bounded, far above sqlite-vec's
 /// 4096.
@@ -45,53 +46,6 @@ pub enum Target {
     Rowid,
     TextId,
     Scalar(usize),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    IsNull,
-    IsNotNull,
-    Is,
-    IsNot,
-}
-
-impl Op {
-    pub fn from_sqlite(op: u8) -> Option<Op> {
-        Some(match op as i32 {
-            2 => Op::Eq,
-            4 => Op::Gt,
-            8 => Op::Le,
-            16 => Op::Lt,
-            32 => Op::Ge,
-            68 => Op::Ne,
-            69 => Op::IsNot,
-            70 => Op::IsNotNull,
-            71 => Op::IsNull,
-            72 => Op::Is,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> u8 {
-        match self {
-            Op::Eq => 2,
-            Op::Gt => 4,
-            Op::Le => 8,
-            Op::Lt => 16,
-            Op::Ge => 32,
-            Op::Ne => 68,
-            Op::IsNot => 69,
-            Op::IsNotNull => 70,
-            Op::IsNull => 71,
-            Op::Is => 72,
-        }
-    }
 }
 
 /// One WHERE term applied before the top-k. `values` holds one value, or the list of
@@ -149,15 +103,7 @@ impl Filter {
                     let Some(ord) = compare(v, x) else {
                         return false;
                     };
-                    match self.op {
-                        Op::Eq => ord == Ordering::Equal,
-                        Op::Ne => ord != Ordering::Equal,
-                        Op::Lt => ord == Ordering::Less,
-                        Op::Le => ord != Ordering::Greater,
-                        Op::Gt => ord == Ordering::Greater,
-                        Op::Ge => ord != Ordering::Less,
-                        _ => false,
-                    }
+                    self.op.holds(ord)
                 })
             }
         }

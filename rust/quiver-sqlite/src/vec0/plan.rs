@@ -7,11 +7,7 @@
 //! A trailing `*` marks an IN list handed over whole (sqlite3_vtab_in).
 
 use super::config::{ColumnKind, TableConfig};
-use super::knn::Op;
-
-pub const OP_MATCH: u8 = 64;
-pub const OP_LIMIT: u8 = 73;
-pub const OP_OFFSET: u8 = 74;
+use crate::sqlite::constraint::{op_name, Op, LIMIT, MATCH, OFFSET};
 
 pub const IDX_SCAN: i32 = 0;
 pub const IDX_ROWID: i32 = 1;
@@ -43,26 +39,6 @@ pub struct PlanOut {
     pub rows: i64,
     pub order_consumed: bool,
     pub unique: bool,
-}
-
-fn op_name(op: u8) -> String {
-    match op as i32 {
-        2 => "=".into(),
-        4 => ">".into(),
-        8 => "<=".into(),
-        16 => "<".into(),
-        32 => ">=".into(),
-        64 => "MATCH".into(),
-        65 => "LIKE".into(),
-        66 => "GLOB".into(),
-        67 => "REGEXP".into(),
-        68 => "!=".into(),
-        69 => "IS NOT".into(),
-        70 => "IS NOT NULL".into(),
-        71 => "IS NULL".into(),
-        72 => "IS".into(),
-        o => format!("operator {o}"),
-    }
 }
 
 fn column_name(config: &TableConfig, column: i32) -> String {
@@ -101,7 +77,7 @@ pub fn plan(
             )
     };
     let matches: Vec<usize> = (0..n)
-        .filter(|&i| constraints[i].op == OP_MATCH && is_vector(constraints[i].column))
+        .filter(|&i| constraints[i].op == MATCH && is_vector(constraints[i].column))
         .collect();
     if matches.len() > 1 {
         return Err(format!(
@@ -123,10 +99,10 @@ pub fn plan(
         if i == mi {
             continue;
         }
-        let token = if c.op == OP_LIMIT {
+        let token = if c.op == LIMIT {
             has_limit = true;
             Some("l".to_string())
-        } else if c.op == OP_OFFSET {
+        } else if c.op == OFFSET {
             Some("o".to_string())
         } else if c.column >= 0 && c.column as usize == config.k_column() {
             if c.op as i32 == 2 {
@@ -161,7 +137,7 @@ pub fn plan(
             continue;
         };
         let take_in = c.is_in;
-        let omit = c.op != OP_LIMIT && c.op != OP_OFFSET;
+        let omit = c.op != LIMIT && c.op != OFFSET;
         tokens.push(if take_in { format!("{token}*") } else { token });
         out.usage[i] = (tokens.len() as i32, omit, take_in);
     }

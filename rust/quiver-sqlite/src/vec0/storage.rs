@@ -34,8 +34,9 @@ use rusqlite::ffi;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
-use super::config::{quote_ident, ColumnKind, TableConfig};
+use super::config::{ColumnKind, TableConfig};
 use crate::sqlite::error::sql_error;
+use crate::sqlite::ident::quote_identifier;
 use crate::sqlite::stmt::{last_error, Stmt};
 
 /// The format new tables are created in. Version 2 differs from version 1 only in
@@ -106,8 +107,8 @@ impl Shadow {
     pub fn table(&self, suffix: &str) -> String {
         format!(
             "{}.{}",
-            quote_ident(&self.schema),
-            quote_ident(&format!("{}_{suffix}", self.name))
+            quote_identifier(&self.schema),
+            quote_identifier(&format!("{}_{suffix}", self.name))
         )
     }
 
@@ -218,7 +219,7 @@ impl Shadow {
             sql.push_str(&format!(
                 "ALTER TABLE {} RENAME TO {};",
                 self.table(&s),
-                quote_ident(&format!("{new_name}_{s}"))
+                quote_identifier(&format!("{new_name}_{s}"))
             ));
         }
         conn.execute_batch(&sql)

@@ -15,12 +15,13 @@ use rusqlite::Connection;
 use super::cache::{self, TableData};
 use super::config::{ColumnKind, TableConfig};
 use super::input;
-use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Op, Target, MAX_K};
+use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Target, MAX_K};
 use super::plan::{self, Constraint, OrderTerm};
 use super::storage::{NewRow, RowChange, Shadow};
-use crate::sqlite::host_api;
+use crate::sqlite::constraint::Op;
 use crate::sqlite::value::{owned, value_ref};
 use crate::sqlite::vtab::{connect_outcome, create_module, set_error, sqlite_string};
+use crate::sqlite::{constraint, host_api};
 use crate::vec::vector::{describe_value, ElementType};
 
 #[repr(C)]
@@ -257,7 +258,7 @@ unsafe extern "C" fn x_best_index(
                 })
                 .collect();
             // EQ terms that are IN lists: taken whole when the host can (3.38+).
-            if constraints.iter().any(|c| c.op == plan::OP_MATCH) {
+            if constraints.iter().any(|c| c.op == constraint::MATCH) {
                 for (i, c) in constraints.iter_mut().enumerate() {
                     if c.usable && c.op as i32 == ffi::SQLITE_INDEX_CONSTRAINT_EQ {
                         c.is_in = host_api::in_lists_supported()
