@@ -9,6 +9,7 @@ pub mod functions;
 pub mod model;
 pub mod native;
 pub mod nd_functions;
+pub mod predictions;
 pub mod proto;
 pub mod registry;
 pub mod runtime;

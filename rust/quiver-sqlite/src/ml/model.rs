@@ -11,29 +11,41 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 use rusqlite::types::Value;
 
 use super::native::{self, Native};
+use super::predictions::Predictions;
 use super::{runtime, MlError};
 
 /// At most this many sessions stay cached; beyond it the cache starts afresh.
 const MAX_CACHED: usize = 32;
 
-static CACHE: Mutex<Option<HashMap<String, Arc<Model>>>> = Mutex::new(None);
+/// Cached sessions, with the runtime settings generation they were built under: a
+/// change of settings (threads, native path) makes them stale.
+static CACHE: Mutex<Option<(u64, HashMap<String, Arc<Model>>)>> = Mutex::new(None);
 
-/// Drops every cached session (settings changed, or a test wants a cold start).
+/// Drops every cached session (a test or a user wants a cold start).
 pub fn clear_cache() {
     if let Ok(mut c) = CACHE.lock() {
         *c = None;
     }
 }
 
-/// The cached model for `sha256`, if any.
+/// The cached model for `sha256`, if any was built under the current settings.
 pub fn cached(sha256: &str) -> Option<Arc<Model>> {
-    CACHE.lock().ok()?.as_ref()?.get(sha256).cloned()
+    let guard = CACHE.lock().ok()?;
+    let (generation, map) = guard.as_ref()?;
+    if *generation != runtime::settings_generation() {
+        return None;
+    }
+    map.get(sha256).cloned()
 }
 
 /// Caches `model` under `sha256`.
 pub fn insert_cached(sha256: &str, model: Arc<Model>) {
     if let Ok(mut c) = CACHE.lock() {
-        let map = c.get_or_insert_with(HashMap::new);
+        let generation = runtime::settings_generation();
+        if c.as_ref().is_some_and(|(g, _)| *g != generation) {
+            *c = None;
+        }
+        let (_, map) = c.get_or_insert_with(|| (generation, HashMap::new()));
         if map.len() >= MAX_CACHED {
             map.clear();
         }
@@ -45,15 +57,6 @@ pub fn insert_cached(sha256: &str, model: Arc<Model>) {
 enum InputType {
     F32,
     F64,
-}
-
-/// Predictions for a batch of rows.
-pub struct Predictions {
-    /// One SQL value per row (INTEGER, REAL or TEXT; JSON text for multi-output).
-    pub labels: Vec<Value>,
-    /// Row-major class probabilities, `width` per row (empty when not requested).
-    pub probabilities: Vec<f32>,
-    pub width: usize,
 }
 
 pub struct Model {

@@ -11,7 +11,7 @@
 
 use rusqlite::types::Value;
 
-use super::model::Predictions;
+use super::predictions::Predictions;
 use super::proto::{self, Node};
 
 const ML_DOMAIN: &str = "ai.onnx.ml";

@@ -2,7 +2,7 @@
 //! settings (threads per session, model size limit).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
@@ -13,6 +13,8 @@ static DYLIB_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 static NATIVE: AtomicBool = AtomicBool::new(true);
+/// Bumped by every settings change that cached sessions depend on.
+static SETTINGS_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Default limit on a model's size: 256 MiB.
 pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
 static MAX_MODEL_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_MODEL_BYTES);
@@ -66,11 +68,16 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// Sets the inference threads of sessions created from now on, and drops cached
-/// sessions so that the next query uses the new setting.
+/// Sets the inference threads of sessions created from now on; cached sessions become
+/// stale, so the next query uses the new setting.
 pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
-    super::model::clear_cache();
+    SETTINGS_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Changes whenever a setting that cached sessions were built with changes.
+pub fn settings_generation() -> u64 {
+    SETTINGS_GENERATION.load(Ordering::Relaxed)
 }
 
 pub fn max_model_bytes() -> usize {
@@ -86,9 +93,9 @@ pub fn native_enabled() -> bool {
     NATIVE.load(Ordering::Relaxed)
 }
 
-/// Allows or forbids the native linear path for models loaded from now on, and drops
-/// cached sessions.
+/// Allows or forbids the native linear path for models loaded from now on; cached
+/// sessions become stale.
 pub fn set_native(enabled: bool) {
     NATIVE.store(enabled, Ordering::Relaxed);
-    super::model::clear_cache();
+    SETTINGS_GENERATION.fetch_add(1, Ordering::Relaxed);
 }

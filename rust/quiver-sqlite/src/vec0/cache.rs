@@ -17,7 +17,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Result};
 
 use super::config::VectorColumn;
-use super::storage::Shadow;
+use super::shadow::Shadow;
 use crate::sqlite::error::sql_error;
 use crate::vec::vector::ElementType;
 

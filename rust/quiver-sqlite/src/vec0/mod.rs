@@ -2,7 +2,8 @@
 //! process-level cache of decoded vectors with SIMD scans.
 //!
 //! * `config`  — the CREATE VIRTUAL TABLE arguments
-//! * `storage` — shadow tables, inserts/updates/deletes, slot allocation
+//! * `shadow`  — shadow table names, creation, format checks, single-row reads
+//! * `storage` — inserts, updates, deletes, slot allocation
 //! * `cache`   — decoded tables shared by the process, validated by a generation token
 //! * `knn`     — filters, distances, fused top-k, threads
 //! * `plan`    — xBestIndex
@@ -16,6 +17,7 @@ pub mod config;
 pub mod input;
 pub mod knn;
 pub mod plan;
+pub mod shadow;
 pub mod storage;
 mod table;
 
