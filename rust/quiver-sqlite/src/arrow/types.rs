@@ -32,9 +32,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, TimeUnit};
 use chrono::{NaiveTime, Offset, TimeZone};
 
-/// Subtypes of sqlite-vec vector BLOBs.
-pub const SUBTYPE_FLOAT32: u32 = 223;
-pub const SUBTYPE_INT8: u32 = 225;
+use crate::vec::vector::{SUBTYPE_FLOAT32, SUBTYPE_INT8};
 
 /// Why a column cannot be read.
 #[derive(Debug, thiserror::Error)]

@@ -14,3 +14,12 @@ pub fn sql_error(message: impl Into<String>) -> rusqlite::Error {
 pub fn arg_error(function: &str, index: usize, message: impl std::fmt::Display) -> rusqlite::Error {
     sql_error(format!("{function}: argument {}: {message}", index + 1))
 }
+
+/// The message of `e`: SQLite's own text for SQLite errors (without rusqlite's
+/// decoration), else rusqlite's description.
+pub fn error_message(e: rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m,
+        other => other.to_string(),
+    }
+}

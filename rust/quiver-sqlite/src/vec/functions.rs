@@ -11,6 +11,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Result};
 
 use crate::sqlite::error::{arg_error, sql_error};
+use crate::vec::metric::Metric;
 use crate::vec::vector::{
     check_f32_blob, check_finite, describe_value, read_bit_vector, read_f32_vector, read_i8_vector,
     read_vector, with_f32_slice, ElementType, Vector, SUBTYPE_BIT, SUBTYPE_INT8,
@@ -60,42 +61,29 @@ fn check_finite_args(function: &str, a: &[f32], b: &[f32]) -> Result<()> {
     check_finite(b).map_err(|m| arg_error(function, 1, m))
 }
 
-#[derive(Clone, Copy)]
-enum Metric {
-    L2,
-    L1,
-    Cosine,
-    Dot,
+/// `metric` between float32 vectors (None: undefined, e.g. cosine of a zero vector).
+fn distance_f32(metric: Metric, a: &[f32], b: &[f32]) -> Option<f32> {
+    match metric {
+        Metric::L2 => Some(distance::l2_f32(a, b)),
+        Metric::L1 => Some(distance::l1_f32(a, b)),
+        Metric::Cosine => distance::cosine_f32(a, b),
+        Metric::Dot => Some(-distance::dot_f32(a, b)),
+        // Bit vectors only; never asked for float32.
+        Metric::Hamming => None,
+    }
 }
 
-impl Metric {
-    fn function_name(self) -> &'static str {
-        match self {
-            Metric::L2 => "vec_distance_l2",
-            Metric::L1 => "vec_distance_l1",
-            Metric::Cosine => "vec_distance_cosine",
-            Metric::Dot => "vec_distance_dot",
-        }
-    }
-
-    fn f32(self, a: &[f32], b: &[f32]) -> Option<f32> {
-        match self {
-            Metric::L2 => Some(distance::l2_f32(a, b)),
-            Metric::L1 => Some(distance::l1_f32(a, b)),
-            Metric::Cosine => distance::cosine_f32(a, b),
-            Metric::Dot => Some(-distance::dot_f32(a, b)),
-        }
-    }
-
-    fn i8(self, a: &[i8], b: &[i8]) -> Value {
-        let real = |x: Option<f32>| x.map_or(Value::Null, |d| Value::Real(f64::from(d)));
-        match self {
-            Metric::L2 => real(Some(distance::l2_i8(a, b))),
-            // sqlite-vec returns an INTEGER for the L1 distance of int8 vectors.
-            Metric::L1 => Value::Integer((dispatch::best().l1_i8)(a, b)),
-            Metric::Cosine => real(distance::cosine_i8(a, b)),
-            Metric::Dot => Value::Integer(-(dispatch::best().dot_i8)(a, b)),
-        }
+/// `metric` between int8 vectors, typed as sqlite-vec returns it.
+fn distance_i8(metric: Metric, a: &[i8], b: &[i8]) -> Value {
+    let real = |x: Option<f32>| x.map_or(Value::Null, |d| Value::Real(f64::from(d)));
+    match metric {
+        Metric::L2 => real(Some(distance::l2_i8(a, b))),
+        // sqlite-vec returns an INTEGER for the L1 distance of int8 vectors.
+        Metric::L1 => Value::Integer((dispatch::best().l1_i8)(a, b)),
+        Metric::Cosine => real(distance::cosine_i8(a, b)),
+        Metric::Dot => Value::Integer(-(dispatch::best().dot_i8)(a, b)),
+        // Bit vectors only; never asked for int8.
+        Metric::Hamming => Value::Null,
     }
 }
 
@@ -153,7 +141,7 @@ fn vec_distance(ctx: &Context<'_>, metric: Metric) -> Result<Value> {
 fn distance(name: &str, metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Result<Value> {
     same_shape(name, a, b)?;
     match (a, b) {
-        (Vector::Float32(x), Vector::Float32(y)) => match metric.f32(x, y) {
+        (Vector::Float32(x), Vector::Float32(y)) => match distance_f32(metric, x, y) {
             None => Ok(Value::Null),
             Some(d) => {
                 if !d.is_finite() {
@@ -162,7 +150,7 @@ fn distance(name: &str, metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Resul
                 Ok(Value::Real(f64::from(d)))
             }
         },
-        (Vector::Int8(x), Vector::Int8(y)) => Ok(metric.i8(x, y)),
+        (Vector::Int8(x), Vector::Int8(y)) => Ok(distance_i8(metric, x, y)),
         _ => Err(sql_error(format!(
             "{name}: cannot compute this distance between bit vectors; use vec_distance_hamming"
         ))),

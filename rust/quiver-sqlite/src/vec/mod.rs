@@ -3,4 +3,5 @@
 
 pub mod each;
 pub mod functions;
+pub mod metric;
 pub mod vector;

@@ -14,6 +14,7 @@ use super::knn::{self, Filter, QueryVector, Target};
 use super::shadow::Shadow;
 use super::storage::{Contiguous, NewRow};
 use crate::sqlite::constraint::Op;
+use crate::sqlite::error::error_message;
 use crate::sqlite::ident::quote_identifier;
 use crate::vec::vector::ElementType;
 
@@ -28,10 +29,7 @@ pub enum BulkError {
 
 impl From<rusqlite::Error> for BulkError {
     fn from(e: rusqlite::Error) -> Self {
-        BulkError::Sql(match e {
-            rusqlite::Error::SqliteFailure(_, Some(m)) => m,
-            other => other.to_string(),
-        })
+        BulkError::Sql(error_message(e))
     }
 }
 

@@ -404,7 +404,7 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
                 VectorData::Bit(data) => data[start..start + blob.len()].copy_from_slice(blob),
             }
         }
-        if let (VectorData::Float32 { data, norms }, super::config::Metric::Cosine) =
+        if let (VectorData::Float32 { data, norms }, crate::vec::metric::Metric::Cosine) =
             (&mut out, col.metric)
         {
             *norms = Some(

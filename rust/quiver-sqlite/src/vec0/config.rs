@@ -12,33 +12,12 @@
 use quiver_kernels::MAX_DIMENSIONS;
 
 use crate::sqlite::ident::quote_identifier;
+use crate::vec::metric::Metric;
 use crate::vec::vector::ElementType;
 
 /// Largest accepted `chunk_size` (vectors per chunk).
 pub const MAX_CHUNK_SIZE: usize = 1 << 16;
 pub const DEFAULT_CHUNK_SIZE: usize = 1024;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    L2,
-    L1,
-    Cosine,
-    /// Negative inner product (smaller is closer), as `vec_distance_dot`.
-    Dot,
-    Hamming,
-}
-
-impl Metric {
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::L2 => "l2",
-            Metric::L1 => "l1",
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-            Metric::Hamming => "hamming",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VectorColumn {

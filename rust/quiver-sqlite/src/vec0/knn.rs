@@ -9,8 +9,8 @@ use quiver_kernels::dispatch::{self, Kernels};
 use rusqlite::types::Value;
 
 use super::cache::{TableData, VectorData};
-use super::config::Metric;
 use crate::sqlite::constraint::Op;
+use crate::vec::metric::Metric;
 
 /// Largest accepted k: results are materialized, so k is bounded, far above sqlite-vec's
 /// 4096.

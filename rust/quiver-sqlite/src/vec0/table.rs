@@ -20,6 +20,7 @@ use super::plan::{self, Constraint, OrderTerm};
 use super::shadow::Shadow;
 use super::storage::{NewRow, RowChange};
 use crate::sqlite::constraint::Op;
+use crate::sqlite::error::error_message;
 use crate::sqlite::value::{owned, value_ref};
 use crate::sqlite::vtab::{connect_outcome, create_module, set_error, sqlite_string};
 use crate::sqlite::{constraint, host_api};
@@ -71,13 +72,6 @@ unsafe fn guard(vtab: *mut ffi::sqlite3_vtab, f: impl FnOnce() -> Result<c_int, 
     }
 }
 
-fn err_string(e: rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) => m,
-        other => other.to_string(),
-    }
-}
-
 /// # Safety
 /// `argv` must hold `argc` NUL-terminated strings.
 unsafe fn args<'a>(argc: c_int, argv: *const *const c_char) -> Vec<&'a str> {
@@ -117,7 +111,7 @@ unsafe fn init(
         };
         // SAFETY: db is the live connection SQLite is creating the table on; the
         // Connection does not own it (from_handle) and lives no longer than the table.
-        let conn = unsafe { Connection::from_handle(db) }.map_err(err_string)?;
+        let conn = unsafe { Connection::from_handle(db) }.map_err(error_message)?;
         let declare = CString::new(shadow.config.declare_sql()).map_err(|e| e.to_string())?;
         // SAFETY: db is live; declare is NUL-terminated.
         let rc = unsafe { ffi::sqlite3_declare_vtab(db, declare.as_ptr()) };
@@ -127,9 +121,9 @@ unsafe fn init(
             ));
         }
         if create {
-            shadow.create(&conn).map_err(err_string)?;
+            shadow.create(&conn).map_err(error_message)?;
         } else {
-            shadow.check_format(&conn).map_err(err_string)?;
+            shadow.check_format(&conn).map_err(error_message)?;
         }
         Ok(Box::new(Vec0Tab {
             // SAFETY: a plain C struct; SQLite fills it.
@@ -192,7 +186,7 @@ unsafe extern "C" fn x_destroy(vtab: *mut ffi::sqlite3_vtab) -> c_int {
             let t = &*vtab.cast::<Vec0Tab>();
             t.conn.flush_prepared_statement_cache();
             cache::forget(&t.conn, &t.shadow);
-            t.shadow.drop_all(&t.conn).map_err(err_string)?;
+            t.shadow.drop_all(&t.conn).map_err(error_message)?;
             Ok(ffi::SQLITE_OK)
         })
     };
@@ -213,7 +207,7 @@ unsafe extern "C" fn x_rename(vtab: *mut ffi::sqlite3_vtab, new_name: *const c_c
                 .map_err(|e| e.to_string())?;
             t.conn.flush_prepared_statement_cache();
             cache::forget(&t.conn, &t.shadow);
-            t.shadow.rename(&t.conn, new_name).map_err(err_string)?;
+            t.shadow.rename(&t.conn, new_name).map_err(error_message)?;
             t.shadow.name = new_name.to_string();
             Ok(ffi::SQLITE_OK)
         })
@@ -375,12 +369,12 @@ unsafe fn filter(
                 match arg(0) {
                     ValueRef::Text(s) => shadow
                         .rowid_of_text_id(&t.conn, &String::from_utf8_lossy(s))
-                        .map_err(err_string)?,
+                        .map_err(error_message)?,
                     _ => None,
                 }
             };
             if let Some(rowid) = rowid {
-                if let Some(slot) = shadow.slot_of(&t.conn, rowid).map_err(err_string)? {
+                if let Some(slot) = shadow.slot_of(&t.conn, rowid).map_err(error_message)? {
                     c.hits.push(Hit {
                         distance: f32::NAN,
                         rowid,
@@ -391,7 +385,7 @@ unsafe fn filter(
             return Ok(ffi::SQLITE_OK);
         }
         plan::IDX_SCAN => {
-            let data = cache::get(&t.conn, shadow).map_err(err_string)?;
+            let data = cache::get(&t.conn, shadow).map_err(error_message)?;
             c.hits = data
                 .by_rowid
                 .iter()
@@ -522,7 +516,7 @@ unsafe fn filter(
             )
         }
     };
-    let data = cache::get(&t.conn, shadow).map_err(err_string)?;
+    let data = cache::get(&t.conn, shadow).map_err(error_message)?;
     c.hits = knn::knn(
         &data,
         &KnnRequest {
@@ -661,7 +655,7 @@ unsafe fn column(
         (ColumnKind::TextKey, Source::Direct) => t
             .shadow
             .text_id_of(&t.conn, hit.rowid)
-            .map_err(err_string)?
+            .map_err(error_message)?
             .map_or(Value::Null, Value::Text),
         (ColumnKind::Vector(v), src) => {
             let bytes = match src {
@@ -669,7 +663,7 @@ unsafe fn column(
                 Source::Direct => t
                     .shadow
                     .read_vector(&t.conn, col.slot, slot as i64)
-                    .map_err(err_string)?,
+                    .map_err(error_message)?,
             };
             // SAFETY: ctx is live; SQLite copies the bytes.
             unsafe {
@@ -691,11 +685,11 @@ unsafe fn column(
         (ColumnKind::Partition(_) | ColumnKind::Metadata(_), Source::Direct) => t
             .shadow
             .scalar_value(&t.conn, hit.rowid, col.slot)
-            .map_err(err_string)?,
+            .map_err(error_message)?,
         (ColumnKind::Auxiliary(_), _) => t
             .shadow
             .aux_value(&t.conn, hit.rowid, col.slot)
-            .map_err(err_string)?,
+            .map_err(error_message)?,
     };
     // SAFETY: ctx is live.
     unsafe { result_value(ctx, &value) };
@@ -812,7 +806,7 @@ unsafe fn update(
     let arg = |i: usize| unsafe { value_ref(argv[i]) };
     if argv.len() == 1 {
         let rowid = input::read_rowid("rowid", arg(0))?.ok_or("vec0: DELETE of a NULL rowid")?;
-        shadow.delete(conn, rowid).map_err(err_string)?;
+        shadow.delete(conn, rowid).map_err(error_message)?;
         return Ok(ffi::SQLITE_OK);
     }
     // SAFETY: db is live; we are inside xUpdate.
@@ -824,7 +818,7 @@ unsafe fn update(
         // SAFETY: cols are live values.
         let row = unsafe { new_row(shadow, arg(1), cols)? };
         if ignore {
-            if let Some(existing) = shadow.existing_key(conn, &row).map_err(err_string)? {
+            if let Some(existing) = shadow.existing_key(conn, &row).map_err(error_message)? {
                 // INSERT OR IGNORE: the row is skipped.
                 // SAFETY: p_rowid is writable during an INSERT.
                 unsafe { *p_rowid = existing };
@@ -833,10 +827,10 @@ unsafe fn update(
         }
         shadow
             .check_keys(conn, std::slice::from_ref(&row), replace)
-            .map_err(err_string)?;
+            .map_err(error_message)?;
         let rowids = shadow
             .insert(conn, std::slice::from_ref(&row), replace)
-            .map_err(err_string)?;
+            .map_err(error_message)?;
         // SAFETY: p_rowid is writable during an INSERT.
         unsafe { *p_rowid = rowids[0] };
         return Ok(ffi::SQLITE_OK);
@@ -876,11 +870,11 @@ unsafe fn update(
             }
             ColumnKind::TextKey => {
                 let id = input::read_text_id(&col.name, v)?;
-                let current = shadow.text_id_of(conn, old).map_err(err_string)?;
+                let current = shadow.text_id_of(conn, old).map_err(error_message)?;
                 if current.as_deref() != Some(id.as_str()) {
                     if shadow
                         .rowid_of_text_id(conn, &id)
-                        .map_err(err_string)?
+                        .map_err(error_message)?
                         .is_some()
                     {
                         return Err(format!(
@@ -903,12 +897,15 @@ unsafe fn update(
         }
     }
     if new_rowid != old {
-        if shadow.rowid_exists(conn, new_rowid).map_err(err_string)? {
+        if shadow
+            .rowid_exists(conn, new_rowid)
+            .map_err(error_message)?
+        {
             if ignore {
                 return Ok(ffi::SQLITE_OK);
             }
             if replace {
-                shadow.delete(conn, new_rowid).map_err(err_string)?;
+                shadow.delete(conn, new_rowid).map_err(error_message)?;
             } else {
                 return Err(format!(
                     "vec0: UNIQUE constraint failed: {}.rowid (cannot change rowid {old} to \
@@ -919,7 +916,7 @@ unsafe fn update(
         }
         change.new_rowid = Some(new_rowid);
     }
-    shadow.update(conn, old, &change).map_err(err_string)?;
+    shadow.update(conn, old, &change).map_err(error_message)?;
     Ok(ffi::SQLITE_OK)
 }
 
