@@ -455,7 +455,7 @@ unsafe extern "C" fn x_column(
                 } if !nulls.as_ref().is_some_and(|b| b.is_null(row)) => {
                     // Formatted on the stack and copied by SQLite: the same text as
                     // Reader::value, without the SqlValue round trip.
-                    match crate::arrow::types::format_timestamp(values[row], *unit, None) {
+                    match crate::arrow::temporal::format_timestamp(values[row], *unit, None) {
                         Some(t) => set_text(ctx, &t),
                         None => ffi::sqlite3_result_null(ctx),
                     }

@@ -19,7 +19,10 @@ const MAX_CACHED: usize = 32;
 
 /// Cached sessions, with the runtime settings generation they were built under: a
 /// change of settings (threads, native path) makes them stale.
-static CACHE: Mutex<Option<(u64, HashMap<String, Arc<Model>>)>> = Mutex::new(None);
+/// Sessions by model sha256.
+type Sessions = HashMap<String, Arc<Model>>;
+
+static CACHE: Mutex<Option<(u64, Sessions)>> = Mutex::new(None);
 
 /// Drops every cached session (a test or a user wants a cold start).
 pub fn clear_cache() {

@@ -114,7 +114,7 @@ pub(crate) unsafe fn bind_values(
                 ),
             };
             if rc != ffi::SQLITE_OK {
-                return Err(last_error(db, rc).into());
+                return Err(last_error(db, rc));
             }
         }
     }
