@@ -188,6 +188,7 @@ unsafe fn same_parameters(
     let name = |stmt, i: usize| {
         // SAFETY: per the contract; names are NUL-terminated and live with the statement.
         let p = unsafe { ffi::sqlite3_bind_parameter_name(stmt, i as c_int) };
+        // SAFETY: p is non-null here and NUL-terminated (see above).
         (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
     };
     // SAFETY: per the contract.

@@ -390,7 +390,8 @@ pub fn register(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
+// These tests run SQL, so they need a linked SQLite (see Cargo.toml).
+#[cfg(all(test, feature = "bundled"))]
 mod tests {
     use rusqlite::Connection;
 

@@ -76,8 +76,8 @@ unsafe fn guard(vtab: *mut ffi::sqlite3_vtab, f: impl FnOnce() -> Result<c_int, 
 /// `argv` must hold `argc` NUL-terminated strings.
 unsafe fn args<'a>(argc: c_int, argv: *const *const c_char) -> Vec<&'a str> {
     (0..argc.max(0) as usize)
-        // SAFETY: per the contract.
         .map(|i| {
+            // SAFETY: per the contract, i < argc.
             unsafe { CStr::from_ptr(*argv.add(i)) }
                 .to_str()
                 .unwrap_or("")
@@ -781,8 +781,8 @@ unsafe fn new_row(
         }
     }
     for hidden in [config.distance_column(), config.k_column()] {
-        // SAFETY: as above.
         if let Some(&p) = cols.get(hidden) {
+            // SAFETY: as above: p is one of the live values SQLite passed to xUpdate.
             if !matches!(unsafe { value_ref(p) }, ValueRef::Null) {
                 return Err("vec0: the hidden columns distance and k cannot be written".to_string());
             }
