@@ -7,18 +7,22 @@
 //! * `cache`   — decoded tables shared by the process, validated by a generation token
 //! * `knn`     — filters, distances, fused top-k, threads
 //! * `plan`    — xBestIndex
-//! * `table`   — the module callbacks
+//! * `table`   — the module: create, connect, xBestIndex; `vtab` the structs SQLite holds
+//! * `cursor`  — xFilter / xColumn (reads); `write` — xUpdate (SQL writes)
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
 
 mod batch_kernel;
 pub mod bulk;
 pub mod cache;
 pub mod config;
+mod cursor;
 pub mod input;
 pub mod knn;
 pub mod plan;
 pub mod shadow;
 pub mod storage;
 mod table;
+mod vtab;
+mod write;
 
 pub use table::load_module;

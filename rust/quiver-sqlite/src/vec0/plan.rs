@@ -1,10 +1,12 @@
 //! xBestIndex for vec0: which WHERE terms are applied inside the table, and the refusal
 //! of KNN queries with terms that could only be applied after the top-k.
 //!
-//! The plan travels to xFilter in idxStr as comma-separated tokens, one per argv value
-//! in order: `m{vector}` MATCH, `k`, `l` LIMIT, `o` OFFSET, `d{op}` distance bound,
-//! `r{op}` rowid, `t{op}` text primary key, `s{i}:{op}` partition/metadata column `i`.
-//! A trailing `*` marks an IN list handed over whole (sqlite3_vtab_in).
+//! A KNN plan travels to xFilter in idxStr as comma-separated tokens (`Token`), one per
+//! argv value in order: `m{vector}` MATCH, `k`, `l` LIMIT, `o` OFFSET, `d{op}` distance
+//! bound, `r{op}` rowid, `t{op}` text primary key, `s{i}:{op}` partition/metadata column
+//! `i`, `x{column}:{op}` a refused term. A trailing `*` marks an IN list handed over whole
+//! (sqlite3_vtab_in). `encode` and `decode` below are the only code that reads or writes
+//! this text.
 
 use super::config::{ColumnKind, TableConfig};
 use crate::sqlite::constraint::{op_name, Op, LIMIT, MATCH, OFFSET};
@@ -91,7 +93,10 @@ pub fn plan(
         return Ok(None);
     }
     let vector_slot = config.columns[constraints[mi].column as usize].slot;
-    let mut tokens: Vec<String> = vec![format!("m{vector_slot}")];
+    let mut tokens = vec![PlanToken {
+        token: Token::Match(vector_slot),
+        whole_in: false,
+    }];
     out.usage[mi] = (1, true, false);
     let (mut has_k, mut has_limit) = (false, false);
     let mut refused = false;
@@ -101,19 +106,19 @@ pub fn plan(
         }
         let token = if c.op == LIMIT {
             has_limit = true;
-            Some("l".to_string())
+            Some(Token::Limit)
         } else if c.op == OFFSET {
-            Some("o".to_string())
+            Some(Token::Offset)
         } else if c.column >= 0 && c.column as usize == config.k_column() {
-            if c.op as i32 == 2 {
+            if Op::from_sqlite(c.op) == Some(Op::Eq) {
                 has_k = true;
-                Some("k".to_string())
+                Some(Token::K)
             } else {
                 None
             }
         } else if c.column >= 0 && c.column as usize == config.distance_column() {
             match Op::from_sqlite(c.op) {
-                Some(op @ (Op::Lt | Op::Le | Op::Gt | Op::Ge)) => Some(format!("d{}", op.code())),
+                Some(op @ (Op::Lt | Op::Le | Op::Gt | Op::Ge)) => Some(Token::Distance(op)),
                 _ => None,
             }
         } else {
@@ -122,7 +127,7 @@ pub fn plan(
         if !c.usable {
             // The value comes from another table of a join: SQLite applies the term to
             // the KNN results afterwards, as a join condition (sqlite-vec's join forms).
-            if token.as_deref() == Some("k") {
+            if token == Some(Token::K) {
                 return Ok(None);
             }
             continue;
@@ -131,14 +136,20 @@ pub fn plan(
             // Refused when this plan runs (xFilter), so SQLite can still prefer a plan
             // where the term is a join condition; for a constant term this is the only
             // plan and the query fails with the message.
-            tokens.push(format!("x{}:{}", c.column, c.op));
+            tokens.push(PlanToken {
+                token: Token::Refused(c.column, c.op),
+                whole_in: false,
+            });
             out.usage[i] = (tokens.len() as i32, true, false);
             refused = true;
             continue;
         };
         let take_in = c.is_in;
         let omit = c.op != LIMIT && c.op != OFFSET;
-        tokens.push(if take_in { format!("{token}*") } else { token });
+        tokens.push(PlanToken {
+            token,
+            whole_in: take_in,
+        });
         out.usage[i] = (tokens.len() as i32, omit, take_in);
     }
     let order_ok = match order_by {
@@ -155,7 +166,7 @@ pub fn plan(
         ));
     }
     out.idx_num = IDX_KNN;
-    out.idx_str = tokens.join(",");
+    out.idx_str = encode(&tokens);
     out.order_consumed = order_ok && !order_by.is_empty();
     // A KNN query scans the table: a flat, high cost keeps it the outer loop of a join
     // (so join terms are join conditions, not per-row filters).
@@ -178,24 +189,122 @@ pub fn refusal(config: &TableConfig, table: &str, column: i32, op: u8) -> String
 }
 
 /// A filter token for a term on rowid / primary key / partition / metadata columns.
-fn filter_token(config: &TableConfig, c: &Constraint) -> Option<String> {
+fn filter_token(config: &TableConfig, c: &Constraint) -> Option<Token> {
     let op = Op::from_sqlite(c.op)?;
     let range = matches!(
         op,
         Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Is | Op::IsNot
     );
     if c.column < 0 {
-        return range.then(|| format!("r{}", op.code()));
+        return range.then_some(Token::Rowid(op));
     }
     match &config.columns.get(c.column as usize)?.kind {
-        ColumnKind::IntegerKey => range.then(|| format!("r{}", op.code())),
-        ColumnKind::TextKey => range.then(|| format!("t{}", op.code())),
+        ColumnKind::IntegerKey => range.then_some(Token::Rowid(op)),
+        ColumnKind::TextKey => range.then_some(Token::TextId(op)),
         ColumnKind::Partition(_) | ColumnKind::Metadata(_) => {
             let slot = config.columns[c.column as usize].slot;
-            Some(format!("s{slot}:{}", op.code()))
+            Some(Token::Scalar(slot, op))
         }
         _ => None,
     }
+}
+
+/// One argv value of a KNN plan: what it is and, for filters, the operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token {
+    /// The MATCH query vector of vector column `slot` (its index among vector columns).
+    Match(usize),
+    K,
+    Limit,
+    Offset,
+    /// A bound on the distance (`<`, `<=`, `>`, `>=`).
+    Distance(Op),
+    /// A term on the rowid or an integer primary key.
+    Rowid(Op),
+    /// A term on a text primary key.
+    TextId(Op),
+    /// A term on partition / metadata column `slot`.
+    Scalar(usize, Op),
+    /// A term on `column` that cannot be applied before the top-k: refused in xFilter
+    /// (see `refusal`), so that SQLite may still prefer a plan where it is a join term.
+    Refused(i32, u8),
+}
+
+/// A token and whether its IN list is handed over whole (sqlite3_vtab_in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanToken {
+    pub token: Token,
+    pub whole_in: bool,
+}
+
+impl Token {
+    fn encode(self) -> String {
+        match self {
+            Token::Match(slot) => format!("m{slot}"),
+            Token::K => "k".into(),
+            Token::Limit => "l".into(),
+            Token::Offset => "o".into(),
+            Token::Distance(op) => format!("d{}", op.code()),
+            Token::Rowid(op) => format!("r{}", op.code()),
+            Token::TextId(op) => format!("t{}", op.code()),
+            Token::Scalar(slot, op) => format!("s{slot}:{}", op.code()),
+            Token::Refused(column, op) => format!("x{column}:{op}"),
+        }
+    }
+
+    fn decode(s: &str) -> Option<Token> {
+        let op = |code: &str| code.parse::<u8>().ok().and_then(Op::from_sqlite);
+        let rest = s.get(1..)?;
+        Some(match s.as_bytes().first()? {
+            b'm' => Token::Match(rest.parse().ok()?),
+            b'k' if rest.is_empty() => Token::K,
+            b'l' if rest.is_empty() => Token::Limit,
+            b'o' if rest.is_empty() => Token::Offset,
+            b'd' => Token::Distance(op(rest)?),
+            b'r' => Token::Rowid(op(rest)?),
+            b't' => Token::TextId(op(rest)?),
+            b's' => {
+                let (slot, code) = rest.split_once(':')?;
+                Token::Scalar(slot.parse().ok()?, op(code)?)
+            }
+            b'x' => {
+                let (column, code) = rest.split_once(':')?;
+                Token::Refused(column.parse().ok()?, code.parse().ok()?)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The idxStr of a KNN plan.
+pub fn encode(tokens: &[PlanToken]) -> String {
+    tokens
+        .iter()
+        .map(|t| {
+            let mut s = t.token.encode();
+            if t.whole_in {
+                s.push('*');
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The tokens of a KNN plan's idxStr, one per argv value.
+pub fn decode(idx_str: &str) -> Result<Vec<PlanToken>, String> {
+    idx_str
+        .split(',')
+        .map(|s| {
+            let (s, whole_in) = match s.strip_suffix('*') {
+                Some(s) => (s, true),
+                None => (s, false),
+            };
+            Token::decode(s)
+                .map(|token| PlanToken { token, whole_in })
+                .ok_or_else(|| format!("vec0: bad plan token '{s}'"))
+        })
+        .collect()
 }
 
 /// Plans without MATCH: a rowid / text key lookup, or a full scan that SQLite filters.
@@ -213,7 +322,7 @@ fn plain_plan(
         }
     }
     for (i, c) in constraints.iter().enumerate() {
-        if !c.usable || c.op as i32 != 2 {
+        if !c.usable || Op::from_sqlite(c.op) != Some(Op::Eq) {
             continue;
         }
         let kind = if c.column < 0 {
@@ -238,4 +347,36 @@ fn plain_plan(
     out.cost = 1e6;
     out.rows = 100_000;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        let tokens: Vec<PlanToken> = [
+            Token::Match(1),
+            Token::K,
+            Token::Limit,
+            Token::Offset,
+            Token::Distance(Op::Le),
+            Token::Rowid(Op::Eq),
+            Token::TextId(Op::Ne),
+            Token::Scalar(3, Op::IsNull),
+            Token::Refused(-1, 65),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| PlanToken {
+            token,
+            whole_in: i % 2 == 0,
+        })
+        .collect();
+        assert_eq!(decode(&encode(&tokens)), Ok(tokens));
+        assert!(decode("m").is_err());
+        assert!(decode("s1:99").is_err(), "99 is no comparison code");
+        assert!(decode("kk").is_err());
+        assert!(decode("q1").is_err());
+    }
 }

@@ -1,0 +1,63 @@
+//! What SQLite holds for a vec0 table and its cursors, and the guard every callback
+//! body runs in (errors and panics become the table's zErrMsg).
+
+use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use rusqlite::ffi;
+use rusqlite::Connection;
+
+use super::cache::TableData;
+use super::knn::Hit;
+use super::shadow::Shadow;
+use crate::sqlite::vtab::set_error;
+
+#[repr(C)]
+pub(super) struct Vec0Tab {
+    pub(super) base: ffi::sqlite3_vtab,
+    pub(super) db: *mut ffi::sqlite3,
+    pub(super) conn: Connection,
+    pub(super) shadow: Shadow,
+}
+
+/// Where the cursor's column values come from.
+pub(super) enum Source {
+    /// The decoded table (scans and KNN).
+    Cached(Arc<TableData>),
+    /// Straight from the shadow tables (point lookups, which must not decode the table).
+    Direct,
+}
+
+#[repr(C)]
+pub(super) struct Vec0Cursor {
+    pub(super) base: ffi::sqlite3_vtab_cursor,
+    pub(super) source: Source,
+    pub(super) hits: Vec<Hit>,
+    pub(super) pos: usize,
+    pub(super) knn: bool,
+    pub(super) k: i64,
+}
+
+/// Runs `f`, turning an error or a panic into SQLITE_ERROR with a message on `vtab`.
+///
+/// # Safety
+/// `vtab` must be a live sqlite3_vtab.
+pub(super) unsafe fn guard(
+    vtab: *mut ffi::sqlite3_vtab,
+    f: impl FnOnce() -> Result<c_int, String>,
+) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(rc)) => rc,
+        Ok(Err(message)) => {
+            // SAFETY: per the contract.
+            unsafe { set_error(vtab, &message) };
+            ffi::SQLITE_ERROR
+        }
+        Err(_) => {
+            // SAFETY: per the contract.
+            unsafe { set_error(vtab, "vec0: internal error (panic)") };
+            ffi::SQLITE_ERROR
+        }
+    }
+}

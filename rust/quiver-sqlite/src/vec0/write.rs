@@ -1,0 +1,248 @@
+//! vec0 writes through SQL: xUpdate checks every value of a row before anything is
+//! written, then inserts, updates or deletes it in the shadow tables.
+
+use std::ffi::c_int;
+
+use rusqlite::ffi;
+use rusqlite::types::{Value, ValueRef};
+
+use super::config::ColumnKind;
+use super::input;
+use super::shadow::Shadow;
+use super::storage::{NewRow, RowChange};
+use crate::sqlite::error::error_message;
+use crate::sqlite::value::{owned, value_ref};
+use crate::vec::vector::describe_value;
+
+use super::vtab::{guard, Vec0Tab};
+
+fn check_aux(name: &str, ty: &Option<String>, v: ValueRef<'_>) -> Result<Value, String> {
+    let ok = matches!(
+        (ty.as_deref(), v),
+        (_, ValueRef::Null)
+            | (None, _)
+            | (Some("ANY"), _)
+            | (Some("TEXT"), ValueRef::Text(_))
+            | (Some("INTEGER" | "INT"), ValueRef::Integer(_))
+            | (
+                Some("FLOAT" | "REAL" | "DOUBLE"),
+                ValueRef::Real(_) | ValueRef::Integer(_)
+            )
+            | (Some("BLOB"), ValueRef::Blob(_))
+    );
+    if !ok {
+        return Err(format!(
+            "vec0: auxiliary column '{name}': expected {}, got {}",
+            ty.as_deref().unwrap_or("any value").to_lowercase(),
+            describe_value(v)
+        ));
+    }
+    Ok(match (ty.as_deref(), v) {
+        (Some("FLOAT" | "REAL" | "DOUBLE"), ValueRef::Integer(i)) => Value::Real(i as f64),
+        _ => owned(v),
+    })
+}
+
+/// A row to insert from xUpdate's argv (`cols` = the column values).
+///
+/// # Safety
+/// `cols` must hold live values, one per declared column (hidden ones included).
+unsafe fn new_row(
+    shadow: &Shadow,
+    rowid_arg: ValueRef<'_>,
+    cols: &[*mut ffi::sqlite3_value],
+) -> Result<NewRow, String> {
+    let config = &shadow.config;
+    let mut row = NewRow {
+        rowid: input::read_rowid("rowid", rowid_arg)?,
+        ..Default::default()
+    };
+    for (i, col) in config.columns.iter().enumerate() {
+        // SAFETY: cols holds live values, one per declared column.
+        let (v, subtype) = unsafe { (value_ref(cols[i]), ffi::sqlite3_value_subtype(cols[i])) };
+        match &col.kind {
+            ColumnKind::IntegerKey => {
+                if let Some(id) = input::read_rowid(&format!("primary key '{}'", col.name), v)? {
+                    if row.rowid.is_some_and(|r| r != id) {
+                        return Err(format!(
+                            "vec0: rowid and primary key '{}' differ ({} and {id})",
+                            col.name,
+                            row.rowid.unwrap_or_default()
+                        ));
+                    }
+                    row.rowid = Some(id);
+                }
+            }
+            ColumnKind::TextKey => row.text_id = Some(input::read_text_id(&col.name, v)?),
+            ColumnKind::Vector(vc) => {
+                let q = input::read_vector(&col.name, vc, v, subtype)?;
+                row.vectors.push(input::vector_bytes(&q));
+            }
+            ColumnKind::Partition(ty) | ColumnKind::Metadata(ty) => {
+                row.scalars.push(input::read_scalar(&col.name, *ty, v)?)
+            }
+            ColumnKind::Auxiliary(ty) => row.aux.push(check_aux(&col.name, ty, v)?),
+        }
+    }
+    for hidden in [config.distance_column(), config.k_column()] {
+        if let Some(&p) = cols.get(hidden) {
+            // SAFETY: as above: p is one of the live values SQLite passed to xUpdate.
+            if !matches!(unsafe { value_ref(p) }, ValueRef::Null) {
+                return Err("vec0: the hidden columns distance and k cannot be written".to_string());
+            }
+        }
+    }
+    Ok(row)
+}
+
+/// xUpdate.
+///
+/// # Safety
+/// `argv` must be xUpdate's live values; `p_rowid` writable.
+unsafe fn update(
+    t: &Vec0Tab,
+    argv: &[*mut ffi::sqlite3_value],
+    p_rowid: *mut i64,
+) -> Result<c_int, String> {
+    let shadow = &t.shadow;
+    let conn = &t.conn;
+    // SAFETY: argv values are live for this call.
+    let arg = |i: usize| unsafe { value_ref(argv[i]) };
+    if argv.len() == 1 {
+        let rowid = input::read_rowid("rowid", arg(0))?.ok_or("vec0: DELETE of a NULL rowid")?;
+        shadow.delete(conn, rowid).map_err(error_message)?;
+        return Ok(ffi::SQLITE_OK);
+    }
+    // SAFETY: db is live; we are inside xUpdate.
+    let on_conflict = unsafe { ffi::sqlite3_vtab_on_conflict(t.db) };
+    let replace = on_conflict == ffi::SQLITE_REPLACE;
+    let ignore = on_conflict == ffi::SQLITE_IGNORE;
+    let cols = &argv[2..];
+    if matches!(arg(0), ValueRef::Null) {
+        // SAFETY: cols are live values.
+        let row = unsafe { new_row(shadow, arg(1), cols)? };
+        if ignore {
+            if let Some(existing) = shadow.existing_key(conn, &row).map_err(error_message)? {
+                // INSERT OR IGNORE: the row is skipped.
+                // SAFETY: p_rowid is writable during an INSERT.
+                unsafe { *p_rowid = existing };
+                return Ok(ffi::SQLITE_OK);
+            }
+        }
+        shadow
+            .check_keys(conn, std::slice::from_ref(&row), replace)
+            .map_err(error_message)?;
+        let rowids = shadow
+            .insert(conn, std::slice::from_ref(&row), replace)
+            .map_err(error_message)?;
+        // SAFETY: p_rowid is writable during an INSERT.
+        unsafe { *p_rowid = rowids[0] };
+        return Ok(ffi::SQLITE_OK);
+    }
+    // UPDATE.
+    let old = input::read_rowid("rowid", arg(0))?.ok_or("vec0: UPDATE of a NULL rowid")?;
+    let new_arg = input::read_rowid("rowid", arg(1))?;
+    let config = &shadow.config;
+    let mut change = RowChange::default();
+    let mut new_rowid = new_arg.unwrap_or(old);
+    for (i, col) in config.columns.iter().enumerate() {
+        let p = cols[i];
+        // SAFETY: p is live.
+        if unsafe { ffi::sqlite3_value_nochange(p) } != 0 {
+            match col.kind {
+                ColumnKind::Vector(_) => change.vectors.push(None),
+                ColumnKind::Partition(_) | ColumnKind::Metadata(_) => change.scalars.push(None),
+                ColumnKind::Auxiliary(_) => change.aux.push(None),
+                _ => {}
+            }
+            continue;
+        }
+        // SAFETY: p is live.
+        let (v, subtype) = unsafe { (value_ref(p), ffi::sqlite3_value_subtype(p)) };
+        match &col.kind {
+            ColumnKind::IntegerKey => {
+                let id = input::read_rowid(&format!("primary key '{}'", col.name), v)?
+                    .ok_or_else(|| format!("vec0: primary key '{}' cannot be NULL", col.name))?;
+                if new_rowid == old && id != old {
+                    new_rowid = id;
+                } else if id != old && id != new_rowid {
+                    return Err(format!(
+                        "vec0: rowid and primary key '{}' differ ({new_rowid} and {id})",
+                        col.name
+                    ));
+                }
+            }
+            ColumnKind::TextKey => {
+                let id = input::read_text_id(&col.name, v)?;
+                let current = shadow.text_id_of(conn, old).map_err(error_message)?;
+                if current.as_deref() != Some(id.as_str()) {
+                    if shadow
+                        .rowid_of_text_id(conn, &id)
+                        .map_err(error_message)?
+                        .is_some()
+                    {
+                        return Err(format!(
+                            "vec0: UNIQUE constraint failed: {}.{} (a row with id '{id}' \
+                             already exists)",
+                            shadow.name, col.name
+                        ));
+                    }
+                    change.text_id = Some(id);
+                }
+            }
+            ColumnKind::Vector(vc) => {
+                let q = input::read_vector(&col.name, vc, v, subtype)?;
+                change.vectors.push(Some(input::vector_bytes(&q)));
+            }
+            ColumnKind::Partition(ty) | ColumnKind::Metadata(ty) => change
+                .scalars
+                .push(Some(input::read_scalar(&col.name, *ty, v)?)),
+            ColumnKind::Auxiliary(ty) => change.aux.push(Some(check_aux(&col.name, ty, v)?)),
+        }
+    }
+    if new_rowid != old {
+        if shadow
+            .rowid_exists(conn, new_rowid)
+            .map_err(error_message)?
+        {
+            if ignore {
+                return Ok(ffi::SQLITE_OK);
+            }
+            if replace {
+                shadow.delete(conn, new_rowid).map_err(error_message)?;
+            } else {
+                return Err(format!(
+                    "vec0: UNIQUE constraint failed: {}.rowid (cannot change rowid {old} to \
+                     {new_rowid}: a row with that rowid exists)",
+                    shadow.name
+                ));
+            }
+        }
+        change.new_rowid = Some(new_rowid);
+    }
+    shadow.update(conn, old, &change).map_err(error_message)?;
+    Ok(ffi::SQLITE_OK)
+}
+
+pub(super) unsafe extern "C" fn x_update(
+    vtab: *mut ffi::sqlite3_vtab,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+    p_rowid: *mut i64,
+) -> c_int {
+    // SAFETY: vtab is ours; argv holds argc live values.
+    unsafe {
+        guard(vtab, || {
+            let t = &*vtab.cast::<Vec0Tab>();
+            let args = std::slice::from_raw_parts(argv, argc.max(0) as usize);
+            let expected = t.shadow.config.columns.len() + 4;
+            if args.len() != 1 && args.len() != expected {
+                return Err(format!(
+                    "vec0: unexpected argument count {} in xUpdate",
+                    args.len()
+                ));
+            }
+            update(t, args, p_rowid)
+        })
+    }
+}
