@@ -1,6 +1,5 @@
 //! SQLite APIs newer than the 3.34 bindings of rusqlite's loadable-extension mode:
-//! `sqlite3_vtab_in*` (3.38) for IN lists handed to xFilter whole, and the variadic
-//! `sqlite3_vtab_config`.
+//! `sqlite3_vtab_in*` (3.38), for IN lists handed to xFilter whole.
 //!
 //! In loadable mode they are read from the host's `sqlite3_api_routines`, whose layout
 //! only ever grows at the end: after `txn_state` (the last 3.34 member) come
