@@ -66,5 +66,9 @@ def connect_with_vec(database: Any = ":memory:", **kwargs: Any) -> sqlite3.Conne
 
 def kernels() -> str:
     """The SIMD kernel path this CPU uses: ``"avx512"``, ``"avx2+fma"``, ``"neon"`` or
-    ``"scalar"``."""
+    ``"scalar"``.
+
+    >>> kernels() in ("avx512", "avx2+fma", "neon", "scalar")
+    True
+    """
     return _quiver.kernels()

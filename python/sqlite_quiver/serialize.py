@@ -1,4 +1,10 @@
-"""Vector BLOBs from Python values, byte-for-byte as sqlite-vec writes them."""
+"""Vector BLOBs from Python values, byte-for-byte as sqlite-vec writes them.
+
+>>> import sqlite_quiver
+>>> conn = sqlite_quiver.connect_with_vec()
+>>> conn.execute("select vec_to_json(?)", [serialize_float32([0.5, -1])]).fetchone()
+('[0.500000,-1.000000]',)
+"""
 
 from __future__ import annotations
 
@@ -114,7 +120,15 @@ def _adapt_ndarray(arr: Any) -> bytes:
 
 
 def register_numpy_adapter() -> None:
-    """Let numpy float32 (and int8) 1-D arrays be passed straight as SQL parameters."""
+    """Let numpy float32 (and int8) 1-D arrays be passed straight as SQL parameters
+    (``sqlite_quiver.load`` does this).
+
+    >>> import numpy as np, sqlite3
+    >>> register_numpy_adapter()
+    >>> conn = sqlite3.connect(":memory:")
+    >>> conn.execute("select hex(?)", [np.array([1.0], dtype=np.float32)]).fetchone()
+    ('0000803F',)
+    """
     np = _numpy()
     if np is None:
         return

@@ -119,19 +119,41 @@ def search(
 
 
 def set_threads(n: int) -> int:
-    """Caps the threads vec0 scans use (0 = every core); returns the previous cap."""
+    """Caps the threads vec0 scans use (0 = every core); returns the previous cap.
+
+    >>> previous = set_threads(1)
+    >>> set_threads(previous)
+    1
+    """
     if n < 0:
         raise ValueError("n must be >= 0")
     return _quiver.set_threads(n)
 
 
 def cache_bytes(conn: Any, table: str) -> int:
-    """Bytes the process-level cache holds for ``table`` (loads it if needed)."""
+    """Bytes the process-level cache holds for ``table`` (loads it if needed).
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[4])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.ones((10, 4)))
+    >>> cache_bytes(conn, "t") >= 10 * 4 * 4  # at least the float32 vectors
+    True
+    """
     return _quiver.vec0_cache_bytes(conn, table)
 
 
 def clear_cache() -> None:
     """Drops every table from the process-level vector cache (memory is given back;
     the next query of each table reloads it). In-memory databases leave the cache when
-    their connection closes; file databases stay cached for later connections."""
+    their connection closes; file databases stay cached for later connections.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[2])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(2), ids=[1, 2])
+    >>> clear_cache()
+    >>> search(conn, "t", [[0, 1]], k=1)[0].tolist()  # reads the table again
+    [[2]]
+    """
     _quiver.vec0_clear_cache()
