@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -118,16 +119,38 @@ def search(
     return ids, distances
 
 
-def set_threads(n: int) -> int:
-    """Caps the threads vec0 scans use (0 = every core); returns the previous cap.
+def set_scan_threads(n: int) -> int:
+    """Caps the threads of vec0 scans, in SQL KNN queries and :func:`search` (0 = every
+    core); returns the previous cap. Inference threads are a separate setting,
+    ``sqlite_quiver.ml.configure(threads=...)``.
 
-    >>> previous = set_threads(1)
-    >>> set_threads(previous)
+    >>> previous = set_scan_threads(1)
+    >>> set_scan_threads(previous)
     1
     """
     if n < 0:
         raise ValueError("n must be >= 0")
-    return _quiver.set_threads(n)
+    return _quiver.vec0_set_scan_threads(n)
+
+
+def set_threads(n: int) -> int:
+    """Deprecated alias of :func:`set_scan_threads` (it caps vec0 scan threads only);
+    removed in the next release.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     previous = set_threads(1)
+    >>> caught[0].category.__name__, set_scan_threads(previous)
+    ('DeprecationWarning', 1)
+    """
+    warnings.warn(
+        "sqlite_quiver.set_threads is deprecated and will be removed in the next release: "
+        "use sqlite_quiver.set_scan_threads (it caps vec0 scan threads only)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return set_scan_threads(n)
 
 
 def cache_bytes(conn: Any, table: str) -> int:

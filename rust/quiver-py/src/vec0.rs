@@ -178,7 +178,7 @@ pub fn vec0_cache_bytes(py: Python<'_>, conn: &Bound<'_, PyAny>, table: &str) ->
 
 /// Caps the threads of vec0 scans (0 = all cores); returns the previous cap.
 #[pyfunction]
-pub fn set_threads(n: usize) -> usize {
+pub fn vec0_set_scan_threads(n: usize) -> usize {
     quiver_sqlite::vec0::knn::set_max_threads(n)
 }
 
