@@ -7,13 +7,17 @@
 
 use std::ffi::c_void;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use quiver_sqlite::ffi;
 use rusqlite::Connection;
 
+use crate::error::{Error, Result};
+
+const NOT_LOADED: &str =
+    "sqlite-quiver is not loaded into this connection: call sqlite_quiver.load(conn) first";
+
 /// The raw handle of `conn`, checked to be open and to have sqlite-quiver loaded.
-pub fn db_handle(py: Python<'_>, conn: &Bound<'_, PyAny>) -> PyResult<*mut ffi::sqlite3> {
+pub fn db_handle(py: Python<'_>, conn: &Bound<'_, PyAny>) -> Result<*mut ffi::sqlite3> {
     let sqlite3_type = py.import("sqlite3")?.getattr("Connection")?;
     let db = if conn.is_instance(&sqlite3_type)? {
         // Raises ProgrammingError on a closed connection or from the wrong thread.
@@ -31,18 +35,16 @@ pub fn db_handle(py: Python<'_>, conn: &Bound<'_, PyAny>) -> PyResult<*mut ffi::
         let address: usize = conn.call_method0("sqlite3pointer")?.extract()?;
         address as *mut c_void
     } else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::Type(format!(
             "expected a sqlite3.Connection or an apsw.Connection, got {}",
             conn.get_type().name()?
         )));
     };
     if db.is_null() {
-        return Err(PyValueError::new_err("the connection is closed"));
+        return Err(Error::Value("the connection is closed".into()));
     }
     if !quiver_sqlite::entry::is_bound() {
-        return Err(PyValueError::new_err(
-            "sqlite-quiver is not loaded into this connection: call sqlite_quiver.load(conn) first",
-        ));
+        return Err(Error::Value(NOT_LOADED.into()));
     }
     Ok(db.cast::<ffi::sqlite3>())
 }
@@ -53,17 +55,15 @@ pub fn db_handle(py: Python<'_>, conn: &Bound<'_, PyAny>) -> PyResult<*mut ffi::
 pub fn with_connection<T>(
     py: Python<'_>,
     conn: &Bound<'_, PyAny>,
-    f: impl FnOnce(&Connection) -> PyResult<T>,
-) -> PyResult<T> {
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     let db = db_handle(py, conn)?;
     // SAFETY: db is a live, open connection (checked above) that outlives this call;
     // from_handle does not take ownership, so dropping it does not close the database.
     let connection =
-        unsafe { Connection::from_handle(db) }.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        unsafe { Connection::from_handle(db) }.map_err(|e| Error::Value(e.to_string()))?;
     if !quiver_sqlite::is_registered(&connection) {
-        return Err(PyValueError::new_err(
-            "sqlite-quiver is not loaded into this connection: call sqlite_quiver.load(conn) first",
-        ));
+        return Err(Error::Value(NOT_LOADED.into()));
     }
     f(&connection)
 }
