@@ -7,7 +7,7 @@ use std::ffi::{c_void, CStr};
 use arrow_array::cast::AsArray;
 use arrow_array::ffi::{from_ffi, FFI_ArrowArray};
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
-use arrow_array::{Array, RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::SchemaRef;
 use pyo3::prelude::*;
@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rusqlite::types::Value;
 
 use crate::connection::with_connection;
-use crate::error::{Error, Result};
+use crate::error::{no_panic, Error, Result};
 
 const STREAM: &CStr = c"arrow_array_stream";
 
@@ -32,40 +32,64 @@ fn capsule_pointer(capsule: &Bound<'_, PyAny>, name: &CStr) -> Result<*mut c_voi
     Ok(p)
 }
 
+/// Reads every batch of an ArrowArrayStream.
+///
+/// # Safety
+/// `p` must be a live ArrowArrayStream owned by a capsule. It is moved out, leaving a
+/// released stream behind, which the capsule's destructor skips.
+unsafe fn read_stream(p: *mut FFI_ArrowArrayStream) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    // SAFETY: per this function's contract.
+    let reader = unsafe { RecordBatchStreamReader::from_raw(p) }
+        .map_err(|e| Error::Value(format!("cannot read the Arrow stream: {e}")))?;
+    let schema = reader.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches
+            .push(batch.map_err(|e| Error::Value(format!("the Arrow stream failed midway: {e}")))?);
+    }
+    Ok((schema, batches))
+}
+
+/// Imports the array of an `__arrow_c_array__` pair.
+///
+/// # Safety
+/// `schema_ptr` and `array_ptr` must be a live ArrowSchema and ArrowArray owned by
+/// capsules. The array struct is moved out and a released (empty) one left behind, so
+/// the capsule's destructor does not release it again; the schema is only borrowed.
+unsafe fn import_array(schema_ptr: *mut c_void, array_ptr: *mut c_void) -> Result<ArrayRef> {
+    // SAFETY: per this function's contract.
+    let array_data = unsafe {
+        let array = std::ptr::replace(array_ptr.cast::<FFI_ArrowArray>(), FFI_ArrowArray::empty());
+        from_ffi(array, &*schema_ptr.cast::<FFI_ArrowSchema>())
+    }
+    .map_err(|e| Error::Value(format!("cannot import the Arrow array: {e}")))?;
+    Ok(arrow_array::make_array(array_data))
+}
+
 /// Reads every batch of `data` (anything with `__arrow_c_stream__` or
 /// `__arrow_c_array__`), checking the buffers fully (offsets, UTF-8, dictionary keys).
 pub fn import_batches(data: &Bound<'_, PyAny>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let (schema, batches) = if data.hasattr("__arrow_c_stream__")? {
         let capsule = data.call_method0("__arrow_c_stream__")?;
         let p = capsule_pointer(&capsule, STREAM)?.cast::<FFI_ArrowArrayStream>();
-        // SAFETY: p is a live ArrowArrayStream owned by the capsule; from_raw moves it
-        // out and leaves a released stream behind, which the capsule's destructor skips.
-        let reader = unsafe { RecordBatchStreamReader::from_raw(p) }
-            .map_err(|e| Error::Value(format!("cannot read the Arrow stream: {e}")))?;
-        let schema = reader.schema();
-        let mut batches = Vec::new();
-        for batch in reader {
-            batches.push(
-                batch.map_err(|e| Error::Value(format!("the Arrow stream failed midway: {e}")))?,
-            );
-        }
-        (schema, batches)
+        // arrow-rs asserts (panics) on some malformed C data: a ValueError instead.
+        no_panic("cannot read the Arrow stream: malformed Arrow data", || {
+            // SAFETY: p is the live ArrowArrayStream of the capsule.
+            unsafe { read_stream(p) }
+        })?
     } else if data.hasattr("__arrow_c_array__")? {
         let pair = data.call_method0("__arrow_c_array__")?;
         let (schema_capsule, array_capsule): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
             pair.extract()?;
         let schema_ptr = capsule_pointer(&schema_capsule, c"arrow_schema")?;
         let array_ptr = capsule_pointer(&array_capsule, c"arrow_array")?;
-        // SAFETY: the capsules hold a live ArrowSchema and ArrowArray. The array struct
-        // is moved out and a released (empty) one left behind, so the capsule's
-        // destructor does not release it again; the schema is only borrowed.
-        let array_data = unsafe {
-            let array =
-                std::ptr::replace(array_ptr.cast::<FFI_ArrowArray>(), FFI_ArrowArray::empty());
-            from_ffi(array, &*schema_ptr.cast::<FFI_ArrowSchema>())
-        }
-        .map_err(|e| Error::Value(format!("cannot import the Arrow array: {e}")))?;
-        let array = arrow_array::make_array(array_data);
+        let array = no_panic(
+            "cannot import the Arrow array: malformed Arrow data",
+            || {
+                // SAFETY: the capsules hold a live ArrowSchema and ArrowArray.
+                unsafe { import_array(schema_ptr, array_ptr) }
+            },
+        )?;
         let Some(structs) = array.as_struct_opt() else {
             return Err(Error::Type(format!(
                 "expected tabular Arrow data (a struct array / record batch), got an array \

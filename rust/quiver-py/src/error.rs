@@ -43,6 +43,20 @@ impl From<Error> for PyErr {
     }
 }
 
+/// Runs `f`, turning a panic into `Error::Value("{what} (panic message)")`. arrow-rs
+/// asserts (panics) on some malformed Arrow C data, e.g. a struct array longer than its
+/// children, where a producer's bad data deserves a ValueError.
+pub fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(Error::Value(format!("{what} ({detail})")))
+    })
+}
+
 /// `sqlite3.OperationalError(message)`, the class the sqlite3 module raises for failed
 /// SQL; the ImportError instead (not a panic) in a Python built without sqlite3.
 fn operational_error(py: Python<'_>, message: String) -> PyErr {
