@@ -2,6 +2,7 @@
 values (SQLite itself is the oracle for comparison semantics) and against pyarrow
 compute; joins; read-only; lifetime."""
 
+import ctypes
 import gc
 import random
 import sqlite3
@@ -304,6 +305,28 @@ def test_invalid_utf8_rejected(conn):
     bad = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(b"\xff\xfe")])
     with pytest.raises(ValueError, match='column "s"'):
         sqlite_quiver.register_arrow(conn, "t", pa.table({"s": bad}))
+
+
+def test_malformed_c_data_is_a_value_error_not_a_panic(conn):
+    """A producer whose ArrowArray claims more rows than its columns hold: arrow-rs
+    asserts (panics) on it; register_arrow and insert_arrow raise ValueError instead."""
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+    class Lying:
+        def __arrow_c_array__(self, requested_schema=None):
+            schema, array = pa.record_batch({"a": [1, 2]}).__arrow_c_array__()
+            # struct ArrowArray starts with its int64 length: claim 1000 rows.
+            ctypes.c_int64.from_address(get_pointer(array, b"arrow_array")).value = 1000
+            return schema, array
+
+    with pytest.raises(ValueError, match=r"cannot import the Arrow array: malformed Arrow data \("):
+        sqlite_quiver.register_arrow(conn, "t", Lying())
+    with pytest.raises(ValueError, match="cannot import the Arrow array: malformed Arrow data"):
+        sqlite_quiver.insert_arrow(conn, "t", Lying(), mode="create")
+    assert conn.execute("select count(*) from sqlite_master").fetchone() == (0,)
+    assert conn.execute("select count(*) from temp.sqlite_master").fetchone() == (0,)
 
 
 def test_empty_table(conn):

@@ -210,6 +210,44 @@ def test_two_sqlite_libraries_in_one_process_are_refused_clearly():
     assert "already bound to a different SQLite library" in out
 
 
+@pytest.mark.parametrize("bound_first", ["stdlib", "apsw"])
+def test_a_connection_of_the_other_sqlite_library_is_an_error_not_a_crash(bound_first):
+    """A connection sqlite-quiver was never loaded into, of another SQLite library than
+    the one it is bound to: every Python entry point refuses it (it used to crash)."""
+    pytest.importorskip("apsw")
+    out = run_python(
+        f"""
+        import sqlite3, apsw, numpy as np, pyarrow as pa, sqlite_quiver
+        std, other = sqlite3.connect(":memory:"), apsw.Connection(":memory:")
+        if {bound_first!r} == "apsw":
+            std, other = other, std
+        sqlite_quiver.load(std)
+        print(apsw.sqlite_lib_version() != sqlite3.sqlite_version)
+        calls = [
+            lambda: sqlite_quiver.query_arrow(other, "select 1"),
+            lambda: sqlite_quiver.register_arrow(other, "t", pa.table({{"x": [1]}})),
+            lambda: sqlite_quiver.insert_arrow(other, "t", pa.table({{"x": [1]}}), "create"),
+            lambda: sqlite_quiver.insert_vectors(other, "t", np.ones((1, 2), np.float32)),
+            lambda: sqlite_quiver.search(other, "t", np.ones((1, 2), np.float32), k=1),
+            lambda: sqlite_quiver.vectors.cache_bytes(other, "t"),
+        ]
+        for call in calls:
+            try:
+                call()
+                print("no error")
+            except ValueError as e:
+                print(e)
+        print(std.execute("select vec_length('[1,2]')").fetchall())
+        """
+    )
+    different, *errors, last = out.splitlines()
+    assert len(errors) == 6 and last == "[(2,)]", out
+    for message in errors:
+        assert message.startswith("sqlite-quiver is not loaded into this connection"), out
+        if different == "True":
+            assert "another SQLite library than the one sqlite-quiver is bound to" in message
+
+
 def _plain_extension():
     """libquiver.so: from QUIVER_PLAIN_EXTENSION (.ci/run builds it), else built here."""
     lib = os.environ.get("QUIVER_PLAIN_EXTENSION")

@@ -184,21 +184,35 @@ def test_threads_setting_gives_same_results():
     conn.execute("create virtual table t using vec0(emb float[64])")
     sqlite_quiver.insert_vectors(conn, "t", X)
     Q = rng.standard_normal((8, 64)).astype(np.float32)
-    previous = sqlite_quiver.set_threads(1)
+    previous = sqlite_quiver.set_scan_threads(1)
     try:
         one = sqlite_quiver.search(conn, "t", Q, k=5)
         sql_one = conn.execute(
             "select rowid from t where emb match ? and k = 5", (Q[0].tobytes(),)
         ).fetchall()
-        sqlite_quiver.set_threads(0)
+        sqlite_quiver.set_scan_threads(0)
         many = sqlite_quiver.search(conn, "t", Q, k=5)
         sql_many = conn.execute(
             "select rowid from t where emb match ? and k = 5", (Q[0].tobytes(),)
         ).fetchall()
     finally:
-        sqlite_quiver.set_threads(previous)
+        sqlite_quiver.set_scan_threads(previous)
     np.testing.assert_array_equal(one[0], many[0])
     assert sql_one == sql_many == [(int(i),) for i in one[0][0]]
+
+
+def test_set_threads_is_a_deprecated_alias_of_set_scan_threads():
+    previous = sqlite_quiver.set_scan_threads(3)
+    try:
+        with pytest.warns(DeprecationWarning, match="use sqlite_quiver.set_scan_threads"):
+            assert sqlite_quiver.set_threads(2) == 3
+        assert sqlite_quiver.set_scan_threads(previous) == 2
+        with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="n must be >= 0"):
+            sqlite_quiver.set_threads(-1)
+        with pytest.raises(ValueError, match="n must be >= 0"):
+            sqlite_quiver.set_scan_threads(-1)
+    finally:
+        sqlite_quiver.set_scan_threads(previous)
 
 
 def test_clear_cache_reloads_transparently():

@@ -17,7 +17,7 @@ from ._loader import load, load_extension, loadable_path
 from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .arrow import ArrowResult, insert_arrow, query_arrow, register_arrow, unregister_arrow
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
-from .vectors import insert_vectors, search, set_threads
+from .vectors import insert_vectors, search, set_scan_threads, set_threads
 
 __version__: str = _quiver.__version__
 
@@ -41,6 +41,7 @@ __all__ = [
     "search",
     "serialize_float32",
     "serialize_int8",
+    "set_scan_threads",
     "set_threads",
     "to_npy",
     "unregister_numpy",
@@ -66,5 +67,9 @@ def connect_with_vec(database: Any = ":memory:", **kwargs: Any) -> sqlite3.Conne
 
 def kernels() -> str:
     """The SIMD kernel path this CPU uses: ``"avx512"``, ``"avx2+fma"``, ``"neon"`` or
-    ``"scalar"``."""
+    ``"scalar"``.
+
+    >>> kernels() in ("avx512", "avx2+fma", "neon", "scalar")
+    True
+    """
     return _quiver.kernels()

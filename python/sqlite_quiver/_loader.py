@@ -117,6 +117,10 @@ def loadable_path() -> str:
     (apsw, ADBC, other wrappers): the module file itself, entry point
     ``sqlite3_quiver_init``. For hosts without Python (the sqlite3 shell), build the
     plain extension with ``cargo build --release -p quiver-ext`` (``libquiver.so``).
+
+    >>> import os
+    >>> os.path.basename(loadable_path()).startswith("_quiver.")
+    True
     """
     return str(_quiver.__file__)
 

@@ -24,6 +24,9 @@ import io
 import sqlite3
 from typing import Any
 
+# numpy is a required dependency of the package (vectors.py imports it at the top too).
+import numpy as np
+
 from . import serialize
 
 __all__ = ["NDARRAY", "from_npy", "register_numpy", "to_npy", "unregister_numpy"]
@@ -43,13 +46,6 @@ def _check_dtype(dtype: Any) -> None:
         )
 
 
-def _np() -> Any:
-    # numpy is imported on use, so that `import sqlite_quiver` works without it.
-    import numpy
-
-    return numpy
-
-
 def to_npy(array: Any) -> bytes:
     """``.npy`` bytes of ``array`` (anything ``numpy.asarray`` takes), as ``numpy.save``
     writes them.
@@ -58,7 +54,6 @@ def to_npy(array: Any) -> bytes:
     >>> to_npy(np.array([1, 2], dtype=np.uint8))[:6]
     b'\\x93NUMPY'
     """
-    np = _np()
     arr = np.asarray(array)
     _check_dtype(arr.dtype)
     buf = io.BytesIO()
@@ -80,7 +75,7 @@ def from_npy(blob: bytes) -> Any:
         raise ValueError(
             f"not a .npy array (expected the magic \\x93NUMPY, got a BLOB of {len(data)} bytes)"
         )
-    arr = _np().load(io.BytesIO(data), allow_pickle=False)
+    arr = np.load(io.BytesIO(data), allow_pickle=False)
     _check_dtype(arr.dtype)
     return arr
 
@@ -107,8 +102,8 @@ def register_numpy(conn_or_module: Any = sqlite3) -> None:
             f"{type(conn_or_module).__name__} (for apsw, bind to_npy(array) and read "
             "with from_npy(blob))"
         )
-    serialize.set_ndarray_mode("npy")
-    sqlite3.register_adapter(_np().ndarray, serialize._adapt_ndarray)
+    serialize.set_ndarray_encoder(to_npy)
+    sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
     sqlite3.register_converter(NDARRAY, from_npy)
 
 
@@ -118,8 +113,6 @@ def unregister_numpy() -> None:
 
     >>> unregister_numpy()
     """
-    serialize.set_ndarray_mode("vector")
-    np = serialize._numpy()
-    if np is not None:
-        sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
+    serialize.set_ndarray_encoder(None)
+    sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
     sqlite3.converters.pop(NDARRAY, None)

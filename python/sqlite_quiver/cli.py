@@ -25,7 +25,14 @@ def _cell(value: Any) -> str:
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as an aligned text table."""
+    """Rows as an aligned text table.
+
+    >>> print(format_table(["x", "note"], [(0.25, None), (None, "text")]))
+    x    | note
+    -----+-----
+    0.25 | NULL
+    NULL | text
+    """
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
@@ -37,6 +44,16 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def run_sql(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> str:
+    """Runs one statement; its rows as a text table, or how many rows it changed.
+
+    >>> conn = connect_with_vec()
+    >>> print(run_sql(conn, "select vec_length(?) as n", [serialize_float32([1, 2, 3])]))
+    n
+    -
+    3
+    >>> run_sql(conn, "create table t (x)"), run_sql(conn, "insert into t values (1), (2)")
+    ('ok', 'ok (2 rows changed)')
+    """
     cur = conn.execute(sql, params)
     if cur.description is None:
         return f"ok ({cur.rowcount} rows changed)" if cur.rowcount >= 0 else "ok"
@@ -49,7 +66,14 @@ def _section(title: str) -> None:
 
 
 def demo(out_dir: Optional[str] = None) -> int:
-    """Build a small database in a temporary file and show what sqlite-quiver does."""
+    """Build a small database in a temporary file and show what sqlite-quiver does.
+    Returns the exit code (0).
+
+    >>> demo()  # doctest: +ELLIPSIS
+    sqlite-quiver ... | SQLite ... | kernels: ... | database: ...demo.db
+    ...
+    0
+    """
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         path = os.path.join(tmp, "demo.db")
         conn = connect_with_vec(path)
@@ -224,6 +248,15 @@ def _arrow_demo(conn: sqlite3.Connection) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The ``quiver`` command line (``argv`` defaults to ``sys.argv[1:]``); returns the
+    exit code.
+
+    >>> main(["sql", ":memory:", "select vec_distance_l2('[1,2]', '[4,6]') as d"])
+    d
+    -
+    5
+    0
+    """
     parser = argparse.ArgumentParser(
         prog="quiver",
         description="sqlite-quiver: vector search, Arrow and ML inside SQLite.",

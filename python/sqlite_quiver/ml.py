@@ -401,7 +401,16 @@ def delete_model(conn: Any, name: str, version: int | None = None) -> int:
 
 def get_model(conn: Any, name: str, version: int | None = None) -> bytes:
     """The ONNX bytes of ``name`` (the active version unless ``version`` is given), for
-    onnxruntime.InferenceSession or onnx.load_from_string."""
+    onnxruntime.InferenceSession or onnx.load_from_string.
+
+    >>> import sqlite3, numpy as np, onnx, sqlite_quiver
+    >>> from sklearn.linear_model import LinearRegression
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> save_model(conn, "m", LinearRegression().fit(np.eye(2, dtype=np.float32), [1, 2]))
+    1
+    >>> [i.name for i in onnx.load_from_string(get_model(conn, "m")).graph.input]
+    ['X']
+    """
     _require(conn, name, version)
     if version is None:
         row = conn.execute(

@@ -1,10 +1,16 @@
-"""Vector BLOBs from Python values, byte-for-byte as sqlite-vec writes them."""
+"""Vector BLOBs from Python values, byte-for-byte as sqlite-vec writes them.
+
+>>> import sqlite_quiver
+>>> conn = sqlite_quiver.connect_with_vec()
+>>> conn.execute("select vec_to_json(?)", [serialize_float32([0.5, -1])]).fetchone()
+('[0.500000,-1.000000]',)
+"""
 
 from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 VectorLike = Union[Sequence[float], Iterable[float], Any]
 
@@ -75,25 +81,32 @@ def serialize_int8(vector: VectorLike) -> bytes:
     return struct.pack(f"{len(values)}b", *values)
 
 
-# How numpy array parameters bind: "vector" (1-D float32/int8 arrays as sqlite-vec
-# BLOBs, set by sqlite_quiver.load) or "npy" (every numeric array as a .npy BLOB, set by
-# sqlite_quiver.register_numpy). sqlite3 adapters are global, so this is too.
-_NDARRAY_MODE = "vector"
+# How numpy array parameters bind: None binds 1-D float32/int8 arrays as sqlite-vec
+# BLOBs (the default, set by sqlite_quiver.load); an encoder (arrays.to_npy, set by
+# sqlite_quiver.register_numpy) binds every array through it. sqlite3 adapters are global,
+# so this is too. The encoder is passed in so that this module imports nothing of arrays.py.
+_NDARRAY_ENCODER: Optional[Callable[[Any], bytes]] = None
 
 
-def set_ndarray_mode(mode: str) -> None:
-    """Switch how numpy array parameters bind: ``"vector"`` or ``"npy"``."""
-    global _NDARRAY_MODE
-    if mode not in ("vector", "npy"):
-        raise ValueError(f"expected 'vector' or 'npy', got {mode!r}")
-    _NDARRAY_MODE = mode
+def set_ndarray_encoder(encoder: Optional[Callable[[Any], bytes]]) -> None:
+    """Bind numpy array parameters through ``encoder`` (e.g. ``.npy`` bytes), or as
+    vector BLOBs again with ``None``.
+
+    >>> set_ndarray_encoder(lambda arr: b"npy")
+    >>> import numpy as np
+    >>> _adapt_ndarray(np.zeros(2))
+    b'npy'
+    >>> set_ndarray_encoder(None)
+    """
+    global _NDARRAY_ENCODER
+    if encoder is not None and not callable(encoder):
+        raise TypeError(f"expected a callable or None, got {type(encoder).__name__}")
+    _NDARRAY_ENCODER = encoder
 
 
 def _adapt_ndarray(arr: Any) -> bytes:
-    if _NDARRAY_MODE == "npy":
-        from .arrays import to_npy
-
-        return to_npy(arr)
+    if _NDARRAY_ENCODER is not None:
+        return _NDARRAY_ENCODER(arr)
     if arr.ndim != 1:
         raise ValueError(f"only 1-D arrays bind as vectors, got shape {arr.shape}")
     if arr.dtype == "<f4" or arr.dtype == ">f4":
@@ -107,7 +120,15 @@ def _adapt_ndarray(arr: Any) -> bytes:
 
 
 def register_numpy_adapter() -> None:
-    """Let numpy float32 (and int8) 1-D arrays be passed straight as SQL parameters."""
+    """Let numpy float32 (and int8) 1-D arrays be passed straight as SQL parameters
+    (``sqlite_quiver.load`` does this).
+
+    >>> import numpy as np, sqlite3
+    >>> register_numpy_adapter()
+    >>> conn = sqlite3.connect(":memory:")
+    >>> conn.execute("select hex(?)", [np.array([1.0], dtype=np.float32)]).fetchone()
+    ('0000803F',)
+    """
     np = _numpy()
     if np is None:
         return

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -118,20 +119,64 @@ def search(
     return ids, distances
 
 
-def set_threads(n: int) -> int:
-    """Caps the threads vec0 scans use (0 = every core); returns the previous cap."""
+def set_scan_threads(n: int) -> int:
+    """Caps the threads of vec0 scans, in SQL KNN queries and :func:`search` (0 = every
+    core); returns the previous cap. Inference threads are a separate setting,
+    ``sqlite_quiver.ml.configure(threads=...)``.
+
+    >>> previous = set_scan_threads(1)
+    >>> set_scan_threads(previous)
+    1
+    """
     if n < 0:
         raise ValueError("n must be >= 0")
-    return _quiver.set_threads(n)
+    return _quiver.vec0_set_scan_threads(n)
+
+
+def set_threads(n: int) -> int:
+    """Deprecated alias of :func:`set_scan_threads` (it caps vec0 scan threads only);
+    removed in the next release.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     previous = set_threads(1)
+    >>> caught[0].category.__name__, set_scan_threads(previous)
+    ('DeprecationWarning', 1)
+    """
+    warnings.warn(
+        "sqlite_quiver.set_threads is deprecated and will be removed in the next release: "
+        "use sqlite_quiver.set_scan_threads (it caps vec0 scan threads only)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return set_scan_threads(n)
 
 
 def cache_bytes(conn: Any, table: str) -> int:
-    """Bytes the process-level cache holds for ``table`` (loads it if needed)."""
+    """Bytes the process-level cache holds for ``table`` (loads it if needed).
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[4])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.ones((10, 4)))
+    >>> cache_bytes(conn, "t") >= 10 * 4 * 4  # at least the float32 vectors
+    True
+    """
     return _quiver.vec0_cache_bytes(conn, table)
 
 
 def clear_cache() -> None:
     """Drops every table from the process-level vector cache (memory is given back;
     the next query of each table reloads it). In-memory databases leave the cache when
-    their connection closes; file databases stay cached for later connections."""
+    their connection closes; file databases stay cached for later connections.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[2])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(2), ids=[1, 2])
+    >>> clear_cache()
+    >>> search(conn, "t", [[0, 1]], k=1)[0].tolist()  # reads the table again
+    [[2]]
+    """
     _quiver.vec0_clear_cache()

@@ -7,81 +7,105 @@ use std::ffi::{c_void, CStr};
 use arrow_array::cast::AsArray;
 use arrow_array::ffi::{from_ffi, FFI_ArrowArray};
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
-use arrow_array::{Array, RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::SchemaRef;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rusqlite::types::Value;
 
 use crate::connection::with_connection;
-use crate::operational_error;
+use crate::error::{no_panic, Error, Result};
 
 const STREAM: &CStr = c"arrow_array_stream";
 
-fn capsule_pointer(capsule: &Bound<'_, PyAny>, name: &CStr) -> PyResult<*mut c_void> {
+fn capsule_pointer(capsule: &Bound<'_, PyAny>, name: &CStr) -> Result<*mut c_void> {
     // SAFETY: PyCapsule_GetPointer checks the object's type and name and sets a Python
     // exception (returning null) when they do not match.
     let p = unsafe { pyo3::ffi::PyCapsule_GetPointer(capsule.as_ptr(), name.as_ptr()) };
     if p.is_null() {
-        return Err(PyErr::take(capsule.py()).unwrap_or_else(|| {
-            PyTypeError::new_err(format!("expected a PyCapsule named {name:?}"))
-        }));
+        return Err(PyErr::take(capsule.py()).map_or_else(
+            || Error::Type(format!("expected a PyCapsule named {name:?}")),
+            Error::Python,
+        ));
     }
     Ok(p)
 }
 
+/// Reads every batch of an ArrowArrayStream.
+///
+/// # Safety
+/// `p` must be a live ArrowArrayStream owned by a capsule. It is moved out, leaving a
+/// released stream behind, which the capsule's destructor skips.
+unsafe fn read_stream(p: *mut FFI_ArrowArrayStream) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    // SAFETY: per this function's contract.
+    let reader = unsafe { RecordBatchStreamReader::from_raw(p) }
+        .map_err(|e| Error::Value(format!("cannot read the Arrow stream: {e}")))?;
+    let schema = reader.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches
+            .push(batch.map_err(|e| Error::Value(format!("the Arrow stream failed midway: {e}")))?);
+    }
+    Ok((schema, batches))
+}
+
+/// Imports the array of an `__arrow_c_array__` pair.
+///
+/// # Safety
+/// `schema_ptr` and `array_ptr` must be a live ArrowSchema and ArrowArray owned by
+/// capsules. The array struct is moved out and a released (empty) one left behind, so
+/// the capsule's destructor does not release it again; the schema is only borrowed.
+unsafe fn import_array(schema_ptr: *mut c_void, array_ptr: *mut c_void) -> Result<ArrayRef> {
+    // SAFETY: per this function's contract.
+    let array_data = unsafe {
+        let array = std::ptr::replace(array_ptr.cast::<FFI_ArrowArray>(), FFI_ArrowArray::empty());
+        from_ffi(array, &*schema_ptr.cast::<FFI_ArrowSchema>())
+    }
+    .map_err(|e| Error::Value(format!("cannot import the Arrow array: {e}")))?;
+    Ok(arrow_array::make_array(array_data))
+}
+
 /// Reads every batch of `data` (anything with `__arrow_c_stream__` or
 /// `__arrow_c_array__`), checking the buffers fully (offsets, UTF-8, dictionary keys).
-pub fn import_batches(data: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<RecordBatch>)> {
+pub fn import_batches(data: &Bound<'_, PyAny>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let (schema, batches) = if data.hasattr("__arrow_c_stream__")? {
         let capsule = data.call_method0("__arrow_c_stream__")?;
         let p = capsule_pointer(&capsule, STREAM)?.cast::<FFI_ArrowArrayStream>();
-        // SAFETY: p is a live ArrowArrayStream owned by the capsule; from_raw moves it
-        // out and leaves a released stream behind, which the capsule's destructor skips.
-        let reader = unsafe { RecordBatchStreamReader::from_raw(p) }
-            .map_err(|e| PyValueError::new_err(format!("cannot read the Arrow stream: {e}")))?;
-        let schema = reader.schema();
-        let mut batches = Vec::new();
-        for batch in reader {
-            batches.push(batch.map_err(|e| {
-                PyValueError::new_err(format!("the Arrow stream failed midway: {e}"))
-            })?);
-        }
-        (schema, batches)
+        // arrow-rs asserts (panics) on some malformed C data: a ValueError instead.
+        no_panic("cannot read the Arrow stream: malformed Arrow data", || {
+            // SAFETY: p is the live ArrowArrayStream of the capsule.
+            unsafe { read_stream(p) }
+        })?
     } else if data.hasattr("__arrow_c_array__")? {
         let pair = data.call_method0("__arrow_c_array__")?;
         let (schema_capsule, array_capsule): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
             pair.extract()?;
         let schema_ptr = capsule_pointer(&schema_capsule, c"arrow_schema")?;
         let array_ptr = capsule_pointer(&array_capsule, c"arrow_array")?;
-        // SAFETY: the capsules hold a live ArrowSchema and ArrowArray. The array struct
-        // is moved out and a released (empty) one left behind, so the capsule's
-        // destructor does not release it again; the schema is only borrowed.
-        let array_data = unsafe {
-            let array =
-                std::ptr::replace(array_ptr.cast::<FFI_ArrowArray>(), FFI_ArrowArray::empty());
-            from_ffi(array, &*schema_ptr.cast::<FFI_ArrowSchema>())
-        }
-        .map_err(|e| PyValueError::new_err(format!("cannot import the Arrow array: {e}")))?;
-        let array = arrow_array::make_array(array_data);
+        let array = no_panic(
+            "cannot import the Arrow array: malformed Arrow data",
+            || {
+                // SAFETY: the capsules hold a live ArrowSchema and ArrowArray.
+                unsafe { import_array(schema_ptr, array_ptr) }
+            },
+        )?;
         let Some(structs) = array.as_struct_opt() else {
-            return Err(PyTypeError::new_err(format!(
+            return Err(Error::Type(format!(
                 "expected tabular Arrow data (a struct array / record batch), got an array \
                  of {}",
                 array.data_type()
             )));
         };
         if structs.null_count() > 0 {
-            return Err(PyValueError::new_err(
-                "the Arrow struct array has null rows; it cannot be read as a table",
+            return Err(Error::Value(
+                "the Arrow struct array has null rows; it cannot be read as a table".into(),
             ));
         }
         let batch = RecordBatch::from(structs.clone());
         (batch.schema(), vec![batch])
     } else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::Type(format!(
             "expected Arrow data (an object with __arrow_c_stream__ or __arrow_c_array__, \
              e.g. a pyarrow Table, polars DataFrame or pandas DataFrame), got {}",
             data.get_type().name()?
@@ -90,7 +114,7 @@ pub fn import_batches(data: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<Recor
     for batch in &batches {
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
             column.to_data().validate_full().map_err(|e| {
-                PyValueError::new_err(format!(
+                Error::Value(format!(
                     "column \"{}\": invalid Arrow data: {e}",
                     field.name()
                 ))
@@ -101,9 +125,9 @@ pub fn import_batches(data: &Bound<'_, PyAny>) -> PyResult<(SchemaRef, Vec<Recor
 }
 
 /// A schema from anything with `__arrow_c_schema__` (e.g. a pyarrow Schema).
-fn import_schema(schema: &Bound<'_, PyAny>) -> PyResult<arrow_schema::Schema> {
+fn import_schema(schema: &Bound<'_, PyAny>) -> Result<arrow_schema::Schema> {
     if !schema.hasattr("__arrow_c_schema__")? {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::Type(format!(
             "schema must be an Arrow schema (with __arrow_c_schema__, e.g. pyarrow.schema(...)), \
              got {}",
             schema.get_type().name()?
@@ -114,7 +138,7 @@ fn import_schema(schema: &Bound<'_, PyAny>) -> PyResult<arrow_schema::Schema> {
     // SAFETY: the capsule holds a live ArrowSchema, only borrowed here.
     let ffi_schema = unsafe { &*p.cast::<FFI_ArrowSchema>() };
     arrow_schema::Schema::try_from(ffi_schema)
-        .map_err(|e| PyValueError::new_err(format!("cannot read the schema: {e}")))
+        .map_err(|e| Error::Value(format!("cannot read the schema: {e}")))
 }
 
 unsafe extern "C" fn release_stream_capsule(capsule: *mut pyo3::ffi::PyObject) {
@@ -135,7 +159,7 @@ pub fn stream_capsule<'py>(
     py: Python<'py>,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> Result<Bound<'py, PyAny>> {
     let reader = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
     let stream = Box::into_raw(Box::new(FFI_ArrowArrayStream::new(Box::new(reader))));
     // SAFETY: stream is a valid heap pointer whose ownership passes to the capsule;
@@ -150,9 +174,10 @@ pub fn stream_capsule<'py>(
     if capsule.is_null() {
         // SAFETY: the capsule was not made, so we still own the stream.
         unsafe { drop(Box::from_raw(stream)) };
-        return Err(
-            PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("PyCapsule_New failed"))
-        );
+        return Err(PyErr::take(py).map_or_else(
+            || Error::Runtime("PyCapsule_New failed".into()),
+            Error::Python,
+        ));
     }
     // SAFETY: capsule is a new reference.
     Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
@@ -173,7 +198,7 @@ impl ArrowResult {
         &self,
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> Result<Bound<'py, PyAny>> {
         let _ = requested_schema; // the producer may ignore it (PyCapsule protocol)
         stream_capsule(py, self.schema.clone(), self.batches.clone())
     }
@@ -233,13 +258,13 @@ impl ArrowResult {
     }
 }
 
-fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
+fn sql_params(params: &Bound<'_, PyAny>) -> Result<Vec<Value>> {
     if params.is_none() {
         return Ok(Vec::new());
     }
     if params.is_instance_of::<PyDict>() {
-        return Err(PyTypeError::new_err(
-            "query_arrow: params must be a sequence (named parameters are not supported)",
+        return Err(Error::Type(
+            "query_arrow: params must be a sequence (named parameters are not supported)".into(),
         ));
     }
     let seq: Vec<Bound<'_, PyAny>> = if let Ok(t) = params.cast::<PyTuple>() {
@@ -258,7 +283,7 @@ fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
                 Ok(Value::Integer(i64::from(b)))
             } else if v.is_instance_of::<pyo3::types::PyInt>() {
                 v.extract::<i64>().map(Value::Integer).map_err(|_| {
-                    PyValueError::new_err(format!(
+                    Error::Value(format!(
                         "query_arrow: parameter {}: integer out of the 64-bit range",
                         i + 1
                     ))
@@ -272,7 +297,7 @@ fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
             } else if let Ok(b) = v.extract::<Vec<u8>>() {
                 Ok(Value::Blob(b))
             } else {
-                Err(PyTypeError::new_err(format!(
+                Err(Error::Type(format!(
                     "query_arrow: parameter {}: unsupported type {}",
                     i + 1,
                     v.get_type().name()?
@@ -288,21 +313,19 @@ fn sql_params(params: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
 fn detached<T: Send>(
     py: Python<'_>,
     conn: &Bound<'_, PyAny>,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, String> + Send,
-) -> PyResult<T> {
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send,
+) -> Result<T> {
     // Checks the type, that it is open and that sqlite-quiver is loaded.
     with_connection(py, conn, |_| Ok(()))?;
     let db = crate::connection::db_handle(py, conn)? as usize;
-    let result = py.detach(move || {
+    py.detach(move || {
         // SAFETY: db is the live handle checked above; the Python connection object is
         // kept alive by the caller's reference for the whole call, and from_handle does
         // not take ownership.
         let c =
-            unsafe { rusqlite::Connection::from_handle(db as *mut quiver_sqlite::ffi::sqlite3) }
-                .map_err(|e| e.to_string())?;
+            unsafe { rusqlite::Connection::from_handle(db as *mut quiver_sqlite::ffi::sqlite3) }?;
         f(&c)
-    });
-    result.map_err(|m| operational_error(py, m))
+    })
 }
 
 /// Registers `data` as the read-only virtual table `temp.<name>`.
@@ -315,13 +338,13 @@ pub fn register_arrow(
     data: &Bound<'_, PyAny>,
     timestamps: &str,
     uint64: &str,
-) -> PyResult<()> {
+) -> Result<()> {
     let options = quiver_sqlite::arrow::table::TableOptions {
         timestamps_as_epoch: match timestamps {
             "text" => false,
             "epoch" => true,
             other => {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::Value(format!(
                     "register_arrow: timestamps must be \"text\" or \"epoch\", got {other:?}"
                 )))
             }
@@ -330,7 +353,7 @@ pub fn register_arrow(
             "error" => false,
             "text" => true,
             other => {
-                return Err(PyValueError::new_err(format!(
+                return Err(Error::Value(format!(
                     "register_arrow: uint64 must be \"error\" or \"text\", got {other:?}"
                 )))
             }
@@ -338,17 +361,17 @@ pub fn register_arrow(
     };
     let (schema, batches) = import_batches(data)?;
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow::registry::register(c, name, schema, &batches, options)
-            .map_err(|e| operational_error(py, e.to_string()))
+        Ok(quiver_sqlite::arrow::registry::register(
+            c, name, schema, &batches, options,
+        )?)
     })
 }
 
 /// Drops the Arrow table `temp.<name>`; returns whether there was one.
 #[pyfunction]
-pub fn unregister_arrow(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+pub fn unregister_arrow(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> Result<bool> {
     with_connection(py, conn, |c| {
-        quiver_sqlite::arrow::registry::unregister(c, name)
-            .map_err(|e| operational_error(py, e.to_string()))
+        Ok(quiver_sqlite::arrow::registry::unregister(c, name)?)
     })
 }
 
@@ -361,7 +384,7 @@ pub fn query_arrow(
     sql: &str,
     params: Option<&Bound<'_, PyAny>>,
     schema: Option<&Bound<'_, PyAny>>,
-) -> PyResult<ArrowResult> {
+) -> Result<ArrowResult> {
     let params = match params {
         Some(p) => sql_params(p)?,
         None => Vec::new(),
@@ -371,8 +394,12 @@ pub fn query_arrow(
         _ => None,
     };
     let (schema, batches) = detached(py, conn, |c| {
-        quiver_sqlite::arrow::query::query_with_schema(c, sql, &params, requested.as_ref())
-            .map_err(|e| format!("query_arrow: {e}"))
+        Ok(quiver_sqlite::arrow::query::query_with_schema(
+            c,
+            sql,
+            &params,
+            requested.as_ref(),
+        )?)
     })?;
     Ok(ArrowResult { schema, batches })
 }
@@ -386,12 +413,13 @@ pub fn insert_arrow(
     table: &str,
     data: &Bound<'_, PyAny>,
     mode: &str,
-) -> PyResult<usize> {
-    let mode: quiver_sqlite::arrow::insert::Mode = mode.parse().map_err(PyValueError::new_err)?;
+) -> Result<usize> {
+    let mode: quiver_sqlite::arrow::insert::Mode = mode.parse().map_err(Error::Value)?;
     let (schema, batches) = import_batches(data)?;
     detached(py, conn, |c| {
-        quiver_sqlite::arrow::insert::insert(c, table, schema, &batches, mode)
-            .map_err(|e| e.to_string())
+        Ok(quiver_sqlite::arrow::insert::insert(
+            c, table, schema, &batches, mode,
+        )?)
     })
 }
 

@@ -19,6 +19,12 @@ type FreeFn = unsafe extern "C" fn(*mut c_void);
 type TotalChangesFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 type LibVersionNumberFn = unsafe extern "C" fn() -> c_int;
 
+/// Why the host library could not be used or the extension not loaded (raised as
+/// `sqlite3.OperationalError`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct HostError(String);
+
 const SQLITE_OK: c_int = 0;
 const SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION: c_int = 1005;
 
@@ -32,22 +38,23 @@ pub struct HostSqlite {
 }
 
 /// Looks `name` up in `handle` (a dlopen handle).
-fn symbol(handle: *mut c_void, name: &CStr, library: &str) -> Result<*mut c_void, String> {
+fn symbol(handle: *mut c_void, name: &CStr, library: &str) -> Result<*mut c_void, HostError> {
     // SAFETY: handle is a valid dlopen handle and name is NUL-terminated.
     let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
     if p.is_null() {
-        Err(format!(
+        Err(HostError(format!(
             "the SQLite library behind {library} does not export {} (built without \
              extension loading?)",
             name.to_string_lossy()
-        ))
+        )))
     } else {
         Ok(p)
     }
 }
 
-fn find_host(library: &str) -> Result<HostSqlite, String> {
-    let path = CString::new(library).map_err(|_| format!("bad library path {library:?}"))?;
+fn find_host(library: &str) -> Result<HostSqlite, HostError> {
+    let path =
+        CString::new(library).map_err(|_| HostError(format!("bad library path {library:?}")))?;
     // SAFETY: RTLD_NOLOAD only returns a handle to a library Python already loaded.
     let mut handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
     if handle.is_null() {
@@ -56,7 +63,7 @@ fn find_host(library: &str) -> Result<HostSqlite, String> {
         handle = unsafe { libc::dlopen(ptr::null(), libc::RTLD_LAZY) };
     }
     if handle.is_null() {
-        return Err(format!("cannot open {library}"));
+        return Err(HostError(format!("cannot open {library}")));
     }
     let sym = |name: &CStr| symbol(handle, name, library);
     // SAFETY: each symbol is the SQLite C function of that name, whose C signature the
@@ -79,8 +86,8 @@ fn find_host(library: &str) -> Result<HostSqlite, String> {
 }
 
 /// The host library of this process's `_sqlite3` module, found once.
-pub fn host(library: &str) -> Result<&'static HostSqlite, String> {
-    static HOST: OnceLock<Result<HostSqlite, String>> = OnceLock::new();
+pub fn host(library: &str) -> Result<&'static HostSqlite, HostError> {
+    static HOST: OnceLock<Result<HostSqlite, HostError>> = OnceLock::new();
     HOST.get_or_init(|| find_host(library))
         .as_ref()
         .map_err(Clone::clone)
@@ -107,12 +114,13 @@ impl HostSqlite {
         db: *mut c_void,
         path: &str,
         entrypoint: Option<&str>,
-    ) -> Result<(), String> {
-        let c_path = CString::new(path).map_err(|_| "the path contains a NUL byte".to_string())?;
+    ) -> Result<(), HostError> {
+        let nul = |what: &str| HostError(format!("the {what} contains a NUL byte"));
+        let c_path = CString::new(path).map_err(|_| nul("path"))?;
         let c_entry = entrypoint
             .map(CString::new)
             .transpose()
-            .map_err(|_| "the entry point contains a NUL byte".to_string())?;
+            .map_err(|_| nul("entry point"))?;
         let mut previous: c_int = 0;
         let mut errmsg: *mut c_char = ptr::null_mut();
         // SAFETY: db is live per contract; db_config with ENABLE_LOAD_EXTENSION takes
@@ -125,7 +133,9 @@ impl HostSqlite {
                 &mut previous as *mut c_int,
             );
             if rc != SQLITE_OK {
-                return Err(format!("sqlite3_db_config failed with code {rc}"));
+                return Err(HostError(format!(
+                    "sqlite3_db_config failed with code {rc}"
+                )));
             }
             (self.db_config)(
                 db,
@@ -155,7 +165,7 @@ impl HostSqlite {
                 (self.free)(errmsg.cast::<c_void>());
                 m
             };
-            Err(message)
+            Err(HostError(message))
         }
     }
 }

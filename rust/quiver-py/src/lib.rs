@@ -3,28 +3,18 @@
 
 mod arrow;
 pub mod connection;
+mod error;
 mod host_loader;
 mod ml;
 mod vec0;
 
 use std::ffi::c_void;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-quiver_sqlite::export_entry_point!();
+use crate::error::{Error, Result};
 
-/// A `sqlite3.OperationalError` carrying `message`.
-pub(crate) fn operational_error(py: Python<'_>, message: String) -> PyErr {
-    match py
-        .import("sqlite3")
-        .and_then(|m| m.getattr("OperationalError"))
-        .and_then(|cls| cls.call1((message.clone(),)))
-    {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(e) => e,
-    }
-}
+quiver_sqlite::export_entry_point!();
 
 /// Loads the SQLite extension at `path` into a stdlib `sqlite3.Connection` through
 /// the C API of the SQLite library at `host_library` (the `_sqlite3` module's file).
@@ -36,10 +26,10 @@ fn load_extension_into(
     path: &str,
     entrypoint: Option<&str>,
     host_library: &str,
-) -> PyResult<()> {
+) -> Result<()> {
     let connection_type = py.import("sqlite3")?.getattr("Connection")?;
     if !conn.is_instance(&connection_type)? {
-        return Err(PyTypeError::new_err(format!(
+        return Err(Error::Type(format!(
             "expected a sqlite3.Connection, got {}",
             conn.get_type().name()?
         )));
@@ -56,26 +46,25 @@ fn load_extension_into(
             .read()
     };
     if db.is_null() {
-        return Err(PyValueError::new_err("the connection is closed"));
+        return Err(Error::Value("the connection is closed".into()));
     }
-    let host = host_loader::host(host_library).map_err(|m| operational_error(py, m))?;
+    let host = host_loader::host(host_library)?;
     // SAFETY: db was read from a live, open connection of this host library.
     if !unsafe { host.check_handle(db, total_changes) } {
-        return Err(operational_error(
-            py,
+        return Err(Error::Sql(
             "cannot locate the SQLite handle inside this sqlite3.Connection (unknown \
              object layout); use apsw, or a Python whose sqlite3 has enable_load_extension"
-                .to_string(),
+                .into(),
         ));
     }
     // SAFETY: db is live; the GIL is held, so no Python thread uses it meanwhile.
-    unsafe { host.load(db, path, entrypoint) }.map_err(|m| operational_error(py, m))
+    Ok(unsafe { host.load(db, path, entrypoint) }?)
 }
 
 /// The host SQLite's version number (e.g. 3040001), read at run time.
 #[pyfunction]
-fn host_sqlite_version_number(py: Python<'_>, host_library: &str) -> PyResult<i64> {
-    let host = host_loader::host(host_library).map_err(|m| operational_error(py, m))?;
+fn host_sqlite_version_number(host_library: &str) -> Result<i64> {
+    let host = host_loader::host(host_library)?;
     // SAFETY: a plain getter of the host library.
     Ok(i64::from(unsafe { (host.libversion_number)() }))
 }
@@ -107,7 +96,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(vec0::set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_set_scan_threads, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
     m.add_class::<arrow::ArrowResult>()?;
     m.add_function(wrap_pyfunction!(arrow::register_arrow, m)?)?;

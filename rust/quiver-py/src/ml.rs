@@ -3,17 +3,11 @@
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use quiver_sqlite::ml::model::Model;
 use quiver_sqlite::ml::{runtime, MlError};
 
-fn to_py(e: MlError) -> PyErr {
-    match e {
-        MlError::NoRuntime(_) => PyRuntimeError::new_err(e.to_string()),
-        other => PyValueError::new_err(other.to_string()),
-    }
-}
+use crate::error::{Error, Result};
 
 /// Sets the libonnxruntime file to load on first use (None: use ORT_DYLIB_PATH).
 #[pyfunction]
@@ -35,9 +29,9 @@ pub fn ml_settings() -> (usize, usize, Option<String>, bool) {
 
 /// Inference threads per session (default 1); drops cached sessions.
 #[pyfunction]
-pub fn ml_set_threads(threads: usize) -> PyResult<()> {
+pub fn ml_set_threads(threads: usize) -> Result<()> {
     if threads == 0 {
-        return Err(PyValueError::new_err("threads must be at least 1"));
+        return Err(Error::Value("threads must be at least 1".into()));
     }
     runtime::set_threads(threads);
     Ok(())
@@ -45,11 +39,9 @@ pub fn ml_set_threads(threads: usize) -> PyResult<()> {
 
 /// The largest model (bytes) that save_model stores and the SQL functions load.
 #[pyfunction]
-pub fn ml_set_max_model_bytes(limit: usize) -> PyResult<()> {
+pub fn ml_set_max_model_bytes(limit: usize) -> Result<()> {
     if limit == 0 {
-        return Err(PyValueError::new_err(
-            "the model size limit must be positive",
-        ));
+        return Err(Error::Value("the model size limit must be positive".into()));
     }
     runtime::set_max_model_bytes(limit);
     Ok(())
@@ -58,9 +50,9 @@ pub fn ml_set_max_model_bytes(limit: usize) -> PyResult<()> {
 /// Loads `model` (ONNX bytes) and runs it on one row of zeros; returns
 /// (n_features, input_schema JSON, output_schema JSON, has_probabilities).
 #[pyfunction]
-pub fn ml_inspect(py: Python<'_>, model: &[u8]) -> PyResult<(usize, String, String, bool)> {
+pub fn ml_inspect(py: Python<'_>, model: &[u8]) -> Result<(usize, String, String, bool)> {
     let bytes = model.to_vec();
-    py.detach(move || {
+    let inspected = py.detach(move || -> std::result::Result<_, MlError> {
         let m = Model::load(&bytes)?;
         let zeros = vec![0f32; m.n_features];
         m.predict(&zeros, 1, m.has_probabilities())?;
@@ -70,8 +62,8 @@ pub fn ml_inspect(py: Python<'_>, model: &[u8]) -> PyResult<(usize, String, Stri
             m.output_schema.clone(),
             m.has_probabilities(),
         ))
-    })
-    .map_err(to_py)
+    })?;
+    Ok(inspected)
 }
 
 /// Allows (default) or forbids the native path for simple linear models; drops cached

@@ -2,24 +2,16 @@
 //! `sqlite_quiver.insert_vectors` / `sqlite_quiver.search`).
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use quiver_sqlite::vec0::bulk::{self, BulkError, Ids};
+use quiver_sqlite::vec0::bulk::{self, Ids};
 use rusqlite::types::Value;
 
 use crate::connection::with_connection;
-use crate::operational_error;
-
-fn to_py_err(py: Python<'_>, e: BulkError) -> PyErr {
-    match e {
-        BulkError::Argument(m) => PyValueError::new_err(m),
-        BulkError::Sql(m) => operational_error(py, m),
-    }
-}
+use crate::error::{Error, Result};
 
 /// A Python scalar as an SQL value.
-fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+fn value(obj: &Bound<'_, PyAny>) -> Result<Value> {
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -38,20 +30,18 @@ fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(b) = obj.extract::<Vec<u8>>() {
         return Ok(Value::Blob(b));
     }
-    Err(PyValueError::new_err(format!(
+    Err(Error::Value(format!(
         "unsupported value of type {}",
         obj.get_type().name()?
     )))
 }
 
-fn columns(dict: &Bound<'_, PyDict>) -> PyResult<Vec<(String, Vec<Value>)>> {
+fn columns(dict: &Bound<'_, PyDict>) -> Result<Vec<(String, Vec<Value>)>> {
     let mut out = Vec::new();
     for (k, v) in dict.iter() {
         let name: String = k.extract()?;
         let values = if let Ok(list) = v.cast::<PyList>() {
-            list.iter()
-                .map(|x| value(&x))
-                .collect::<PyResult<Vec<_>>>()?
+            list.iter().map(|x| value(&x)).collect::<Result<Vec<_>>>()?
         } else {
             vec![value(&v)?]
         };
@@ -61,20 +51,18 @@ fn columns(dict: &Bound<'_, PyDict>) -> PyResult<Vec<(String, Vec<Value>)>> {
 }
 
 /// A C-contiguous 2-D float32 buffer: (buffer, rows, columns).
-fn f32_matrix(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(PyBuffer<f32>, usize, usize)> {
+fn f32_matrix(obj: &Bound<'_, PyAny>, what: &str) -> Result<(PyBuffer<f32>, usize, usize)> {
     let buf = PyBuffer::<f32>::get(obj)
-        .map_err(|_| PyValueError::new_err(format!("{what} must be a float32 array")))?;
+        .map_err(|_| Error::Value(format!("{what} must be a float32 array")))?;
     let shape = buf.shape().to_vec();
     if shape.len() != 2 {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::Value(format!(
             "{what} must be a 2-D array (rows x dimensions), got {} dimensions",
             shape.len()
         )));
     }
     if !buf.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!(
-            "{what} must be C-contiguous"
-        )));
+        return Err(Error::Value(format!("{what} must be C-contiguous")));
     }
     Ok((buf, shape[0], shape[1]))
 }
@@ -106,25 +94,28 @@ pub fn vec0_insert(
     ids: Option<&Bound<'_, PyList>>,
     columns_dict: &Bound<'_, PyDict>,
     replace: bool,
-) -> PyResult<Vec<i64>> {
+) -> Result<Vec<i64>> {
     let (buf, n, dims) = f32_matrix(vectors, "vectors")?;
-    let ids = match ids {
-        None => Ids::None,
-        Some(list) => {
-            if list.len() > 0 && list.get_item(0)?.extract::<String>().is_ok() {
-                Ids::Text(list.extract()?)
-            } else {
-                Ids::Integer(list.extract().map_err(|_| {
-                    PyValueError::new_err("ids must be all integers or all strings")
-                })?)
+    let ids =
+        match ids {
+            None => Ids::None,
+            Some(list) => {
+                if list.len() > 0 && list.get_item(0)?.extract::<String>().is_ok() {
+                    Ids::Text(list.extract()?)
+                } else {
+                    Ids::Integer(list.extract().map_err(|_| {
+                        Error::Value("ids must be all integers or all strings".into())
+                    })?)
+                }
             }
-        }
-    };
+        };
     let cols = columns(columns_dict)?;
     with_connection(py, conn, |c| {
         // SAFETY: the GIL is held for the whole call (no Python code runs).
         let data = unsafe { f32_slice(&buf) };
-        bulk::insert_f32(c, table, data, n, dims, ids, cols, replace).map_err(|e| to_py_err(py, e))
+        Ok(bulk::insert_f32(
+            c, table, data, n, dims, ids, cols, replace,
+        )?)
     })
 }
 
@@ -146,13 +137,14 @@ pub fn vec0_search<'py>(
     k: i64,
     column: Option<&str>,
     filters: &Bound<'py, PyDict>,
-) -> PyResult<SearchOut<'py>> {
+) -> Result<SearchOut<'py>> {
     let (buf, n, dims) = f32_matrix(queries, "queries")?;
     let data = buf.to_vec(py)?;
     let filters = columns(filters)?;
     let prepared = with_connection(py, conn, |c| {
-        bulk::prepare_search(c, table, column, &data, n, dims, k, filters)
-            .map_err(|e| to_py_err(py, e))
+        Ok(bulk::prepare_search(
+            c, table, column, &data, n, dims, k, filters,
+        )?)
     })?;
     let result = py.detach(|| bulk::run_search(&prepared));
     let ids: Vec<u8> = result.rowids.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -170,15 +162,13 @@ pub fn vec0_search<'py>(
 
 /// Bytes held by the process-level cache for `table` (loading it if needed).
 #[pyfunction]
-pub fn vec0_cache_bytes(py: Python<'_>, conn: &Bound<'_, PyAny>, table: &str) -> PyResult<usize> {
-    with_connection(py, conn, |c| {
-        bulk::cache_bytes(c, table).map_err(|e| to_py_err(py, e))
-    })
+pub fn vec0_cache_bytes(py: Python<'_>, conn: &Bound<'_, PyAny>, table: &str) -> Result<usize> {
+    with_connection(py, conn, |c| Ok(bulk::cache_bytes(c, table)?))
 }
 
 /// Caps the threads of vec0 scans (0 = all cores); returns the previous cap.
 #[pyfunction]
-pub fn set_threads(n: usize) -> usize {
+pub fn vec0_set_scan_threads(n: usize) -> usize {
     quiver_sqlite::vec0::knn::set_max_threads(n)
 }
 
