@@ -147,6 +147,8 @@ def test_bad_search_input():
         sqlite_quiver.search(conn, "missing", np.ones((1, 4)), k=1)
     with pytest.raises(TypeError):
         sqlite_quiver.search(conn, "t", np.ones((1, 4)), k="3")
+    with pytest.raises(ValueError, match="^no vector column 'zz' in 't'$"):
+        sqlite_quiver.search(conn, "t", np.ones((1, 4)), k=1, column="zz")
 
 
 def test_bulk_insert_rolls_back_with_transaction():

@@ -87,7 +87,12 @@ pub fn vector_column(
     };
     found
         .map(|(slot, (ci, c))| (slot, shadow.config.columns[ci].name.clone(), c.clone()))
-        .ok_or_else(|| arg(format!("no vector column {name:?} in '{}'", shadow.name)))
+        .ok_or_else(|| {
+            arg(match name {
+                Some(n) => format!("no vector column '{n}' in '{}'", shadow.name),
+                None => format!("'{}' has no vector column", shadow.name),
+            })
+        })
 }
 
 /// Identifiers for inserted rows.
