@@ -2,7 +2,9 @@
 //!
 //! * [`distance`] — the functions the rest of the project calls; each one
 //!   forwards to the fastest kernel this CPU can run.
-//! * [`dispatch`] — the table of kernels, picked once at run time.
+//! * [`kernels`] — the [`Kernels`](kernels::Kernels) table type: one set of
+//!   function pointers per instruction-set path.
+//! * [`dispatch`] — picks the table once at run time.
 //! * [`codec`] — sqlite-vec compatible blob and JSON formats.
 //!
 //! Every SIMD kernel must return exactly what the scalar kernel returns for
@@ -13,15 +15,15 @@
 // `unsafe fn` bodies.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// First: its table macro must be defined before the modules that use it.
+#[macro_use]
+pub mod kernels;
+
 pub mod codec;
 pub mod dispatch;
 pub mod distance;
 
 mod scalar;
-
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[macro_use]
-mod table;
 
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -2,7 +2,7 @@
 //! still handed out through a detection check, like the x86 ones, so the
 //! safety argument is the same everywhere.
 
-use crate::dispatch::Kernels;
+use crate::kernels::Kernels;
 
 detected_table!(NEON, "neon", kernels);
 

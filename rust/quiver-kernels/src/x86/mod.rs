@@ -9,7 +9,7 @@
 mod avx2;
 mod avx512;
 
-use crate::dispatch::Kernels;
+use crate::kernels::Kernels;
 
 detected_table!(AVX2, "avx2+fma", avx2);
 detected_table!(AVX512, "avx512", avx512);
