@@ -18,6 +18,7 @@ static SCALAR: Kernels = Kernels {
     dot_i8: scalar::dot_i8,
     dot_and_norms_i8: scalar::dot_and_norms_i8,
     hamming: scalar::hamming,
+    dot_block_f32: scalar::dot_block_f32,
 };
 
 /// The portable reference kernels; available everywhere.

@@ -30,6 +30,12 @@ pub struct Kernels {
     pub dot_and_norms_i8: fn(&[i8], &[i8]) -> (i64, i64, i64),
     /// Number of differing bits.
     pub hamming: fn(&[u8], &[u8]) -> u64,
+    /// Dot products of many queries with many rows at once:
+    /// `out[q * nr + r] = queries[q] · rows[r]` for the `nq = queries.len() /
+    /// dims` and `nr = rows.len() / dims` vectors laid out row-major. A
+    /// trailing partial vector is ignored, and only the queries whose results
+    /// fit in `out` are computed; nothing is computed when `dims` is 0.
+    pub dot_block_f32: fn(queries: &[f32], rows: &[f32], dims: usize, out: &mut [f32]),
 }
 
 impl std::fmt::Debug for Kernels {
@@ -54,6 +60,7 @@ macro_rules! detected_table {
     detected_table!(@wrap $imp::dot_i8(a: &[i8], b: &[i8]) -> i64);
     detected_table!(@wrap $imp::dot_and_norms_i8(a: &[i8], b: &[i8]) -> (i64, i64, i64));
     detected_table!(@wrap $imp::hamming(a: &[u8], b: &[u8]) -> u64);
+    detected_table!(@wrap $imp::dot_block_f32(q: &[f32], r: &[f32], dims: usize, out: &mut [f32]));
             Kernels {
                 name: $name,
                 l2_squared_f32,
@@ -65,15 +72,16 @@ macro_rules! detected_table {
                 dot_i8,
                 dot_and_norms_i8,
                 hamming,
+                dot_block_f32,
             }
         };
     };
-    (@wrap $imp:ident :: $f:ident($a:ident: $ta:ty, $b:ident: $tb:ty) -> $ret:ty) => {
-        fn $f($a: $ta, $b: $tb) -> $ret {
+    (@wrap $imp:ident :: $f:ident($($a:ident: $t:ty),*) $(-> $ret:ty)?) => {
+        fn $f($($a: $t),*) $(-> $ret)? {
             // SAFETY: this wrapper is reachable only through its table, which
             // is handed out only after the required CPU features were
             // detected (see the accessor function next to the table).
-            unsafe { $imp::$f($a, $b) }
+            unsafe { $imp::$f($($a),*) }
         }
     };
 }

@@ -48,3 +48,16 @@ pub(crate) fn common_prefix<'a, 'b, T>(a: &'a [T], b: &'b [T]) -> (&'a [T], &'b 
     let n = a.len().min(b.len());
     (&a[..n], &b[..n])
 }
+
+/// The shape a many-queries x many-rows kernel works on: `nq = queries / dims`
+/// row-major queries and `nr = rows / dims` rows (a trailing partial vector is
+/// ignored), cut to the queries whose `nr` results fit in `out`. Like
+/// [`common_prefix`], it keeps the safe table kernels from reading or writing
+/// out of bounds whatever lengths they get.
+#[inline(always)]
+pub(crate) fn block_shape(queries: usize, rows: usize, dims: usize, out: usize) -> (usize, usize) {
+    let (Some(nq), Some(nr)) = (queries.checked_div(dims), rows.checked_div(dims)) else {
+        return (0, 0);
+    };
+    (nq.min(out.checked_div(nr).unwrap_or(0)), nr)
+}
