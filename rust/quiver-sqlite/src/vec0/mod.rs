@@ -9,7 +9,6 @@
 //! * `table`   — the module callbacks
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
 
-mod batch_kernel;
 pub mod bulk;
 pub mod cache;
 pub mod config;
