@@ -11,8 +11,8 @@ use crate::{common_prefix, scalar, I8_BLOCK};
 
 /// Rows per tile of the block kernel: 4 queries x 3 rows, as for AVX2 but
 /// 16 lanes wide. Measured on an AVX-512 AMD EPYC (examples/kernel_bench.rs),
-/// 4 x 3 beat 4 x 2, 4 x 4 and 8 x 2, and beat AVX2's 4 x 3 by 3-15% at 128,
-/// 768 and 1536 dimensions (4% slower at 100).
+/// 4 x 3 beat 4 x 2, 4 x 4 and 8 x 2, and beat AVX2's 4 x 3 by 4-17% at 128,
+/// 768 and 1536 dimensions (about even at 100).
 const TILE_R: usize = 3;
 
 block_kernel!(
