@@ -2,7 +2,9 @@
 //!
 //! * [`distance`] — the functions the rest of the project calls; each one
 //!   forwards to the fastest kernel this CPU can run.
-//! * [`dispatch`] — the table of kernels, picked once at run time.
+//! * [`kernels`] — the [`Kernels`](kernels::Kernels) table type: one set of
+//!   function pointers per instruction-set path.
+//! * [`dispatch`] — picks the table once at run time.
 //! * [`codec`] — sqlite-vec compatible blob and JSON formats.
 //!
 //! Every SIMD kernel must return exactly what the scalar kernel returns for
@@ -13,15 +15,15 @@
 // `unsafe fn` bodies.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// First: its table macro must be defined before the modules that use it.
+#[macro_use]
+pub mod kernels;
+
 pub mod codec;
 pub mod dispatch;
 pub mod distance;
 
 mod scalar;
-
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[macro_use]
-mod table;
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -45,4 +47,17 @@ pub(crate) const I8_BLOCK: usize = 4096;
 pub(crate) fn common_prefix<'a, 'b, T>(a: &'a [T], b: &'b [T]) -> (&'a [T], &'b [T]) {
     let n = a.len().min(b.len());
     (&a[..n], &b[..n])
+}
+
+/// The shape a many-queries x many-rows kernel works on: `nq = queries / dims`
+/// row-major queries and `nr = rows / dims` rows (a trailing partial vector is
+/// ignored), cut to the queries whose `nr` results fit in `out`. Like
+/// [`common_prefix`], it keeps the safe table kernels from reading or writing
+/// out of bounds whatever lengths they get.
+#[inline(always)]
+pub(crate) fn block_shape(queries: usize, rows: usize, dims: usize, out: usize) -> (usize, usize) {
+    let (Some(nq), Some(nr)) = (queries.checked_div(dims), rows.checked_div(dims)) else {
+        return (0, 0);
+    };
+    (nq.min(out.checked_div(nr).unwrap_or(0)), nr)
 }

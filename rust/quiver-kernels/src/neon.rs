@@ -2,7 +2,7 @@
 //! still handed out through a detection check, like the x86 ones, so the
 //! safety argument is the same everywhere.
 
-use crate::dispatch::Kernels;
+use crate::kernels::Kernels;
 
 detected_table!(NEON, "neon", kernels);
 
@@ -224,5 +224,20 @@ mod kernels {
             total += u64::from(vaddvq_u8(counts));
         }
         total + scalar::hamming(a_tail, b_tail)
+    }
+
+    /// One pair at a time with [`dot_f32`]; a register-blocked kernel like
+    /// the x86 ones is left for when it can be measured on an aarch64 CPU.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn dot_block_f32(
+        queries: &[f32],
+        rows: &[f32],
+        dims: usize,
+        out: &mut [f32],
+    ) {
+        scalar::dot_block_pairwise(queries, rows, dims, out, |q, r| {
+            // SAFETY: this function's caller guarantees NEON, as `dot_f32` needs.
+            unsafe { dot_f32(q, r) }
+        });
     }
 }

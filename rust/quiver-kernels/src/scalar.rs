@@ -4,7 +4,7 @@
 //! The float loops keep eight independent partial sums so the compiler can
 //! map them onto vector registers without reassociating anything.
 
-use crate::{common_prefix, I8_BLOCK};
+use crate::{block_shape, common_prefix, I8_BLOCK};
 
 /// Number of independent float accumulators.
 const LANES: usize = 8;
@@ -99,4 +99,42 @@ pub(crate) fn hamming(a: &[u8], b: &[u8]) -> u64 {
         total += u64::from((x ^ y).count_ones());
     }
     total
+}
+
+/// `Σ a[i]·b[i]` added in order from 0, for a block kernel's remainder shorter
+/// than one vector (for one shorter than [`LANES`] this is exactly
+/// [`dot_f32`]).
+#[inline(always)]
+pub(crate) fn dot_tail(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0.0, |s, (&x, &y)| s + x * y)
+}
+
+/// `out[q * nr + r] = queries[q] · rows[r]`, one pair at a time with [`dot_f32`]
+/// (shape as [`block_shape`]).
+pub(crate) fn dot_block_f32(queries: &[f32], rows: &[f32], dims: usize, out: &mut [f32]) {
+    dot_block_pairwise(queries, rows, dims, out, dot_f32);
+}
+
+/// The pair loop of [`dot_block_f32`] around any one-pair `dot` kernel.
+#[inline(always)]
+pub(crate) fn dot_block_pairwise(
+    queries: &[f32],
+    rows: &[f32],
+    dims: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    let (nq, nr) = block_shape(queries.len(), rows.len(), dims, out.len());
+    if nr == 0 {
+        return;
+    }
+    for (q, out) in queries
+        .chunks_exact(dims)
+        .take(nq)
+        .zip(out.chunks_exact_mut(nr))
+    {
+        for (r, o) in rows.chunks_exact(dims).zip(out) {
+            *o = dot(q, r);
+        }
+    }
 }

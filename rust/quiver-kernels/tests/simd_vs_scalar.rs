@@ -79,6 +79,12 @@ fn paths_are_listed_in_order() {
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         assert!(paths.iter().any(|k| k.name == "avx2+fma"));
     }
+    // Every test below runs every listed path, so this is what makes the
+    // AVX-512 kernels tested wherever the CPU can run them.
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+        assert_eq!(dispatch::best().name, "avx512");
+    }
     #[cfg(target_arch = "aarch64")]
     assert_eq!(dispatch::best().name, "neon");
     eprintln!(
@@ -247,5 +253,71 @@ fn mismatched_lengths_use_common_prefix() {
         );
         assert_eq!((path.l2_squared_f32)(&[], &a), 0.0, "{name}");
         assert_eq!((path.hamming)(&[], &[]), 0, "{name}");
+    }
+}
+
+/// Query and row counts for the many-queries kernel: every remainder of its
+/// 4-query x 3-row tiles, odd counts, and a single pair.
+const BLOCK_SHAPES: [(usize, usize); 6] = [(1, 1), (3, 5), (4, 3), (5, 7), (2, 4), (9, 13)];
+
+/// Every query x row result of every path's `dot_block_f32` matches the
+/// scalar one-pair dot product (exactly on the scalar path), for every
+/// dimension, at every alignment, and nothing past `nq * nr` is written.
+#[test]
+fn dot_block_matches_scalar() {
+    let scalar = dispatch::scalar();
+    let mut rng = Rng(0x5851_F42D_4C95_7F2D);
+    for path in dispatch::available() {
+        for n in dims() {
+            // Two shapes per dimension, so every shape meets every remainder
+            // of the vector width.
+            for (nq, nr) in [BLOCK_SHAPES[n % 6], BLOCK_SHAPES[(n / 6 + 1) % 6]] {
+                let q_buf = rng.vec_f32(nq * n + 3, 1.0);
+                let r_buf = rng.vec_f32(nr * n + 3, 1.0);
+                for (oq, or) in OFFSETS {
+                    let (queries, rows) = (&q_buf[oq..oq + nq * n], &r_buf[or..or + nr * n]);
+                    let mut out = vec![f32::NAN; nq * nr + 5];
+                    (path.dot_block_f32)(queries, rows, n, &mut out);
+                    for (i, q) in queries.chunks_exact(n).enumerate() {
+                        for (j, r) in rows.chunks_exact(n).enumerate() {
+                            let name = format!("{} n={n} {nq}x{nr} q{i} r{j}", path.name);
+                            let (got, want) = (out[i * nr + j], (scalar.dot_f32)(q, r));
+                            if path.name == "scalar" {
+                                assert_eq!(got, want, "{name}");
+                            }
+                            let terms = q.iter().zip(r).map(|(&x, &y)| f64::from(x * y).abs());
+                            assert_close(got, want, terms.sum(), &name);
+                        }
+                    }
+                    assert!(out[nq * nr..].iter().all(|x| x.is_nan()), "{}", path.name);
+                }
+            }
+        }
+    }
+}
+
+/// The table's block kernel is safe, so odd lengths must not read or write
+/// out of bounds: a trailing partial vector is ignored, only the queries whose
+/// results fit in `out` are computed, and `dims == 0` computes nothing.
+#[test]
+fn dot_block_clamps_to_what_fits() {
+    let mut rng = Rng(5);
+    let (queries, rows) = (rng.vec_f32(5 * 8 + 3, 1.0), rng.vec_f32(7 * 8 + 5, 1.0));
+    for path in dispatch::available() {
+        let name = path.name;
+        let mut full = vec![0.0; 5 * 7];
+        (path.dot_block_f32)(&queries, &rows, 8, &mut full);
+        let mut exact = vec![0.0; 5 * 7];
+        (path.dot_block_f32)(&queries[..40], &rows[..56], 8, &mut exact);
+        assert_eq!(full, exact, "{name}: partial vectors ignored");
+        let mut short = vec![f32::NAN; 2 * 7 + 6];
+        (path.dot_block_f32)(&queries, &rows, 8, &mut short);
+        assert_eq!(short[..14], full[..14], "{name}: the two queries that fit");
+        assert!(short[14..].iter().all(|x| x.is_nan()), "{name}");
+        let mut none = vec![f32::NAN; 4];
+        (path.dot_block_f32)(&queries, &rows, 0, &mut none);
+        (path.dot_block_f32)(&queries, &rows[..7], 8, &mut none);
+        (path.dot_block_f32)(&queries, &rows, 8, &mut []);
+        assert!(none.iter().all(|x| x.is_nan()), "{name}");
     }
 }

@@ -519,14 +519,7 @@ fn knn_batch_f32(
                 .map(|s| data.live[s] && filters.iter().all(|f| f.accepts(data, s)))
                 .collect();
             if pass.iter().any(|&p| p) {
-                super::batch_kernel::dot_block(
-                    &qmat,
-                    nq,
-                    &xs[b * dims..e * dims],
-                    nr,
-                    dims,
-                    &mut out,
-                );
+                (kernels.dot_block_f32)(&qmat, &xs[b * dims..e * dims], dims, &mut out);
                 for (ri, s) in (b..e).enumerate() {
                     if !pass[ri] {
                         continue;

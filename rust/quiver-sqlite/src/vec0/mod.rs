@@ -11,7 +11,6 @@
 //! * `cursor`  — xFilter / xColumn (reads); `write` — xUpdate (SQL writes)
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
 
-mod batch_kernel;
 pub mod bulk;
 pub mod cache;
 pub mod config;
