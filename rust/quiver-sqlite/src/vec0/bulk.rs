@@ -64,12 +64,12 @@ pub fn open(conn: &Connection, table: &str) -> Result<Shadow, BulkError> {
     let args = module_args_from_sql(&sql).ok_or_else(|| arg("cannot read the table definition"))?;
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let config = TableConfig::parse(&refs).map_err(BulkError::Sql)?;
-    let shadow = Shadow {
+    let mut shadow = Shadow {
         schema,
         name,
         config,
     };
-    shadow.check_format(conn)?;
+    shadow.open_existing(conn)?;
     Ok(shadow)
 }
 

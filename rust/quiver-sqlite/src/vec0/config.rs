@@ -17,7 +17,13 @@ use crate::vec::vector::ElementType;
 
 /// Largest accepted `chunk_size` (vectors per chunk).
 pub const MAX_CHUNK_SIZE: usize = 1 << 16;
+/// The most vectors a chunk holds by default (sqlite-vec's default chunk size).
 pub const DEFAULT_CHUNK_SIZE: usize = 1024;
+/// By default a chunk's vectors of the widest column take at most this many bytes. A
+/// single-row write into a chunk BLOB walks its overflow pages up to the written offset,
+/// so a chunk must stay well inside SQLite's default page cache (2 MB): 1024 x 768-d
+/// float32 (3 MB) made SQL inserts on a file database several times slower.
+pub const DEFAULT_CHUNK_BYTES: usize = 256 << 10;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VectorColumn {
@@ -170,7 +176,7 @@ impl TableConfig {
     /// Parses the module arguments (everything between the parentheses).
     pub fn parse(args: &[&str]) -> Result<TableConfig, String> {
         let mut columns: Vec<Column> = Vec::new();
-        let mut chunk_size = DEFAULT_CHUNK_SIZE;
+        let mut chunk_size = None;
         let (mut n_vec, mut n_scalar, mut n_aux) = (0usize, 0usize, 0usize);
         for raw in args {
             let arg = raw.trim();
@@ -180,18 +186,11 @@ impl TableConfig {
             if let Some((key, value)) = table_option(arg) {
                 match key.as_str() {
                     "chunk_size" => {
-                        chunk_size = value.parse::<usize>().map_err(|_| {
+                        let n = value.parse::<usize>().map_err(|_| {
                             format!("vec0: chunk_size: expected a positive integer, got '{value}'")
                         })?;
-                        if chunk_size == 0
-                            || !chunk_size.is_multiple_of(8)
-                            || chunk_size > MAX_CHUNK_SIZE
-                        {
-                            return Err(format!(
-                                "vec0: chunk_size: expected a multiple of 8 between 8 and \
-                                 {MAX_CHUNK_SIZE}, got {chunk_size}"
-                            ));
-                        }
+                        check_chunk_size(n)?;
+                        chunk_size = Some(n);
                     }
                     other => {
                         return Err(format!(
@@ -223,11 +222,38 @@ impl TableConfig {
                     .to_string(),
             );
         }
+        let chunk_size = chunk_size.unwrap_or_else(|| default_chunk_size(&columns));
         Ok(TableConfig {
             columns,
             chunk_size,
         })
     }
+}
+
+/// Accepts a chunk size: a multiple of 8 between 8 and [`MAX_CHUNK_SIZE`].
+pub fn check_chunk_size(n: usize) -> Result<(), String> {
+    if n == 0 || !n.is_multiple_of(8) || n > MAX_CHUNK_SIZE {
+        return Err(format!(
+            "vec0: chunk_size: expected a multiple of 8 between 8 and {MAX_CHUNK_SIZE}, got {n}"
+        ));
+    }
+    Ok(())
+}
+
+/// The chunk size of a new table without `chunk_size=`: as many vectors of the widest
+/// column as fit in [`DEFAULT_CHUNK_BYTES`], a multiple of 8 between 8 and
+/// [`DEFAULT_CHUNK_SIZE`].
+fn default_chunk_size(columns: &[Column]) -> usize {
+    let widest = columns
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ColumnKind::Vector(v) => Some(v.bytes()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    ((DEFAULT_CHUNK_BYTES / widest) / 8 * 8).clamp(8, DEFAULT_CHUNK_SIZE)
 }
 
 /// `key=value` with a bare identifier key (column definitions contain a space first).

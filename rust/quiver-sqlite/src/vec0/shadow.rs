@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
-use super::config::TableConfig;
+use super::config::{check_chunk_size, TableConfig, MAX_CHUNK_SIZE};
 use crate::sqlite::error::sql_error;
 use crate::sqlite::ident::quote_identifier;
 
@@ -144,8 +144,39 @@ impl Shadow {
         Ok(())
     }
 
-    /// Checks the stored format version on connect.
-    pub fn check_format(&self, conn: &Connection) -> Result<()> {
+    /// On connect: checks the stored format version and takes the chunk size the table
+    /// was created with (stored in `_info`: the default for the CREATE arguments may
+    /// differ between releases).
+    pub fn open_existing(&mut self, conn: &Connection) -> Result<()> {
+        self.check_format(conn)?;
+        let stored: Option<Value> = conn
+            .query_row(
+                &format!(
+                    "SELECT value FROM {} WHERE key = 'chunk_size'",
+                    self.table("info")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let chunk_size = match stored {
+            Some(Value::Integer(n)) => usize::try_from(n)
+                .ok()
+                .filter(|&n| check_chunk_size(n).is_ok()),
+            _ => None,
+        };
+        self.config.chunk_size = chunk_size.ok_or_else(|| {
+            sql_error(format!(
+                "vec0: table '{}' is corrupt: its {}_info table holds no valid chunk_size \
+                 (a multiple of 8 between 8 and {MAX_CHUNK_SIZE})",
+                self.name, self.name
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Checks the stored format version.
+    fn check_format(&self, conn: &Connection) -> Result<()> {
         let version: Option<i64> = conn
             .query_row(
                 &format!(

@@ -53,7 +53,7 @@ unsafe fn init(
             return Err("vec0: bad module arguments".to_string());
         }
         let config = TableConfig::parse(&a[3..])?;
-        let shadow = Shadow {
+        let mut shadow = Shadow {
             schema: a[1].to_string(),
             name: a[2].to_string(),
             config,
@@ -72,7 +72,7 @@ unsafe fn init(
         if create {
             shadow.create(&conn).map_err(error_message)?;
         } else {
-            shadow.check_format(&conn).map_err(error_message)?;
+            shadow.open_existing(&conn).map_err(error_message)?;
         }
         Ok(Box::new(Vec0Tab {
             // SAFETY: a plain C struct; SQLite fills it.
