@@ -149,17 +149,7 @@ impl Shadow {
     /// differ between releases).
     pub fn open_existing(&mut self, conn: &Connection) -> Result<()> {
         self.check_format(conn)?;
-        let stored: Option<Value> = conn
-            .query_row(
-                &format!(
-                    "SELECT value FROM {} WHERE key = 'chunk_size'",
-                    self.table("info")
-                ),
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let chunk_size = match stored {
+        let chunk_size = match self.info_value(conn, "chunk_size")? {
             Some(Value::Integer(n)) => usize::try_from(n)
                 .ok()
                 .filter(|&n| check_chunk_size(n).is_ok()),
@@ -175,26 +165,26 @@ impl Shadow {
         Ok(())
     }
 
+    /// The value stored under `key` in the `_info` table.
+    fn info_value(&self, conn: &Connection, key: &str) -> Result<Option<Value>> {
+        conn.query_row(
+            &format!("SELECT value FROM {} WHERE key = ?1", self.table("info")),
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
     /// Checks the stored format version.
     fn check_format(&self, conn: &Connection) -> Result<()> {
-        let version: Option<i64> = conn
-            .query_row(
-                &format!(
-                    "SELECT value FROM {} WHERE key = 'format_version'",
-                    self.table("info")
-                ),
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match version {
-            Some(v) if READABLE_VERSIONS.contains(&v) => Ok(()),
-            Some(v) => Err(sql_error(format!(
+        match self.info_value(conn, "format_version")? {
+            Some(Value::Integer(v)) if READABLE_VERSIONS.contains(&v) => Ok(()),
+            Some(Value::Integer(v)) => Err(sql_error(format!(
                 "vec0: table '{}' has storage format version {v}; this sqlite-quiver reads \
                  versions {READABLE_VERSIONS:?}",
                 self.name
             ))),
-            None => Err(sql_error(format!(
+            _ => Err(sql_error(format!(
                 "vec0: table '{}' has no format version in its {}_info table (not a \
                  sqlite-quiver vec0 table, or damaged)",
                 self.name, self.name
