@@ -5,6 +5,7 @@ file holds the union of all shards (the single-file reference)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import numpy as np
 import pyarrow as pa
@@ -89,3 +90,29 @@ def concat_query(paths, sql: str) -> pa.Table:
         tables.append(sqlite_quiver.query_arrow(conn, sql).to_pyarrow())
         conn.close()
     return pa.concat_tables(tables)
+
+
+def assert_exact(hits, union: pa.Table, union_path: str, queries, k: int, filters: dict) -> None:
+    """A sharded search result equals brute force over the union and ``search`` on
+    the one file holding every shard (filters only on ``genre``)."""
+    genres = filters.get("genre")
+    if isinstance(genres, str):
+        genres = [genres]
+    ids, dist = brute_force(union, queries, k, genres)
+    np.testing.assert_array_equal(hits.ids, ids)
+    np.testing.assert_allclose(hits.distances, dist, rtol=1e-5)
+    conn = sqlite_quiver.connect_with_vec(union_path)
+    one_ids, one_dist = sqlite_quiver.search(conn, "vecs", queries, k, **filters)
+    conn.close()
+    np.testing.assert_array_equal(hits.ids, one_ids)
+    np.testing.assert_array_equal(hits.distances, one_dist)
+
+
+def odd_shard(path: str, x_type: str, x_value: str) -> str:
+    """A shard whose ``items`` has only (id, x, label), with ``x`` of another type."""
+    conn = sqlite3.connect(path)
+    conn.execute(f"create table items (id integer primary key, x {x_type}, label text)")
+    conn.execute(f"insert into items values (1, {x_value}, 'l')")
+    conn.commit()
+    conn.close()
+    return path

@@ -1,6 +1,7 @@
 """sqlite_quiver.ray on a local Ray (2 CPUs): reading and writing shard sets, inference
 in actor pools, sharded exact KNN. Skipped only when the ``ray`` extra is missing."""
 
+import doctest
 import glob
 import json
 import os
@@ -18,11 +19,22 @@ except ImportError:
         "Ray Data is not installed (pip install 'sqlite-quiver[ray]')", allow_module_level=True
     )
 
-from scaleout_data import DIM, brute_force, concat_query, make_shards, shard_table
+from scaleout_data import (
+    DIM,
+    assert_exact,
+    brute_force,
+    concat_query,
+    make_shards,
+    odd_shard,
+    shard_table,
+)
 
 import sqlite_quiver
 from sqlite_quiver import ml
 from sqlite_quiver.ray import ModelPredictor, SqliteDatasink, read_sqlite, search_shards
+
+# Ray Data's own DataContext warns about its deprecated settings; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ITEMS = "select * from items"
 
@@ -113,12 +125,7 @@ def test_read_opens_shards_read_only(shards):
 
 def test_read_schema_mismatch_names_the_shard(local_ray, shards, tmp_path):
     paths, _, _ = shards
-    odd = str(tmp_path / "odd.sqlite")
-    conn = sqlite3.connect(odd)
-    conn.execute("create table items (id integer primary key, x text, label text)")
-    conn.execute("insert into items values (1, 'one', 'l')")
-    conn.commit()
-    conn.close()
+    odd = odd_shard(str(tmp_path / "odd.sqlite"), "text", "'one'")
     with pytest.raises(
         ValueError, match=r"odd\.sqlite.*column 'x' is string there, expected double"
     ):
@@ -377,16 +384,7 @@ def test_sharded_top_k_equals_brute_force(local_ray, shards, genres):
     queries = np.random.default_rng(8).normal(size=(12, DIM)).astype(np.float32)
     filters = {} if genres is None else {"genre": genres}
     hits = search_shards(paths, "vecs", queries, 10, **filters)
-    want = None if genres is None else ([genres] if isinstance(genres, str) else genres)
-    ids, dist = brute_force(union, queries, 10, want)
-    np.testing.assert_array_equal(hits.ids, ids)
-    np.testing.assert_allclose(hits.distances, dist, rtol=1e-5)
-    # The same as one file holding every shard.
-    conn = sqlite_quiver.connect_with_vec(union_path)
-    one_ids, one_dist = sqlite_quiver.search(conn, "vecs", queries, 10, **filters)
-    conn.close()
-    np.testing.assert_array_equal(hits.ids, one_ids)
-    np.testing.assert_array_equal(hits.distances, one_dist)
+    assert_exact(hits, union, union_path, queries, 10, filters)
     # Each hit's shard is the file that holds its id (ids are 1 + shard * 10000 + row).
     np.testing.assert_array_equal(hits.shards, (hits.ids - 1) // 10_000)
 
@@ -419,3 +417,10 @@ def test_search_shards_bad_input(local_ray, shards):
         match=r"^shard '.*shard-\d\.sqlite': column 'emb' holds 8 dimensions, the queries have 4$",
     ):
         search_shards(paths, "vecs", np.zeros((1, 4), np.float32), 3)
+
+
+def test_docstring_example(local_ray):
+    import sqlite_quiver.ray as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 7

@@ -3,15 +3,14 @@ shard per task, run stored models in actor pools, and search vec0 shards exactly
 
 Needs ``pip install sqlite-quiver[ray]``.
 
->>> import ray, pyarrow as pa, sqlite_quiver, tempfile, os
->>> from sqlite_quiver.ray import read_sqlite, SqliteDatasink
->>> _ = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-...              ignore_reinit_error=True)  # doctest: +SKIP
->>> out = tempfile.mkdtemp()
->>> ray.data.from_arrow(pa.table({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5]})).write_datasink(
-...     SqliteDatasink(out, "t"))  # doctest: +SKIP
->>> read_sqlite(out, "select sum(x) as s from t").sum("s")  # doctest: +SKIP
-4.5
+>>> import tempfile, pyarrow as pa, ray
+>>> from sqlite_quiver.ray import SqliteDatasink, read_sqlite
+>>> _ = ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+>>> folder = tempfile.mkdtemp()
+>>> data = pa.table({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5]})
+>>> ray.data.from_arrow(data).write_datasink(SqliteDatasink(folder, "t"))
+>>> read_sqlite(folder, "select id, x from t where id > ?", [1]).sum("x")
+4.0
 """
 
 from __future__ import annotations
