@@ -210,24 +210,38 @@ def read_shard(
 # Writing
 
 
+def _as_matrix(column: Any) -> Optional[np.ndarray]:
+    """The (rows, dim) float32 / int8 matrix an extension column of 1-D cells holds,
+    or None."""
+    try:
+        # Per chunk: Ray's tensor arrays give an (n, dim) array there, while the
+        # chunked array gives an object array of rows on some pyarrow versions.
+        parts = [np.asarray(chunk.to_numpy()) for chunk in column.chunks]
+        values = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+        if values.dtype == object and values.ndim == 1 and len(values):
+            values = np.stack(values)
+    except Exception:
+        return None
+    if values.ndim != 2 or values.dtype not in (np.float32, np.int8, np.float64):
+        return None
+    return values.astype(np.float32) if values.dtype == np.float64 else values
+
+
 def vectors_as_fixed_size_lists(table: Any) -> Any:
     """``table`` with tensor-extension columns of 1-D cells (what Ray makes of numpy
-    arrays) turned into fixed-size lists, the form insert_arrow stores as vectors."""
+    arrays) turned into fixed-size lists, the form insert_arrow stores as vectors;
+    other extension columns are replaced by their storage arrays."""
     for i, field in enumerate(table.schema):
         if not isinstance(field.type, pa.ExtensionType):
             continue
         column = table.column(i)
-        try:
-            values = np.asarray(column.to_numpy())
-        except Exception:
-            continue
-        if values.ndim != 2 or values.dtype not in (np.float32, np.int8, np.float64):
-            continue
-        if values.dtype == np.float64:
-            values = values.astype(np.float32)
-        flat = pa.array(np.ascontiguousarray(values).reshape(-1))
-        fsl = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
-        table = table.set_column(i, pa.field(field.name, fsl.type), fsl)
+        values = _as_matrix(column)
+        if values is not None:
+            flat = pa.array(np.ascontiguousarray(values).reshape(-1))
+            new = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+        else:
+            new = pa.chunked_array([c.storage for c in column.chunks], field.type.storage_type)
+        table = table.set_column(i, pa.field(field.name, new.type), new)
     return table
 
 
