@@ -177,13 +177,13 @@ def bench_knn(folder: str, shards: int, per_shard: int, dim: int, batch: int) ->
     def one_shard(q: np.ndarray) -> None:
         search_shard(paths[0], "vecs", q, k, None, {}, threads=1)
 
-    previous = sqlite_quiver.set_threads(1)
+    previous = sqlite_quiver.set_scan_threads(1)
     one_shard(many_q)
     per_shard_1 = best_of(5, lambda: one_shard(one_q))
     per_shard_b = best_of(3, lambda: one_shard(many_q))
     shard_conn = sqlite_quiver.connect_with_vec(paths[0])
     parts = [sqlite_quiver.search(shard_conn, "vecs", many_q, k) for _ in paths]
-    sqlite_quiver.set_threads(previous)
+    sqlite_quiver.set_scan_threads(previous)
     # Ray's fixed cost per job: one empty task per shard, and the merge on the driver.
     noop = ray.remote(num_cpus=1)(lambda: None)
     fixed = best_of(5, lambda: ray.get([noop.remote() for _ in paths]))

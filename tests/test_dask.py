@@ -1,7 +1,6 @@
 """sqlite_quiver.dask with Dask's local schedulers: a dataframe per shard set and
 sharded exact KNN. Skipped only when the ``dask`` extra is missing."""
 
-import doctest
 import os
 import sqlite3
 
@@ -22,8 +21,6 @@ except ImportError:
 from scaleout_data import DIM, assert_exact, concat_query, make_shards, odd_shard
 
 import sqlite_quiver
-from sqlite_quiver import _scaleout
-from sqlite_quiver import dask as quiver_dask
 from sqlite_quiver.dask import read_sqlite, search_shards
 
 
@@ -80,9 +77,9 @@ def test_sharded_top_k_equals_brute_force(shards, scheduler, genres):
     paths, union_path, union = shards
     queries = np.random.default_rng(12).normal(size=(9, DIM)).astype(np.float32)
     filters = {} if genres is None else {"genre": genres}
-    before = sqlite_quiver.set_threads(0)
+    before = sqlite_quiver.set_scan_threads(0)
     hits = search_shards(paths, "vecs", queries, 6, scheduler=scheduler, **filters)
-    assert sqlite_quiver.set_threads(before) == 0  # the thread cap is restored
+    assert sqlite_quiver.set_scan_threads(before) == 0  # the thread cap is restored
     assert_exact(hits, union, union_path, queries, 6, filters)
 
 
@@ -92,10 +89,3 @@ def test_search_shards_bad_input(shards):
         search_shards(paths, "vecs", np.zeros(DIM), -2)
     with pytest.raises(ValueError, match=r"shard '.*shard-\d\.sqlite': no table named 'items2'"):
         search_shards(paths, "items2", np.zeros(DIM), 2, scheduler="sync")
-
-
-def test_docstring_examples():
-    for module in (quiver_dask, _scaleout):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0, module.__name__
-        assert result.attempted >= 2

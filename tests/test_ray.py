@@ -1,7 +1,6 @@
 """sqlite_quiver.ray on a local Ray (2 CPUs): reading and writing shard sets, inference
 in actor pools, sharded exact KNN. Skipped only when the ``ray`` extra is missing."""
 
-import doctest
 import glob
 import json
 import os
@@ -417,10 +416,3 @@ def test_search_shards_bad_input(local_ray, shards):
         match=r"^shard '.*shard-\d\.sqlite': column 'emb' holds 8 dimensions, the queries have 4$",
     ):
         search_shards(paths, "vecs", np.zeros((1, 4), np.float32), 3)
-
-
-def test_docstring_example(local_ray):
-    import sqlite_quiver.ray as module
-
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted >= 7

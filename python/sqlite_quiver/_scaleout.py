@@ -5,13 +5,6 @@ its merge, and batch inference over Arrow data.
 
 Nothing here imports Ray or Dask, so each adapter stays a thin layer over these
 functions and the two cannot disagree.
-
->>> import numpy as np
->>> hits = merge_top_k(
-...     [(np.array([[1, 2]]), np.array([[0.1, 0.5]], np.float32)),
-...      (np.array([[7, 8]]), np.array([[0.2, 0.3]], np.float32))], 2, ["a.db", "b.db"])
->>> hits.ids.tolist(), hits.shards.tolist()
-([[1, 7]], [[0, 1]])
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ import pyarrow as pa
 
 from . import _loader, ml
 from .arrow import insert_arrow, query_arrow, register_arrow, unregister_arrow
-from .vectors import _matrix, search, set_threads
+from .vectors import _matrix, search, set_scan_threads
 
 MANIFEST = "_quiver_manifest.json"
 MANIFEST_FORMAT = "sqlite-quiver-shards"
@@ -51,6 +44,16 @@ def resolve_shards(paths: PathsLike) -> List[str]:
     ``paths`` is a list of files, a glob pattern, or a directory. A directory with a
     manifest (written by ``SqliteDatasink``) yields the shards the manifest lists (only
     completed ones); otherwise its ``*.sqlite``, ``*.sqlite3`` and ``*.db`` files, sorted.
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ["b.sqlite", "a.sqlite", "notes.txt"]:
+    ...     open(os.path.join(folder, name), "wb").close()
+    >>> [os.path.basename(p) for p in resolve_shards(folder)]
+    ['a.sqlite', 'b.sqlite']
+    >>> resolve_shards(os.path.join(folder, "*.db"))
+    Traceback (most recent call last):
+    ValueError: no shard files in glob '...*.db'
     """
     if isinstance(paths, (str, os.PathLike)):
         path = os.fspath(paths)
@@ -89,13 +92,28 @@ def resolve_shards(paths: PathsLike) -> List[str]:
 
 def shard_uri(path: str, *, immutable: bool = False) -> str:
     """The SQLite URI that opens ``path`` read-only (``immutable=1`` also skips locking,
-    for snapshots that no process writes any more)."""
+    for snapshots that no process writes any more).
+
+    >>> shard_uri("/data/my shard.sqlite", immutable=True)
+    'file:/data/my%20shard.sqlite?mode=ro&immutable=1'
+    """
     quoted = urllib.parse.quote(os.path.abspath(path), safe="/")
     return f"file:{quoted}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 def open_shard(path: str, *, immutable: bool = False) -> sqlite3.Connection:
-    """``path`` opened read-only with sqlite-quiver loaded."""
+    """``path`` opened read-only with sqlite-quiver loaded.
+
+    >>> import os, sqlite3, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+    >>> sqlite3.connect(path).execute("create table t (x)").connection.commit()
+    >>> conn = open_shard(path)
+    >>> conn.execute("select vec_length('[1, 2]')").fetchone()
+    (2,)
+    >>> conn.execute("insert into t values (1)")
+    Traceback (most recent call last):
+    sqlite3.OperationalError: attempt to write a readonly database
+    """
     conn = sqlite3.connect(shard_uri(path, immutable=immutable), uri=True, check_same_thread=False)
     try:
         _loader.load(conn)
@@ -105,7 +123,7 @@ def open_shard(path: str, *, immutable: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def shard_error(path: str, error: BaseException) -> BaseException:
+def _shard_error(path: str, error: BaseException) -> BaseException:
     """``error`` with the shard's path in front of its message, same class if possible."""
     message = f"shard {path!r}: {error}"
     try:
@@ -131,7 +149,7 @@ def _probe(path: str, sql: str, params: Sequence[Any], schema: Any, immutable: b
         probe = f"SELECT * FROM ({sql}) LIMIT {PROBE_ROWS}"
         return query_arrow(conn, probe, params, schema).to_pyarrow().schema
     except Exception as e:
-        raise shard_error(path, e) from e
+        raise _shard_error(path, e) from e
     finally:
         conn.close()
 
@@ -149,6 +167,20 @@ def reference_schema(
 
     Columns without a declared type take their type from the first shard whose first
     rows have a non-NULL value; ``schema`` fixes the types of the columns it names.
+
+    >>> import os, tempfile, sqlite_quiver
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"{i}.sqlite") for i in range(2)]
+    >>> for path, x_type in zip(paths, ["real", "text"]):
+    ...     conn = sqlite_quiver.connect_with_vec(path)
+    ...     _ = conn.execute(f"create table t (id integer, x {x_type})")
+    ...     conn.commit(); conn.close()
+    >>> reference_schema(paths[:1], "select * from t")
+    id: int64
+    x: double
+    >>> reference_schema(paths, "select * from t")
+    Traceback (most recent call last):
+    ValueError: shard '...1.sqlite' does not match ...: column 'x' is string there, expected double
     """
     sql = _check_sql(sql)
     first = _probe(paths[0], sql, params, schema, immutable)
@@ -173,7 +205,7 @@ def reference_schema(
     return pa.schema([pa.field(n, types[n]) for n in names])
 
 
-def fixed_types(schema: Any) -> Any:
+def _fixed_types(schema: Any) -> Any:
     """The part of ``schema`` that ``query_arrow(schema=...)`` can pin (no null types)."""
     return pa.schema([f for f in schema if not pa.types.is_null(f.type)])
 
@@ -187,15 +219,25 @@ def read_shard(
     immutable: bool = False,
 ) -> Iterator[Any]:
     """The result of ``sql`` on one shard as pyarrow Tables (one per Arrow batch), with
-    the types ``schema`` pins; errors name the shard."""
+    the types ``schema`` pins; errors name the shard.
+
+    >>> import os, tempfile, pyarrow as pa, sqlite_quiver
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+    >>> conn = sqlite_quiver.connect_with_vec(path)
+    >>> sqlite_quiver.insert_arrow(conn, "t", pa.table({"id": [1, 2, 3]}), "create")
+    3
+    >>> conn.commit()
+    >>> [t.num_rows for t in read_shard(path, "select id from t where id > ?", [1], None)]
+    [2]
+    """
     sql = _check_sql(sql)
     conn = open_shard(path, immutable=immutable)
     try:
         try:
-            result = query_arrow(conn, sql, params, fixed_types(schema) if schema else None)
+            result = query_arrow(conn, sql, params, _fixed_types(schema) if schema else None)
             batches = result.to_batches()
         except Exception as e:
-            raise shard_error(path, e) from e
+            raise _shard_error(path, e) from e
         if schema is not None:
             got = batches[0].schema.names if batches else schema.names
             if got != schema.names:
@@ -227,7 +269,7 @@ def _as_matrix(column: Any) -> Optional[np.ndarray]:
     return values.astype(np.float32) if values.dtype == np.float64 else values
 
 
-def vectors_as_fixed_size_lists(table: Any) -> Any:
+def _vectors_as_fixed_size_lists(table: Any) -> Any:
     """``table`` with tensor-extension columns of 1-D cells (what Ray makes of numpy
     arrays) turned into fixed-size lists, the form insert_arrow stores as vectors;
     other extension columns are replaced by their storage arrays."""
@@ -275,6 +317,12 @@ def write_shard(
 
     The file is written under a hidden temporary name and renamed only after COMMIT,
     so a task that fails (or is killed) never leaves a file that looks complete.
+
+    >>> import tempfile, pyarrow as pa
+    >>> blocks = iter([pa.table({"id": [1, 2]}), pa.table({"id": [3]})])
+    >>> written = write_shard(tempfile.mkdtemp(), "t", blocks)
+    >>> written.rows, written.path.startswith("shard-"), written.schema
+    (3, True, 'id: int64')
     """
     name = f"{prefix}-{uuid.uuid4().hex[:12]}.sqlite"
     final = os.path.join(directory, name)
@@ -290,7 +338,7 @@ def write_shard(
             conn.execute(create_sql)
             created = True
         for data in tables:
-            data = vectors_as_fixed_size_lists(data)
+            data = _vectors_as_fixed_size_lists(data)
             if not schema_text:
                 schema_text = data.schema.to_string(show_schema_metadata=False)
             if data.num_rows == 0:
@@ -311,7 +359,15 @@ def write_shard(
 
 
 def read_manifest(directory: str) -> dict:
-    """The manifest of a shard directory (a dict with ``shards``, ``table``, ...)."""
+    """The manifest of a shard directory (a dict with ``shards``, ``table``, ...).
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_manifest(folder, "t", [ShardWritten("shard-1.sqlite", 3, "id: int64")])
+    >>> manifest = read_manifest(folder)
+    >>> manifest["rows"], [s["path"] for s in manifest["shards"]]
+    (3, ['shard-1.sqlite'])
+    """
     path = os.path.join(directory, MANIFEST)
     with open(path, encoding="utf-8") as f:
         manifest = json.load(f)
@@ -329,7 +385,15 @@ def write_manifest(
     previous: Sequence[dict] = (),
 ) -> dict:
     """Writes the manifest of ``directory`` atomically (temporary file + rename): the
-    ``previous`` entries (for appends) and then ``shards``."""
+    ``previous`` entries (for appends) and then ``shards``.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> first = write_manifest(folder, "t", [ShardWritten("a.sqlite", 2, "id: int64")])
+    >>> write_manifest(folder, "t", [ShardWritten("b.sqlite", 5, "id: int64")],
+    ...                previous=first["shards"])["rows"]
+    7
+    """
     entries = list(previous) + [
         {"path": s.path, "rows": s.rows, "schema": s.schema} for s in shards if s is not None
     ]
@@ -367,7 +431,15 @@ class ShardHits(NamedTuple):
 
 
 def check_search_args(queries: Any, k: Any) -> Tuple[np.ndarray, int]:
-    """The queries as a float32 matrix and k as an int, or a clear error."""
+    """The queries as a float32 matrix and k as an int, or a clear error.
+
+    >>> q, k = check_search_args([1, 2], 5)
+    >>> q.shape, q.dtype, k
+    ((1, 2), dtype('float32'), 5)
+    >>> check_search_args([1, 2], 0)
+    Traceback (most recent call last):
+    ValueError: k must be at least 1, got 0
+    """
     q = _matrix(queries, "queries")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an integer, got {type(k).__name__}")
@@ -388,15 +460,28 @@ def search_shard(
     immutable: bool = False,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """One shard's top-k for every query (``sqlite_quiver.search`` on a read-only open),
-    scanning with ``threads`` threads; errors name the shard."""
-    set_threads(max(0, int(threads)))
+    scanning with ``threads`` threads (the process-wide cap is restored afterwards);
+    errors name the shard.
+
+    >>> import os, tempfile, numpy as np, sqlite_quiver
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+    >>> conn = sqlite_quiver.connect_with_vec(path)
+    >>> _ = conn.execute("create virtual table v using vec0(emb float[2])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "v", np.eye(2), ids=[7, 8])
+    >>> conn.commit()
+    >>> ids, dist = search_shard(path, "v", np.array([[1.0, 0.0]], np.float32), 1, None, {})
+    >>> ids.tolist(), dist.tolist()
+    ([[7]], [[0.0]])
+    """
+    previous = set_scan_threads(max(0, int(threads)))
     conn = open_shard(path, immutable=immutable)
     try:
         return search(conn, table, queries, k, column=column, **filters)
     except Exception as e:
-        raise shard_error(path, e) from e
+        raise _shard_error(path, e) from e
     finally:
         conn.close()
+        set_scan_threads(previous)
 
 
 def merge_top_k(
@@ -404,7 +489,15 @@ def merge_top_k(
 ) -> ShardHits:
     """The global top-k from each shard's top-k. Exact when every shard's list is: the
     k nearest overall are among the k nearest of their own shard. Ties keep shard
-    order."""
+    order.
+
+    >>> import numpy as np
+    >>> hits = merge_top_k(
+    ...     [(np.array([[1, 2]]), np.array([[0.1, 0.5]], np.float32)),
+    ...      (np.array([[7, 8]]), np.array([[0.2, 0.3]], np.float32))], 2, ["a.db", "b.db"])
+    >>> hits.ids.tolist(), hits.shards.tolist()
+    ([[1, 7]], [[0, 1]])
+    """
     dist = np.concatenate([d for _, d in results], axis=1)
     ids_parts = [i for i, _ in results]
     text = any(i.dtype == object for i in ids_parts)
@@ -440,8 +533,8 @@ class ModelPredictor:
     rows); the result is the batch with a ``prediction`` column added, and with
     ``probabilities`` (a fixed-size list of float32, one per class) when
     ``probabilities_column`` is set. ``features`` are the feature column names in the
-    model's order, or one vector column. ``threads`` is the ONNX Runtime thread count
-    (1: one actor per core scales best).
+    model's order, or one vector column. ``threads`` is the ONNX Runtime thread count,
+    set process-wide with ``ml.configure`` (1: one actor per core scales best).
     """
 
     def __init__(

@@ -3,16 +3,7 @@ sharded exact KNN with ``dask.delayed``.
 
 Needs ``pip install sqlite-quiver[dask]``.
 
->>> import os, tempfile, pyarrow as pa, sqlite_quiver
->>> from sqlite_quiver.dask import read_sqlite
->>> folder = tempfile.mkdtemp()
->>> for i in range(2):
-...     conn = sqlite_quiver.connect_with_vec(os.path.join(folder, f"part-{i}.sqlite"))
-...     _ = sqlite_quiver.insert_arrow(conn, "t", pa.table({"id": [i], "x": [i / 2]}), "create")
-...     conn.commit(); conn.close()
->>> df = read_sqlite(folder, "select id, x from t")
->>> df.npartitions, float(df.x.sum().compute())
-(2, 0.5)
+See :func:`read_sqlite` and :func:`search_shards`.
 """
 
 from __future__ import annotations
@@ -40,7 +31,7 @@ from ._scaleout import (
     resolve_shards,
     search_shard,
 )
-from .vectors import set_threads
+from .vectors import set_scan_threads
 
 __all__ = ["ShardHits", "read_sqlite", "search_shards"]
 
@@ -73,6 +64,17 @@ def read_sqlite(
     a list, glob or directory of shard files, opened read-only; the result schema is
     taken from the first shard and checked on the others (a ``ValueError`` names the
     shard that differs).
+
+    >>> import os, tempfile, pyarrow as pa, sqlite_quiver
+    >>> from sqlite_quiver.dask import read_sqlite
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(2):
+    ...     conn = sqlite_quiver.connect_with_vec(os.path.join(folder, f"part-{i}.sqlite"))
+    ...     _ = sqlite_quiver.insert_arrow(conn, "t", pa.table({"id": [i], "x": [i / 2]}), "create")
+    ...     conn.commit(); conn.close()
+    >>> df = read_sqlite(folder, "select id, x from t")
+    >>> df.npartitions, float(df.x.sum().compute())
+    (2, 0.5)
     """
     shard_paths = resolve_shards(paths)
     params = list(params)
@@ -108,6 +110,18 @@ def search_shards(
     and result as in :func:`sqlite_quiver.ray.search_shards`. Each task scans with
     ``threads_per_shard`` threads (the cap is process-wide, and restored here after the
     search, so the threaded scheduler does not oversubscribe the cores).
+
+    >>> import os, tempfile, numpy as np, sqlite_quiver
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(2):
+    ...     conn = sqlite_quiver.connect_with_vec(os.path.join(folder, f"v{i}.db"))
+    ...     _ = conn.execute("create virtual table v using vec0(emb float[2])")
+    ...     ids = [10 * i + 1, 10 * i + 2]
+    ...     _ = sqlite_quiver.insert_vectors(conn, "v", np.eye(2) * (i + 1), ids=ids)
+    ...     conn.commit(); conn.close()
+    >>> hits = search_shards(folder, "v", np.array([[0.9, 0.1]]), k=2, scheduler="sync")
+    >>> hits.ids.tolist(), hits.shards.tolist()
+    ([[1, 11]], [[0, 1]])
     """
     shard_paths = resolve_shards(paths)
     q, k = check_search_args(queries, k)
@@ -117,8 +131,8 @@ def search_shards(
         for p in shard_paths
     ]
     merged = dask.delayed(merge_top_k, pure=True)(parts, k, shard_paths)
-    previous = set_threads(max(0, int(threads_per_shard)))
+    previous = set_scan_threads(max(0, int(threads_per_shard)))
     try:
         return merged.compute(scheduler=scheduler)
     finally:
-        set_threads(previous)
+        set_scan_threads(previous)

@@ -5,7 +5,7 @@ Needs ``pip install sqlite-quiver[ray]``.
 
 >>> import tempfile, pyarrow as pa, ray
 >>> from sqlite_quiver.ray import SqliteDatasink, read_sqlite
->>> _ = ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+>>> _ = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
 >>> folder = tempfile.mkdtemp()
 >>> data = pa.table({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5]})
 >>> ray.data.from_arrow(data).write_datasink(SqliteDatasink(folder, "t"))
@@ -145,6 +145,19 @@ def read_sqlite(
     vector columns. ``parallelism``: the number of read tasks (default: one per shard).
     Other keyword arguments go to ``ray.data.read_datasource`` (``concurrency``,
     ``ray_remote_args``, ...).
+
+    >>> import os, tempfile, pyarrow as pa, ray, sqlite_quiver
+    >>> _ = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ...              ignore_reinit_error=True)
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(3):
+    ...     conn = sqlite_quiver.connect_with_vec(os.path.join(folder, f"part-{i}.db"))
+    ...     table = pa.table({"id": [i], "x": [i * 1.5]})
+    ...     _ = sqlite_quiver.insert_arrow(conn, "t", table, "create")
+    ...     conn.commit(); conn.close()
+    >>> ds = read_sqlite(os.path.join(folder, "part-*.db"), "select id, x from t")
+    >>> ds.count(), ds.sum("x")
+    (3, 4.5)
     """
     source = SqliteDatasource(paths, sql, params, schema=schema, immutable=immutable)
     if parallelism is not None and parallelism > 0:
@@ -290,6 +303,20 @@ def search_shards(
     CPUs each task reserves and the threads its scan uses. Returns :class:`ShardHits`:
     ``ids``, ``distances`` and ``shards`` (index into ``paths`` of each hit's shard, -1
     where fewer than ``k`` rows matched), all shaped ``(n_queries, k)``.
+
+    >>> import os, tempfile, numpy as np, ray, sqlite_quiver
+    >>> _ = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ...              ignore_reinit_error=True)
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(2):
+    ...     conn = sqlite_quiver.connect_with_vec(os.path.join(folder, f"v{i}.db"))
+    ...     _ = conn.execute("create virtual table v using vec0(emb float[2])")
+    ...     ids = [10 * i + 1, 10 * i + 2]
+    ...     _ = sqlite_quiver.insert_vectors(conn, "v", np.eye(2) * (i + 1), ids=ids)
+    ...     conn.commit(); conn.close()
+    >>> hits = search_shards(folder, "v", np.array([[0.9, 0.1]]), k=2)
+    >>> hits.ids.tolist(), hits.shards.tolist()
+    ([[1, 11]], [[0, 1]])
     """
     shard_paths = resolve_shards(paths)
     q, k = check_search_args(queries, k)
