@@ -174,15 +174,16 @@ class SqliteDatasink(Datasink):
     ``insert_arrow`` in one transaction.
 
     ``table`` is created from the Arrow schema of the first block, or by ``create_sql``
-    (e.g. ``create virtual table items using vec0(id integer primary key, emb float[384],
-    genre text)``); fixed-size-list columns of float32 / int8 (and Ray tensor columns of
-    1-D cells) are stored as vectors. Files are written under a temporary name and
-    renamed after COMMIT; when the job completes, ``_quiver_manifest.json`` lists the
-    finished shards with their row counts and schema, and :func:`read_sqlite` of the
-    directory reads exactly those. ``mode``: ``"error"`` (default; the directory must
-    not hold a manifest yet), ``"append"`` (add shards to it) or ``"overwrite"`` (the
-    old manifest's shards are deleted once the new one is written). ``rows_per_shard``
-    asks Ray to bundle at least that many rows into each write task.
+    (one statement, e.g. ``create virtual table items using vec0(id integer primary key,
+    emb float[384], genre text)``); fixed-size-list columns of float32 / int8 (and Ray
+    tensor columns of 1-D cells) are stored as vectors. Files are written under a
+    temporary name and renamed after COMMIT; when the job completes,
+    ``_quiver_manifest.json`` lists the finished shards with their row counts and schema,
+    and :func:`read_sqlite` of the directory reads exactly those. ``mode``: ``"error"``
+    (default; the directory must not hold a manifest yet), ``"append"`` (add shards to
+    it) or ``"overwrite"`` (the old manifest's shards are deleted once the new one is
+    written). ``rows_per_shard`` asks Ray to bundle at least that many rows into each
+    write task.
     """
 
     def __init__(
