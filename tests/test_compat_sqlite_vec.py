@@ -37,6 +37,39 @@ EXPRESSIONS = [
     "vec_to_json(vec_quantize_int8('[0.1,-0.5,1,-1]', 'unit'))",
     "vec_to_json('[1e30, 1.5, -0.0, 123456789]')",
     "vec_to_json('[0.1, 0.2, 0.3]')",
+    # Every decimal number form C's strtod reads (sqlite-vec parses JSON with it).
+    "vec_to_json(vec_f32('[.1, .2, .3, 4]'))",
+    "vec_to_json('[-.5, 5., +1, 01, -007.50, 1.e1, .5E-1, +2e+0, 1e-60]')",
+    "vec_to_json(' \t[ 1 , 2 ]\n')",
+    "vec_to_json(vec_int8('[+1, 01, -007]'))",
+    "vec_length('[.5]')",
+    "vec_distance_l2('[.5, -.5]', '[5., +1]')",
+]
+
+# Malformed or non-finite input that both engines refuse, with the same exception class.
+REFUSED_BY_BOTH = [
+    "vec_f32('[.]')",
+    "vec_f32('[+]')",
+    "vec_f32('[-]')",
+    "vec_f32('[.e1]')",
+    "vec_f32('[]')",
+    "vec_f32('abc')",
+    "vec_f32('[x]')",
+    "vec_f32('[1e999]')",
+    "vec_int8('[1.5]')",
+    "vec_int8('[5.]')",
+    "vec_int8('[300]')",
+]
+
+# sqlite-vec accepts these (its parser skips stray commas, reads hex floats and rounds
+# 1e39 to infinity); quiver refuses them: README's differences table lists each kind.
+ACCEPTED_ONLY_BY_SQLITE_VEC = [
+    "vec_f32('[1,,2]')",
+    "vec_f32('[1 2]')",
+    "vec_f32('[1,2')",
+    "vec_f32('[0x10]')",
+    "vec_f32('[1e39]')",
+    "vec_f32('[NaN]')",
 ]
 
 
@@ -96,3 +129,28 @@ def test_random_distances_match(pair, metric):
         x = ours.execute(sql, [a, b]).fetchone()[0]
         y = theirs.execute(sql, [a, b]).fetchone()[0]
         assert x == pytest.approx(y, rel=1e-5, abs=1e-6)
+
+
+def outcome(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> object:
+    """The rows `sql` returns, or the class of the exception it raises."""
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.Error as e:
+        return type(e)
+
+
+@pytest.mark.parametrize("expr", REFUSED_BY_BOTH)
+def test_refused_by_both(pair, expr):
+    ours, theirs = pair
+    sql = f"select {expr}"
+    assert outcome(ours, sql) is sqlite3.OperationalError
+    assert outcome(theirs, sql) is sqlite3.OperationalError
+
+
+@pytest.mark.parametrize("expr", ACCEPTED_ONLY_BY_SQLITE_VEC)
+def test_malformed_json_accepted_only_by_sqlite_vec(pair, expr):
+    ours, theirs = pair
+    sql = f"select {expr}"
+    assert isinstance(outcome(theirs, sql), list)
+    with pytest.raises(sqlite3.OperationalError, match="invalid JSON vector|float32 range|finite"):
+        ours.execute(sql)
