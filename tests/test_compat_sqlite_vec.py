@@ -154,3 +154,82 @@ def test_malformed_json_accepted_only_by_sqlite_vec(pair, expr):
     assert isinstance(outcome(theirs, sql), list)
     with pytest.raises(sqlite3.OperationalError, match="invalid JSON vector|float32 range|finite"):
         ours.execute(sql)
+
+
+def fresh_pair() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """New in-memory connections: quiver's and sqlite-vec 0.1.9's (autocommit)."""
+    ours = sqlite3.connect(":memory:", isolation_level=None)
+    sqlite_quiver.load(ours)
+    theirs = sqlite3.connect(":memory:", isolation_level=None)
+    sqlite_quiver.load_extension(theirs, sqlite_vec.loadable_path())
+    return ours, theirs
+
+
+def run_both(script: list[str]) -> tuple[list[object], list[object]]:
+    """Runs each statement on both engines; the outcome of each (rows or error class)."""
+    ours, theirs = fresh_pair()
+    return [outcome(ours, s) for s in script], [outcome(theirs, s) for s in script]
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "e float[4] distance_metric = cosine",
+        "e float[4] distance_metric= cosine",
+        "e float[4] distance_metric =cosine",
+        "e float[4] distance_metric=cosine",
+        "e float[4] distance_metric = L1",
+        "e float [4] distance_metric=cosine",
+        "e float[ 4 ]",
+    ],
+)
+def test_vector_column_options_with_spaces(definition):
+    a, b = run_both(
+        [
+            f"create virtual table v using vec0({definition})",
+            "insert into v(rowid, e) values (1, '[1, 0, 0, 0]'), (2, '[1, 1, 0, 0]'), "
+            "(3, '[0, 0, 0, 1]')",
+            "select rowid, round(distance, 5) from v where e match '[1, 0.3, 0, 0]' and k = 3",
+        ]
+    )
+    assert a == b
+    assert len(a[-1]) == 3
+
+
+@pytest.mark.parametrize("ty", ["float", "f32", "float4", "int8", "i8", "bit", "bits"])
+def test_vector_type_names_sqlite_vec_accepts(ty):
+    blob = "vec_bit(X'F0')" if ty.startswith("bit") else "'[1, -2, 3, 4, 5, 6, 7, 8]'"
+    if ty in ("int8", "i8"):
+        blob = f"vec_int8({blob})"
+    a, b = run_both(
+        [
+            f"create virtual table v using vec0(e {ty}[8])",
+            f"insert into v(rowid, e) values (1, {blob})",
+            "select rowid, hex(e), vec_type(e) from v",
+        ]
+    )
+    assert a == b
+    assert len(a[-1]) == 1
+
+
+@pytest.mark.parametrize("ty", ["float8", "float16", "float64"])
+def test_vector_types_sqlite_vec_silently_stores_as_float32(ty):
+    ours, theirs = fresh_pair()
+    theirs.execute(f"create virtual table v using vec0(e {ty}[2])")
+    theirs.execute("insert into v(rowid, e) values (1, '[0.1, 0.2]')")
+    # sqlite-vec stores 4-byte floats whatever the declared width.
+    assert theirs.execute("select length(e) from v").fetchone() == (8,)
+    with pytest.raises(sqlite3.OperationalError, match=rf"'{ty}'.*write float\[N\]"):
+        ours.execute(f"create virtual table v using vec0(e {ty}[2])")
+
+
+def test_metadata_type_aliases():
+    a, b = run_both(
+        [
+            "create virtual table v using vec0(e float[1], n int64, x float64, y f64, m integer64)",
+            "insert into v(rowid, e, n, x, y, m) values (1, '[1]', 5, 0.5, 1.5, 7)",
+            "select rowid, n, x, y, m from v where e match '[1]' and k = 1 and n = 5",
+        ]
+    )
+    assert a == b
+    assert a[-1] == [(1, 5, 0.5, 1.5, 7)]
