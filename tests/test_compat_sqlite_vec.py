@@ -233,3 +233,37 @@ def test_metadata_type_aliases():
     )
     assert a == b
     assert a[-1] == [(1, 5, 0.5, 1.5, 7)]
+
+
+NAN_BLOB = np.array([1, np.nan, 3, 4], dtype=np.float32).tobytes()
+INF_BLOB = np.array([1, np.inf, 3, 4], dtype=np.float32).tobytes()
+NEG_INF_BLOB = np.array([1, -np.inf, 3, 4], dtype=np.float32).tobytes()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select vec_length(?)",
+        "select vec_type(?)",
+        "select vec_to_json(?)",
+        "select vec_slice(?, 0, 2)",
+        "select vec_normalize(?)",
+        "select vec_quantize_int8(?, 'unit')",
+        "select vec_add(?, '[1, 2, 3, 4]')",
+        "select vec_distance_l2(?, '[1, 2, 3, 4]')",
+        "select vec_distance_cosine('[1, 2, 3, 4]', ?)",
+        "select vec_f32(?)",
+        "select value from vec_each(?)",
+    ],
+)
+@pytest.mark.parametrize(
+    ("blob", "name"), [(NAN_BLOB, "NaN"), (INF_BLOB, "Inf"), (NEG_INF_BLOB, "Inf")]
+)
+def test_non_finite_blobs_refused_everywhere(pair, sql, blob, name):
+    # sqlite-vec refuses them in its newer releases ("invalid float32 vector: element 1
+    # is NaN"); 0.1.9 still accepts most (README lists NaN as a difference).
+    ours, _ = pair
+    with pytest.raises(
+        sqlite3.OperationalError, match=rf"invalid float32 vector: element \d is -?{name}"
+    ):
+        ours.execute(sql, [blob]).fetchall()

@@ -198,14 +198,24 @@ fn bits_from_blob(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     Ok(Cow::Borrowed(bytes))
 }
 
-/// The first non-finite element, if any, as a message.
+/// The first non-finite element, if any, as a message that starts with sqlite-vec's
+/// wording ("invalid float32 vector: element 1 is NaN").
 pub fn check_finite(v: &[f32]) -> Result<(), String> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(format!(
-            "expected finite values, got {} at element {i}",
-            v[i]
-        )),
+        Some(i) => {
+            let x = v[i];
+            let name = if x.is_nan() {
+                "NaN"
+            } else if x > 0.0 {
+                "Inf"
+            } else {
+                "-Inf"
+            };
+            Err(format!(
+                "invalid float32 vector: element {i} is {name}: expected finite values, got {x}"
+            ))
+        }
     }
 }
 
@@ -232,8 +242,18 @@ fn not_a_vector(value: ValueRef<'_>) -> String {
     )
 }
 
+/// Like `read_vector`, but float32 elements must be finite (NaN and infinity are
+/// refused as `vec_f32` refuses them): the vec_* functions and vec_each read this.
+pub fn read_finite_vector(value: ValueRef<'_>, subtype: u32) -> Result<Vector<'_>, String> {
+    let v = read_vector(value, subtype)?;
+    if let Vector::Float32(x) = &v {
+        check_finite(x)?;
+    }
+    Ok(v)
+}
+
 /// Any vector: a BLOB typed by its subtype (bare = float32) or JSON text (float32).
-/// Float32 elements are NOT checked for finiteness here (see `check_finite`).
+/// Float32 elements are NOT checked for finiteness here (see `read_finite_vector`).
 pub fn read_vector(value: ValueRef<'_>, subtype: u32) -> Result<Vector<'_>, String> {
     match value {
         ValueRef::Blob(b) => match subtype {
