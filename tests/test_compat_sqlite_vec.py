@@ -235,6 +235,15 @@ def test_metadata_type_aliases():
     assert a[-1] == [(1, 5, 0.5, 1.5, 7)]
 
 
+def test_vec_debug_has_sqlite_vec_lines(pair):
+    ours, theirs = pair
+    mine = ours.execute("select vec_debug()").fetchone()[0].split("\n")
+    reference = theirs.execute("select vec_debug()").fetchone()[0].split("\n")
+    assert [line.split(":")[0] for line in mine] == [line.split(":")[0] for line in reference]
+    assert mine[0] == "Version: " + ours.execute("select vec_version()").fetchone()[0]
+    assert mine[3] == "Build flags: " + ours.execute("select quiver_kernels()").fetchone()[0]
+
+
 NAN_BLOB = np.array([1, np.nan, 3, 4], dtype=np.float32).tobytes()
 INF_BLOB = np.array([1, np.inf, 3, 4], dtype=np.float32).tobytes()
 NEG_INF_BLOB = np.array([1, -np.inf, 3, 4], dtype=np.float32).tobytes()

@@ -388,6 +388,17 @@ pub fn vec_version_string() -> String {
     format!("v0.1.9-quiver.{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// `vec_debug()`: sqlite-vec's four lines (version, date, commit, build flags). The
+/// build date and commit are not recorded in quiver builds; the build flags name the
+/// kernel set chosen at run time (sqlite-vec names the SIMD flags it was compiled with).
+pub fn vec_debug_string() -> String {
+    format!(
+        "Version: {}\nDate: unknown\nCommit: unknown\nBuild flags: {}",
+        vec_version_string(),
+        dispatch::best().name
+    )
+}
+
 /// Registers every scalar function on `conn`.
 pub fn register(conn: &Connection) -> Result<()> {
     let pure = FunctionFlags::SQLITE_UTF8
@@ -398,6 +409,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     let makes = reads | FunctionFlags::SQLITE_RESULT_SUBTYPE;
 
     conn.create_scalar_function("vec_version", 0, pure, |_| Ok(vec_version_string()))?;
+    conn.create_scalar_function("vec_debug", 0, pure, |_| Ok(vec_debug_string()))?;
     conn.create_scalar_function("quiver_version", 0, pure, |_| Ok(env!("CARGO_PKG_VERSION")))?;
     conn.create_scalar_function("quiver_kernels", 0, pure, |_| Ok(dispatch::best().name))?;
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
