@@ -244,6 +244,27 @@ def test_vec_debug_has_sqlite_vec_lines(pair):
     assert mine[3] == "Build flags: " + ours.execute("select quiver_kernels()").fetchone()[0]
 
 
+def test_insert_or_ignore_counts_no_change_like_a_plain_table():
+    ours, theirs = fresh_pair()
+    plain = sqlite3.connect(":memory:", isolation_level=None)
+    plain.execute("create table v(e)")
+    ours.execute("create virtual table v using vec0(e float[2])")
+    for conn in (ours, plain):
+        conn.execute("insert into v(rowid, e) values (1, '[1, 1]')")
+        cur = conn.execute("insert or ignore into v(rowid, e) values (1, '[2, 2]')")
+        assert (cur.rowcount, conn.execute("select changes()").fetchone()[0]) == (0, 0)
+        cur = conn.execute("insert or ignore into v(rowid, e) values (2, '[2, 2]')")
+        assert (cur.rowcount, conn.execute("select changes()").fetchone()[0]) == (1, 1)
+        cur = conn.execute("update or ignore v set rowid = 2 where rowid = 1")
+        assert (cur.rowcount, conn.execute("select changes()").fetchone()[0]) == (0, 0)
+        assert conn.execute("select rowid from v order by rowid").fetchall() == [(1,), (2,)]
+    # sqlite-vec 0.1.9 refuses the duplicate instead of ignoring it (README lists this).
+    theirs.execute("create virtual table v using vec0(e float[2])")
+    theirs.execute("insert into v(rowid, e) values (1, '[1, 1]')")
+    with pytest.raises(sqlite3.OperationalError, match="UNIQUE constraint failed"):
+        theirs.execute("insert or ignore into v(rowid, e) values (1, '[2, 2]')")
+
+
 NAN_BLOB = np.array([1, np.nan, 3, 4], dtype=np.float32).tobytes()
 INF_BLOB = np.array([1, np.inf, 3, 4], dtype=np.float32).tobytes()
 NEG_INF_BLOB = np.array([1, -np.inf, 3, 4], dtype=np.float32).tobytes()

@@ -121,13 +121,14 @@ unsafe fn update(
     if matches!(arg(0), ValueRef::Null) {
         // SAFETY: cols are live values.
         let row = unsafe { new_row(shadow, arg(1), cols)? };
-        if ignore {
-            if let Some(existing) = shadow.existing_key(conn, &row).map_err(error_message)? {
-                // INSERT OR IGNORE: the row is skipped.
-                // SAFETY: p_rowid is writable during an INSERT.
-                unsafe { *p_rowid = existing };
-                return Ok(ffi::SQLITE_OK);
-            }
+        if ignore
+            && shadow
+                .existing_key(conn, &row)
+                .map_err(error_message)?
+                .is_some()
+        {
+            // INSERT OR IGNORE: SQLite skips the row and counts no change.
+            return Ok(ffi::SQLITE_CONSTRAINT);
         }
         shadow
             .check_keys(conn, std::slice::from_ref(&row), replace)
@@ -206,7 +207,8 @@ unsafe fn update(
             .map_err(error_message)?
         {
             if ignore {
-                return Ok(ffi::SQLITE_OK);
+                // UPDATE OR IGNORE: skipped, no change counted.
+                return Ok(ffi::SQLITE_CONSTRAINT);
             }
             if replace {
                 shadow.delete(conn, new_rowid).map_err(error_message)?;
