@@ -1,5 +1,6 @@
 """The same SQL gives the same results as sqlite-vec 0.1.9 (loaded in its own connection)."""
 
+import re
 import sqlite3
 
 import numpy as np
@@ -389,3 +390,104 @@ def test_rowid_moved_by_update_is_not_handed_out_again():
     conn.execute("delete from v where rowid = 100")
     conn.execute("insert into v(e) values ('[3, 3]')")
     assert conn.execute("select rowid from v order by rowid").fetchall() == [(1,), (101,)]
+
+
+ERROR_SETUP = [
+    "create virtual table t1 using vec0(aaa float[4], chunk_size=8)",
+    "create virtual table txt_pk using vec0(txt_id text primary key, aaa float[4])",
+    "create virtual table m using vec0(e float[2], +note text, +num integer)",
+    "insert into t1(rowid, aaa) values (1, '[1,1,1,1]')",
+    "insert into txt_pk(txt_id, aaa) values ('a', '[1,2,3,4]')",
+]
+
+# A mistake, the exception class both engines raise, and the start of sqlite-vec's
+# message, which quiver's message contains before its own detail.
+SAME_ERROR = [
+    (
+        "select vec_distance_l2('[1,2]', '[1,2,3]')",
+        sqlite3.OperationalError,
+        "Vector dimension mistmatch. First vector has 2 dimensions, while the second has 3 "
+        "dimensions.",
+    ),
+    (
+        "select vec_distance_l2(vec_int8('[1,2]'), '[1,2]')",
+        sqlite3.OperationalError,
+        "Vector type mistmatch. First vector has type int8, while the second has type float32.",
+    ),
+    (
+        "select vec_f32(X'6161616161')",
+        sqlite3.OperationalError,
+        "invalid float32 vector BLOB length. Must be divisible by 4, found 5",
+    ),
+    (
+        "select vec_length(NULL)",
+        sqlite3.OperationalError,
+        "Input must have type BLOB (compact format) or TEXT (JSON), found NULL",
+    ),
+    ("select vec_f32(X'')", sqlite3.OperationalError, "zero-length vectors are not supported"),
+    (
+        "insert into t1(rowid, aaa) values (2, '[1,2,3]')",
+        sqlite3.OperationalError,
+        'Dimension mismatch for inserted vector for the "aaa" column. Expected 4 dimensions '
+        "but received 3.",
+    ),
+    (
+        "update t1 set aaa = '[1,2]' where rowid = 1",
+        sqlite3.OperationalError,
+        'Dimension mismatch for new updated vector for the "aaa" column. Expected 4 '
+        "dimensions but received 2.",
+    ),
+    (
+        "select rowid from t1 where aaa match '[1,1,1]' and k = 1",
+        sqlite3.OperationalError,
+        'Dimension mismatch for query vector for the "aaa" column. Expected 4 dimensions but '
+        "received 3.",
+    ),
+    (
+        "select rowid from t1 where aaa match '[1,1,1,1]'",
+        sqlite3.OperationalError,
+        "A LIMIT or 'k = ?' constraint is required on vec0 knn queries.",
+    ),
+    (
+        "insert into t1(rowid, aaa) values (1, '[2,2,2,2]')",
+        sqlite3.OperationalError,
+        "UNIQUE constraint failed on t1 primary key",
+    ),
+    (
+        "insert into txt_pk(txt_id, aaa) values ('a', '[5,6,7,8]')",
+        sqlite3.OperationalError,
+        "UNIQUE constraint failed on txt_pk primary key",
+    ),
+    (
+        "insert into t1(rowid, aaa, distance) values (2, '[1,2,3,4]', 1)",
+        sqlite3.OperationalError,
+        'A value was provided for the hidden "distance" column.',
+    ),
+    (
+        "insert into t1(rowid, aaa, k) values (2, '[1,2,3,4]', 1)",
+        sqlite3.OperationalError,
+        'A value was provided for the hidden "k" column.',
+    ),
+    (
+        "insert into m(rowid, e, note) values (1, '[1,1]', 5)",
+        sqlite3.IntegrityError,
+        "Auxiliary column type mismatch: The auxiliary column note has type TEXT, but "
+        "INTEGER was provided.",
+    ),
+    (
+        "insert into m(rowid, e, num) values (1, '[1,1]', 'x')",
+        sqlite3.IntegrityError,
+        "Auxiliary column type mismatch: The auxiliary column num has type INTEGER, but TEXT "
+        "was provided.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "error", "message"), SAME_ERROR)
+def test_same_error_class_and_sqlite_vec_wording(sql, error, message):
+    ours, theirs = fresh_pair()
+    for conn in (ours, theirs):
+        for statement in ERROR_SETUP:
+            conn.execute(statement)
+        with pytest.raises(error, match=re.escape(message)):
+            conn.execute(sql).fetchall()

@@ -42,12 +42,28 @@ fn integer_arg(ctx: &Context<'_>, function: &str, index: usize, name: &str) -> R
     }
 }
 
-/// Both arguments must be vectors of the same type and dimension count.
+/// Both arguments must be vectors of the same type and dimension count; the message
+/// ends with sqlite-vec's.
 fn same_shape(function: &str, a: &Vector<'_>, b: &Vector<'_>) -> Result<()> {
     if a.element_type() != b.element_type() || a.dims() != b.dims() {
+        // sqlite-vec's wording, its spelling included, so code matching it keeps working.
+        let sqlite_vec = if a.element_type() != b.element_type() {
+            format!(
+                "Vector type mistmatch. First vector has type {}, while the second has type {}.",
+                a.element_type().name(),
+                b.element_type().name()
+            )
+        } else {
+            format!(
+                "Vector dimension mistmatch. First vector has {} dimensions, while the second \
+                 has {} dimensions.",
+                a.dims(),
+                b.dims()
+            )
+        };
         return Err(sql_error(format!(
             "{function}: expected two vectors of the same type and dimensions, got {} \
-             (argument 1) and {} (argument 2)",
+             (argument 1) and {} (argument 2) (sqlite-vec: {sqlite_vec})",
             a.describe(),
             b.describe()
         )));

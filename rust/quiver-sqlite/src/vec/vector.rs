@@ -111,7 +111,11 @@ pub fn describe_value(value: ValueRef<'_>) -> String {
 
 fn check_dims(dims: usize) -> Result<(), String> {
     if dims == 0 {
-        Err("expected a vector, got an empty one (zero dimensions)".to_string())
+        Err(
+            "expected a vector, got an empty one (zero dimensions) (sqlite-vec: zero-length \
+             vectors are not supported.)"
+                .to_string(),
+        )
     } else if dims > MAX_DIMENSIONS {
         Err(format!(
             "expected at most {MAX_DIMENSIONS} dimensions, got {dims}"
@@ -125,7 +129,8 @@ fn check_dims(dims: usize) -> Result<(), String> {
 pub fn check_f32_blob(bytes: &[u8]) -> Result<(), String> {
     if !bytes.len().is_multiple_of(4) {
         return Err(format!(
-            "expected a float32 BLOB (length a multiple of 4 bytes), got {} bytes",
+            "expected a float32 BLOB (length a multiple of 4 bytes), got {0} bytes (sqlite-vec: \
+             invalid float32 vector BLOB length. Must be divisible by 4, found {0})",
             bytes.len()
         ));
     }
@@ -237,9 +242,22 @@ fn parse_json_i8(bytes: &[u8]) -> Result<Vec<i8>, String> {
 
 fn not_a_vector(value: ValueRef<'_>) -> String {
     format!(
-        "expected a vector (BLOB or JSON text), got {}",
-        describe_value(value)
+        "expected a vector (BLOB or JSON text), got {} (sqlite-vec: Input must have type \
+         BLOB (compact format) or TEXT (JSON), found {})",
+        describe_value(value),
+        sql_type_name(value)
     )
+}
+
+/// SQLite's name of the value's storage class, as sqlite-vec prints it.
+pub fn sql_type_name(value: ValueRef<'_>) -> &'static str {
+    match value {
+        ValueRef::Null => "NULL",
+        ValueRef::Integer(_) => "INTEGER",
+        ValueRef::Real(_) => "FLOAT",
+        ValueRef::Text(_) => "TEXT",
+        ValueRef::Blob(_) => "BLOB",
+    }
 }
 
 /// Like `read_vector`, but float32 elements must be finite (NaN and infinity are

@@ -66,8 +66,8 @@ impl Shadow {
                 self.delete(conn, rowid)?;
             } else {
                 return Err(sql_error(format!(
-                    "vec0: UNIQUE constraint failed: {}.rowid (a row with rowid {rowid} \
-                     already exists; use INSERT OR REPLACE or UPDATE)",
+                    "UNIQUE constraint failed on {0} primary key: {0}.rowid (a row with rowid \
+                     {rowid} already exists; use INSERT OR REPLACE or UPDATE)",
                     self.name
                 )));
             }
@@ -81,7 +81,8 @@ impl Shadow {
                 self.delete(conn, rowid)?;
             } else {
                 return Err(sql_error(format!(
-                    "vec0: UNIQUE constraint failed: {}.{} (a row with id '{id}' already exists)",
+                    "UNIQUE constraint failed on {0} primary key: {0}.{1} (a row with id '{id}' \
+                     already exists)",
                     self.name,
                     self.key_name()
                 )));
@@ -123,7 +124,7 @@ impl Shadow {
             if let Some(id) = &row.text_id {
                 if !seen_ids.insert(id.clone()) && !replace {
                     return Err(sql_error(format!(
-                        "vec0: UNIQUE constraint failed: {}.{} (id '{id}' given twice)",
+                        "UNIQUE constraint failed on {0} primary key: {0}.{1} (id '{id}' given twice)",
                         self.name,
                         self.key_name()
                     )));
@@ -132,7 +133,7 @@ impl Shadow {
             if let Some(r) = row.rowid {
                 if !seen_rowids.insert(r) && !replace {
                     return Err(sql_error(format!(
-                        "vec0: UNIQUE constraint failed: {}.{} ({r} given twice)",
+                        "UNIQUE constraint failed on {0} primary key: {0}.{1} ({r} given twice)",
                         self.name,
                         self.key_name()
                     )));
