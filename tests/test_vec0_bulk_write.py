@@ -93,14 +93,24 @@ def test_bulk_insert_rowids_follow_largest_existing():
     assert got == list(range(5001, 5301))
 
 
-def test_bulk_insert_at_max_rowid_lets_sqlite_pick():
+def test_bulk_insert_at_max_rowid_is_refused_like_autoincrement():
+    # Automatic rowids are never reused (issue 9): once rowid 2**63-1 was used there is
+    # no automatic rowid left, as with AUTOINCREMENT and sqlite-vec ("database or disk
+    # is full"); explicit rowids still work and a refused batch changes nothing.
     conn = sqlite_quiver.connect_with_vec()
     make(conn)
     big = 2**63 - 1
     conn.execute("insert into t(rowid, emb, genre) values (?, ?, 'a')", (big, bytes(32)))
-    sqlite_quiver.insert_vectors(conn, "t", np.ones((300, 8)), genre=["b"] * 300)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full.*rowid"):
+        sqlite_quiver.insert_vectors(conn, "t", np.ones((300, 8)), genre=["b"] * 300)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full.*rowid"):
+        conn.execute("insert into t(emb, genre) values (?, 'c')", (bytes(32),))
+    assert conn.execute("select count(*) from t").fetchone()[0] == 1
+    sqlite_quiver.insert_vectors(
+        conn, "t", np.ones((300, 8)), ids=list(range(1, 301)), genre=["b"] * 300
+    )
     got = [r[0] for r in conn.execute("select rowid from t where genre = 'b'")]
-    assert len(set(got)) == 300 and big not in got
+    assert sorted(got) == list(range(1, 301))
     assert conn.execute("select count(*) from t").fetchone()[0] == 301
 
 

@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! vector := ws '[' ws number (ws ',' ws number)* ws ']' ws
-//! number := '-'? ('0' | [1-9][0-9]*) ('.' [0-9]+)? ([eE] [+-]? [0-9]+)?
+//! number := [+-]? ([0-9]+ ('.' [0-9]*)? | '.' [0-9]+) ([eE] [+-]? [0-9]+)?
 //! ```
 //!
-//! so NaN, infinity, `+1`, `.5`, `1.`, trailing commas and trailing text
-//! are all rejected before any number is converted.
+//! The number forms are the decimal ones C's `strtod` reads (as sqlite-vec
+//! does): `.5`, `-.5`, `5.`, `+1`, `01` and exponents are accepted; NaN,
+//! infinity, hex floats, a lone sign or dot, trailing commas and trailing
+//! text are rejected before any number is converted.
 
 use super::{check_dimensions, CodecError};
 
@@ -129,21 +131,33 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Consumes one JSON number and returns its text.
+    /// Consumes ASCII digits (possibly none) and says whether there were any.
+    fn optional_digits(&mut self) -> bool {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+
+    /// Consumes one number and returns its text.
     fn number(&mut self) -> Result<&'a str, CodecError> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
+        if matches!(self.peek(), Some(b'-' | b'+')) {
             self.pos += 1;
         }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => self.digits()?,
-            _ if self.pos == start => return Err(self.error("a number")),
-            _ => return Err(self.error("a digit")),
-        }
+        let integer = self.optional_digits();
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            self.digits()?;
+            if !self.optional_digits() && !integer {
+                return Err(self.error("a digit"));
+            }
+        } else if !integer {
+            return Err(if self.pos == start {
+                self.error("a number")
+            } else {
+                self.error("a digit")
+            });
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.pos += 1;
@@ -198,6 +212,20 @@ mod tests {
     }
 
     #[test]
+    fn accepts_the_number_forms_strtod_reads() {
+        assert_eq!(
+            parse_json_f32("[.1, .2, .3, 4]"),
+            Ok(vec![0.1, 0.2, 0.3, 4.0])
+        );
+        assert_eq!(
+            parse_json_f32("[-.5, 5., +1, 01, -007.50, 1.e1, .5E-1, +2e+0]"),
+            Ok(vec![-0.5, 5.0, 1.0, 1.0, -7.5, 10.0, 0.05, 2.0])
+        );
+        assert_eq!(parse_json_i8("[+1, 01, -007]"), Ok(vec![1, 1, -7]));
+        assert!(parse_json_i8("[5.]").is_err());
+    }
+
+    #[test]
     fn grammar_errors() {
         let cases = [
             (
@@ -216,10 +244,13 @@ mod tests {
             ("[1] x", "expected end of input at offset 4, found 'x'"),
             ("[1][2]", "expected end of input at offset 3, found '['"),
             ("[1 2]", "expected ',' or ']' at offset 3, found '2'"),
-            ("[01]", "expected ',' or ']' at offset 2, found '1'"),
-            ("[1.]", "expected a digit at offset 3, found ']'"),
-            ("[.5]", "expected a number at offset 1, found '.'"),
-            ("[+1]", "expected a number at offset 1, found '+'"),
+            ("[.]", "expected a digit at offset 2, found ']'"),
+            ("[-.]", "expected a digit at offset 3, found ']'"),
+            ("[.e1]", "expected a digit at offset 2, found 'e'"),
+            ("[+]", "expected a digit at offset 2, found ']'"),
+            ("[++1]", "expected a digit at offset 2, found '+'"),
+            ("[0x10]", "expected ',' or ']' at offset 2, found 'x'"),
+            ("[1.2.3]", "expected ',' or ']' at offset 4, found '.'"),
             ("[-]", "expected a digit at offset 2, found ']'"),
             ("[1e]", "expected a digit at offset 3, found ']'"),
             ("[1e+]", "expected a digit at offset 4, found ']'"),

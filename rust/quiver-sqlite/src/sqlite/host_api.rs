@@ -6,6 +6,9 @@
 //! changes64, total_changes64 (3.37), autovacuum_pages (3.37), error_offset,
 //! vtab_rhs_value, vtab_distinct, vtab_in, vtab_in_first, vtab_in_next (3.38). They are
 //! used only when the host reports 3.38 or later.
+//!
+//! Also `sqlite3_vtab_config` with its argument: the loadable-mode binding drops the
+//! variadic part, so it is called through the host's API table.
 
 use std::ffi::c_int;
 
@@ -100,4 +103,34 @@ pub unsafe fn in_list_values(
         }
     }
     Ok(out)
+}
+
+/// Declares that the virtual table being created or connected honours ON CONFLICT
+/// (`SQLITE_VTAB_CONSTRAINT_SUPPORT`): an xUpdate that returns SQLITE_CONSTRAINT under
+/// `OR IGNORE` skips the row without counting a change, as a plain table does.
+/// Returns SQLite's result code.
+///
+/// # Safety
+/// Only inside xCreate / xConnect, with their live `db`.
+pub unsafe fn declare_constraint_support(db: *mut ffi::sqlite3) -> c_int {
+    #[cfg(feature = "loadable")]
+    {
+        let api = crate::sqlite::entry::bound_api();
+        if api.is_null() {
+            return ffi::SQLITE_MISUSE;
+        }
+        // SAFETY: api is the host's live API table; vtab_config is variadic in C and
+        // takes one int after SQLITE_VTAB_CONSTRAINT_SUPPORT; db is live (contract).
+        unsafe {
+            match (*api).vtab_config {
+                Some(f) => f(db, ffi::SQLITE_VTAB_CONSTRAINT_SUPPORT, 1 as c_int),
+                None => ffi::SQLITE_MISUSE,
+            }
+        }
+    }
+    #[cfg(not(feature = "loadable"))]
+    {
+        // SAFETY: db is live (contract); the option takes one int.
+        unsafe { ffi::sqlite3_vtab_config(db, ffi::SQLITE_VTAB_CONSTRAINT_SUPPORT, 1 as c_int) }
+    }
 }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, Result};
 
 use crate::sqlite::value::value_ref;
 use crate::sqlite::vtab::{create_module, fail};
-use crate::vec::vector::{read_vector, Vector};
+use crate::vec::vector::{read_finite_vector, Vector};
 
 const SCHEMA: &CStr = c"CREATE TABLE x(value, vector HIDDEN)";
 const COLUMN_VALUE: c_int = 0;
@@ -124,7 +124,7 @@ unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
 }
 
 fn read_elements(value: ValueRef<'_>, subtype: u32) -> Result<Elements, String> {
-    let v = read_vector(value, subtype).map_err(|m| format!("vec_each: {m}"))?;
+    let v = read_finite_vector(value, subtype).map_err(|m| format!("vec_each: {m}"))?;
     Ok(match v {
         Vector::Float32(x) => Elements::Float32(x.into_owned()),
         Vector::Int8(x) => Elements::Int8(x.into_owned()),

@@ -13,8 +13,9 @@ use rusqlite::{Connection, Result};
 use crate::sqlite::error::{arg_error, sql_error};
 use crate::vec::metric::Metric;
 use crate::vec::vector::{
-    check_f32_blob, check_finite, describe_value, read_bit_vector, read_f32_vector, read_i8_vector,
-    read_vector, with_f32_slice, ElementType, Vector, SUBTYPE_BIT, SUBTYPE_INT8,
+    check_f32_blob, check_finite, describe_value, read_bit_vector, read_f32_vector,
+    read_finite_vector, read_i8_vector, with_f32_slice, ElementType, Vector, SUBTYPE_BIT,
+    SUBTYPE_INT8,
 };
 
 /// What vector-returning functions give back: the BLOB and its subtype.
@@ -24,9 +25,9 @@ fn vector_out(v: &Vector<'_>) -> VectorOut {
     (v.to_blob(), Some(v.element_type().subtype()))
 }
 
-/// The `index`-th argument read as any vector.
+/// The `index`-th argument read as any vector (float32 elements finite).
 fn vector_arg<'a>(ctx: &'a Context<'_>, function: &str, index: usize) -> Result<Vector<'a>> {
-    read_vector(ctx.get_raw(index), ctx.get_subtype(index))
+    read_finite_vector(ctx.get_raw(index), ctx.get_subtype(index))
         .map_err(|m| arg_error(function, index, m))
 }
 
@@ -41,12 +42,28 @@ fn integer_arg(ctx: &Context<'_>, function: &str, index: usize, name: &str) -> R
     }
 }
 
-/// Both arguments must be vectors of the same type and dimension count.
+/// Both arguments must be vectors of the same type and dimension count; the message
+/// ends with sqlite-vec's.
 fn same_shape(function: &str, a: &Vector<'_>, b: &Vector<'_>) -> Result<()> {
     if a.element_type() != b.element_type() || a.dims() != b.dims() {
+        // sqlite-vec's wording, its spelling included, so code matching it keeps working.
+        let sqlite_vec = if a.element_type() != b.element_type() {
+            format!(
+                "Vector type mistmatch. First vector has type {}, while the second has type {}.",
+                a.element_type().name(),
+                b.element_type().name()
+            )
+        } else {
+            format!(
+                "Vector dimension mistmatch. First vector has {} dimensions, while the second \
+                 has {} dimensions.",
+                a.dims(),
+                b.dims()
+            )
+        };
         return Err(sql_error(format!(
             "{function}: expected two vectors of the same type and dimensions, got {} \
-             (argument 1) and {} (argument 2)",
+             (argument 1) and {} (argument 2) (sqlite-vec: {sqlite_vec})",
             a.describe(),
             b.describe()
         )));
@@ -204,7 +221,6 @@ fn vec_add_sub(ctx: &Context<'_>, subtract: bool) -> Result<VectorOut> {
     same_shape(name, &a, &b)?;
     let out = match (&a, &b) {
         (Vector::Float32(x), Vector::Float32(y)) => {
-            check_finite_args(name, x, y)?;
             let out: Vec<f32> = x
                 .iter()
                 .zip(y.iter())
@@ -255,7 +271,6 @@ fn vec_normalize(ctx: &Context<'_>) -> Result<VectorOut> {
             format!("expected a float32 vector, got {}", v.describe()),
         ));
     };
-    check_finite(x).map_err(|m| arg_error(name, 0, m))?;
     let norm = distance::norm_f32(x);
     if norm == 0.0 {
         return Err(arg_error(name, 0, "cannot normalize a zero vector"));
@@ -315,10 +330,7 @@ fn vec_quantize_binary(ctx: &Context<'_>) -> Result<VectorOut> {
         ));
     }
     let positive: Vec<bool> = match &v {
-        Vector::Float32(x) => {
-            check_finite(x).map_err(|m| arg_error(name, 0, m))?;
-            x.iter().map(|&e| e > 0.0).collect()
-        }
+        Vector::Float32(x) => x.iter().map(|&e| e > 0.0).collect(),
         Vector::Int8(x) => x.iter().map(|&e| e > 0).collect(),
         Vector::Bit(_) => {
             return Err(arg_error(
@@ -349,7 +361,6 @@ fn vec_quantize_int8(ctx: &Context<'_>) -> Result<VectorOut> {
             format!("expected a float32 vector, got {}", v.describe()),
         ));
     };
-    check_finite(x).map_err(|m| arg_error(name, 0, m))?;
     match ctx.get_raw(1) {
         ValueRef::Text(b"unit") => {}
         other => {
@@ -385,16 +396,23 @@ fn vec_type(ctx: &Context<'_>) -> Result<&'static str> {
 }
 
 fn vec_to_json(ctx: &Context<'_>) -> Result<String> {
-    let v = vector_arg(ctx, "vec_to_json", 0)?;
-    if let Vector::Float32(x) = &v {
-        check_finite(x).map_err(|m| arg_error("vec_to_json", 0, m))?;
-    }
-    Ok(v.to_json())
+    Ok(vector_arg(ctx, "vec_to_json", 0)?.to_json())
 }
 
 /// The sqlite-vec API level this implements, tagged with quiver's own version.
 pub fn vec_version_string() -> String {
     format!("v0.1.9-quiver.{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `vec_debug()`: sqlite-vec's four lines (version, date, commit, build flags). The
+/// build date and commit are not recorded in quiver builds; the build flags name the
+/// kernel set chosen at run time (sqlite-vec names the SIMD flags it was compiled with).
+pub fn vec_debug_string() -> String {
+    format!(
+        "Version: {}\nDate: unknown\nCommit: unknown\nBuild flags: {}",
+        vec_version_string(),
+        dispatch::best().name
+    )
 }
 
 /// Registers every scalar function on `conn`.
@@ -407,6 +425,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     let makes = reads | FunctionFlags::SQLITE_RESULT_SUBTYPE;
 
     conn.create_scalar_function("vec_version", 0, pure, |_| Ok(vec_version_string()))?;
+    conn.create_scalar_function("vec_debug", 0, pure, |_| Ok(vec_debug_string()))?;
     conn.create_scalar_function("quiver_version", 0, pure, |_| Ok(env!("CARGO_PKG_VERSION")))?;
     conn.create_scalar_function("quiver_kernels", 0, pure, |_| Ok(dispatch::best().name))?;
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;

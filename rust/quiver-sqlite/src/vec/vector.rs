@@ -111,7 +111,11 @@ pub fn describe_value(value: ValueRef<'_>) -> String {
 
 fn check_dims(dims: usize) -> Result<(), String> {
     if dims == 0 {
-        Err("expected a vector, got an empty one (zero dimensions)".to_string())
+        Err(
+            "expected a vector, got an empty one (zero dimensions) (sqlite-vec: zero-length \
+             vectors are not supported.)"
+                .to_string(),
+        )
     } else if dims > MAX_DIMENSIONS {
         Err(format!(
             "expected at most {MAX_DIMENSIONS} dimensions, got {dims}"
@@ -125,7 +129,8 @@ fn check_dims(dims: usize) -> Result<(), String> {
 pub fn check_f32_blob(bytes: &[u8]) -> Result<(), String> {
     if !bytes.len().is_multiple_of(4) {
         return Err(format!(
-            "expected a float32 BLOB (length a multiple of 4 bytes), got {} bytes",
+            "expected a float32 BLOB (length a multiple of 4 bytes), got {0} bytes (sqlite-vec: \
+             invalid float32 vector BLOB length. Must be divisible by 4, found {0})",
             bytes.len()
         ));
     }
@@ -198,14 +203,24 @@ fn bits_from_blob(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     Ok(Cow::Borrowed(bytes))
 }
 
-/// The first non-finite element, if any, as a message.
+/// The first non-finite element, if any, as a message that starts with sqlite-vec's
+/// wording ("invalid float32 vector: element 1 is NaN").
 pub fn check_finite(v: &[f32]) -> Result<(), String> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(format!(
-            "expected finite values, got {} at element {i}",
-            v[i]
-        )),
+        Some(i) => {
+            let x = v[i];
+            let name = if x.is_nan() {
+                "NaN"
+            } else if x > 0.0 {
+                "Inf"
+            } else {
+                "-Inf"
+            };
+            Err(format!(
+                "invalid float32 vector: element {i} is {name}: expected finite values, got {x}"
+            ))
+        }
     }
 }
 
@@ -227,13 +242,36 @@ fn parse_json_i8(bytes: &[u8]) -> Result<Vec<i8>, String> {
 
 fn not_a_vector(value: ValueRef<'_>) -> String {
     format!(
-        "expected a vector (BLOB or JSON text), got {}",
-        describe_value(value)
+        "expected a vector (BLOB or JSON text), got {} (sqlite-vec: Input must have type \
+         BLOB (compact format) or TEXT (JSON), found {})",
+        describe_value(value),
+        sql_type_name(value)
     )
 }
 
+/// SQLite's name of the value's storage class, as sqlite-vec prints it.
+pub fn sql_type_name(value: ValueRef<'_>) -> &'static str {
+    match value {
+        ValueRef::Null => "NULL",
+        ValueRef::Integer(_) => "INTEGER",
+        ValueRef::Real(_) => "FLOAT",
+        ValueRef::Text(_) => "TEXT",
+        ValueRef::Blob(_) => "BLOB",
+    }
+}
+
+/// Like `read_vector`, but float32 elements must be finite (NaN and infinity are
+/// refused as `vec_f32` refuses them): the vec_* functions and vec_each read this.
+pub fn read_finite_vector(value: ValueRef<'_>, subtype: u32) -> Result<Vector<'_>, String> {
+    let v = read_vector(value, subtype)?;
+    if let Vector::Float32(x) = &v {
+        check_finite(x)?;
+    }
+    Ok(v)
+}
+
 /// Any vector: a BLOB typed by its subtype (bare = float32) or JSON text (float32).
-/// Float32 elements are NOT checked for finiteness here (see `check_finite`).
+/// Float32 elements are NOT checked for finiteness here (see `read_finite_vector`).
 pub fn read_vector(value: ValueRef<'_>, subtype: u32) -> Result<Vector<'_>, String> {
     match value {
         ValueRef::Blob(b) => match subtype {

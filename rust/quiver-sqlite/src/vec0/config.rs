@@ -329,8 +329,8 @@ fn parse_column(
             slot: *n_aux - 1,
         });
     }
-    let words: Vec<&str> = arg.split_whitespace().collect();
-    let name = unquote(words[0]).to_string();
+    let words = column_words(arg);
+    let name = unquote(&words[0]).to_string();
     check_name(&name)?;
     let Some(ty_word) = words.get(1) else {
         return Err(format!(
@@ -390,8 +390,8 @@ fn parse_column(
     }
     let scalar = match ty.as_str() {
         "boolean" | "bool" => ScalarType::Boolean,
-        "integer" | "int" => ScalarType::Integer,
-        "float" | "double" | "real" => ScalarType::Float,
+        "integer" | "int" | "int64" | "integer64" => ScalarType::Integer,
+        "float" | "double" | "real" | "float64" | "f64" => ScalarType::Float,
         "text" => ScalarType::Text,
         other => {
             return Err(format!(
@@ -447,15 +447,45 @@ fn parse_column(
     }
 }
 
+/// The words of a column definition, as sqlite-vec's tokenizer sees them: spaces
+/// inside a dimension (`float [ 4 ]`) and around `=` (`distance_metric = cosine`) do
+/// not split words; `name float[4] distance_metric = cosine` gives
+/// `[name, float[4], distance_metric=cosine]`.
+fn column_words(arg: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    // Set while the last word is an unfinished `[...]` or ends with / awaits `=`.
+    let mut glue = false;
+    for word in arg.split_whitespace() {
+        let joins = glue || word.starts_with('[') || (word.starts_with('=') && !words.is_empty());
+        match words.last_mut() {
+            Some(last) if joins => last.push_str(word),
+            _ => words.push(word.to_string()),
+        }
+        let last = words.last().map(String::as_str).unwrap_or("");
+        glue = last.ends_with('=') || (last.contains('[') && !last.contains(']'));
+    }
+    words
+}
+
 /// `float[768]` -> (Float32, 768); `None` if `ty` is not a vector type.
 fn vector_type(ty: &str, name: &str) -> Result<Option<(ElementType, usize)>, String> {
     let Some((base, rest)) = ty.split_once('[') else {
         return Ok(None);
     };
     let element = match base {
-        "float" | "f32" | "float32" => ElementType::Float32,
+        // float4 is SQL's name for a 4-byte float (sqlite-vec reads any name starting
+        // with "float" as float32; the names below mean float32 too).
+        "float" | "f32" | "float32" | "float4" => ElementType::Float32,
         "int8" | "i8" => ElementType::Int8,
-        "bit" => ElementType::Bit,
+        "bit" | "bits" => ElementType::Bit,
+        other if other.starts_with("float") || other.starts_with("f32") => {
+            // sqlite-vec stores float8[N] / float16[N] / float64[N] as float32 without a
+            // word; a column that silently holds another type than declared is worse.
+            return Err(format!(
+                "vec0: column '{name}': unsupported vector type '{other}' (sqlite-vec would \
+                 silently store float32): vectors are stored as float32, write float[N]"
+            ));
+        }
         other => {
             return Err(format!(
                 "vec0: column '{name}': unknown vector type '{other}' (expected float, int8 or bit)"
@@ -563,6 +593,41 @@ mod tests {
             &["e float[3]", "distance float"],
         ] {
             assert!(TableConfig::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn spaces_inside_types_and_around_equals() {
+        for arg in [
+            "e float[4] distance_metric = cosine",
+            "e float[4] distance_metric= cosine",
+            "e float[4] distance_metric =cosine",
+            "e  float [ 4 ]  distance_metric=cosine",
+        ] {
+            let c = TableConfig::parse(&[arg]).unwrap();
+            let (_, v) = c.vector_columns().next().unwrap();
+            assert_eq!((v.dims, v.metric), (4, Metric::Cosine), "{arg}");
+        }
+        assert_eq!(
+            column_words("name float[4] distance_metric = cosine"),
+            vec!["name", "float[4]", "distance_metric=cosine"]
+        );
+    }
+
+    #[test]
+    fn vector_type_names() {
+        for (arg, element) in [
+            ("e float4[2]", ElementType::Float32),
+            ("e F32[2]", ElementType::Float32),
+            ("e i8[2]", ElementType::Int8),
+            ("e bits[8]", ElementType::Bit),
+        ] {
+            let c = TableConfig::parse(&[arg]).unwrap();
+            assert_eq!(c.vector_columns().next().unwrap().1.element, element);
+        }
+        for ty in ["float8", "float16", "float64", "f32x"] {
+            let err = TableConfig::parse(&[&format!("e {ty}[2]")]).unwrap_err();
+            assert!(err.contains("write float[N]"), "{err}");
         }
     }
 

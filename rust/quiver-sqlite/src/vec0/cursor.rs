@@ -161,7 +161,7 @@ unsafe fn filter(
                 let name = &shadow.config.columns[ci].name;
                 // SAFETY: argv[i] is live.
                 let subtype = unsafe { ffi::sqlite3_value_subtype(argv[i]) };
-                let q = input::read_vector(name, col, arg(i), subtype)
+                let q = input::read_vector(name, col, arg(i), subtype, input::VectorUse::Query)
                     .map_err(|m| format!("{m} (the MATCH query vector)"))?;
                 vector_column = Some(slot);
                 query = Some(q);
@@ -221,7 +221,9 @@ unsafe fn filter(
         (None, Some(l)) => l.saturating_add(offset).min(MAX_K),
         (None, None) => {
             return Err(
-                "vec0: a KNN query needs 'AND k = ?' or 'ORDER BY distance LIMIT ?'".to_string(),
+                "A LIMIT or 'k = ?' constraint is required on vec0 knn queries. vec0: a KNN \
+                 query needs 'AND k = ?' or 'ORDER BY distance LIMIT ?'"
+                    .to_string(),
             )
         }
     };

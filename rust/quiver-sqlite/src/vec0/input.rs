@@ -19,16 +19,45 @@ fn subtype_element(subtype: u32) -> Option<ElementType> {
     }
 }
 
+/// What a vector given to a vec0 column is for (sqlite-vec names it in its messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VectorUse {
+    Insert,
+    Update,
+    Query,
+}
+
+impl VectorUse {
+    fn label(self) -> &'static str {
+        match self {
+            VectorUse::Insert => "inserted",
+            VectorUse::Update => "new updated",
+            VectorUse::Query => "query",
+        }
+    }
+}
+
 /// A vector for column `col` (named `name`): BLOB (its subtype, if any, must match the
-/// column) or JSON text. Returns it in the column's element type.
+/// column) or JSON text. Returns it in the column's element type. A wrong dimension
+/// count starts with sqlite-vec's "Dimension mismatch for ..." sentence.
 pub fn read_vector(
     name: &str,
     col: &VectorColumn,
     value: ValueRef<'_>,
     subtype: u32,
+    purpose: VectorUse,
 ) -> Result<QueryVector, String> {
     let want = describe(col.element, col.dims);
     let fail = |got: String| format!("vec0: column '{name}': expected {want}, got {got}");
+    let wrong_dims = |got: usize| {
+        format!(
+            "Dimension mismatch for {} vector for the \"{name}\" column. Expected {} \
+             dimensions but received {got}. {}",
+            purpose.label(),
+            col.dims,
+            fail(describe(col.element, got))
+        )
+    };
     match value {
         ValueRef::Blob(b) => {
             if let Some(t) = subtype_element(subtype) {
@@ -42,13 +71,12 @@ pub fn read_vector(
                 }
             }
             if b.len() != col.bytes() {
-                let got = match col.element {
-                    ElementType::Float32 if b.len() % 4 == 0 => describe(col.element, b.len() / 4),
-                    ElementType::Int8 => describe(col.element, b.len()),
-                    ElementType::Bit => describe(col.element, b.len() * 8),
-                    _ => format!("a BLOB of {} bytes", b.len()),
-                };
-                return Err(fail(got));
+                return Err(match col.element {
+                    ElementType::Float32 if b.len() % 4 == 0 => wrong_dims(b.len() / 4),
+                    ElementType::Int8 => wrong_dims(b.len()),
+                    ElementType::Bit => wrong_dims(b.len() * 8),
+                    _ => fail(format!("a BLOB of {} bytes", b.len())),
+                });
             }
             match col.element {
                 ElementType::Float32 => {
@@ -68,7 +96,7 @@ pub fn read_vector(
                     let v = quiver_kernels::codec::parse_json_f32(text)
                         .map_err(|e| format!("vec0: column '{name}': {e}"))?;
                     if v.len() != col.dims {
-                        return Err(fail(describe(ElementType::Float32, v.len())));
+                        return Err(wrong_dims(v.len()));
                     }
                     check_finite(&v).map_err(|m| format!("vec0: column '{name}': {m}"))?;
                     Ok(QueryVector::Float32(v))
@@ -77,7 +105,7 @@ pub fn read_vector(
                     let v = quiver_kernels::codec::parse_json_i8(text)
                         .map_err(|e| format!("vec0: column '{name}': {e}"))?;
                     if v.len() != col.dims {
-                        return Err(fail(describe(ElementType::Int8, v.len())));
+                        return Err(wrong_dims(v.len()));
                     }
                     Ok(QueryVector::Int8(v))
                 }

@@ -159,7 +159,8 @@ pub fn plan(
     };
     if !(has_k || (has_limit && order_ok)) {
         return Err(format!(
-            "vec0: {table}: a KNN query (MATCH on '{}') needs 'AND k = ?' or \
+            "A LIMIT or 'k = ?' constraint is required on vec0 knn queries. vec0: {table}: \
+             a KNN query (MATCH on '{}') needs 'AND k = ?' or \
              'ORDER BY distance LIMIT ?' (SQLite hands a LIMIT to virtual tables only \
              from version 3.41, and only when every WHERE term is on this table)",
             column_name(config, constraints[mi].column)

@@ -3,7 +3,9 @@
 //! transactions, savepoints and rollbacks cover it. Writes are in `storage`.
 //!
 //! ```text
-//! {t}_info(key PRIMARY KEY, value)        format_version, chunk_size, generation
+//! {t}_info(key PRIMARY KEY, value)        format_version, chunk_size, generation,
+//!                                         max_rowid (largest rowid ever used; absent in
+//!                                         tables written before it existed)
 //! {t}_chunks(chunk_id PK, size, validity) one row per chunk of `chunk_size` slots;
 //!                                         validity = one bit per slot (LSB first)
 //! {t}_free(chunk_id PK)                   the chunks with a free slot
@@ -218,6 +220,26 @@ impl Shadow {
             self.table("info")
         ))?
         .query_row([], |r| r.get(0))
+    }
+
+    /// The largest rowid this table ever held, if recorded (older tables: `None`; the
+    /// caller then relies on the current largest rowid).
+    pub fn max_rowid_ever(&self, conn: &Connection) -> Result<Option<i64>> {
+        conn.prepare_cached(&format!(
+            "SELECT value FROM {} WHERE key = 'max_rowid'",
+            self.table("info")
+        ))?
+        .query_row([], |r| r.get(0))
+        .optional()
+    }
+
+    pub fn set_max_rowid_ever(&self, conn: &Connection, rowid: i64) -> Result<()> {
+        conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO {}(key, value) VALUES ('max_rowid', ?1)",
+            self.table("info")
+        ))?
+        .execute([rowid])?;
+        Ok(())
     }
 
     /// Marks a change: a fresh token that no cache has been built from; returns it.

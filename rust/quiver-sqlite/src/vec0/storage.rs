@@ -66,8 +66,8 @@ impl Shadow {
                 self.delete(conn, rowid)?;
             } else {
                 return Err(sql_error(format!(
-                    "vec0: UNIQUE constraint failed: {}.rowid (a row with rowid {rowid} \
-                     already exists; use INSERT OR REPLACE or UPDATE)",
+                    "UNIQUE constraint failed on {0} primary key: {0}.rowid (a row with rowid \
+                     {rowid} already exists; use INSERT OR REPLACE or UPDATE)",
                     self.name
                 )));
             }
@@ -81,7 +81,8 @@ impl Shadow {
                 self.delete(conn, rowid)?;
             } else {
                 return Err(sql_error(format!(
-                    "vec0: UNIQUE constraint failed: {}.{} (a row with id '{id}' already exists)",
+                    "UNIQUE constraint failed on {0} primary key: {0}.{1} (a row with id '{id}' \
+                     already exists)",
                     self.name,
                     self.key_name()
                 )));
@@ -123,7 +124,7 @@ impl Shadow {
             if let Some(id) = &row.text_id {
                 if !seen_ids.insert(id.clone()) && !replace {
                     return Err(sql_error(format!(
-                        "vec0: UNIQUE constraint failed: {}.{} (id '{id}' given twice)",
+                        "UNIQUE constraint failed on {0} primary key: {0}.{1} (id '{id}' given twice)",
                         self.name,
                         self.key_name()
                     )));
@@ -132,7 +133,7 @@ impl Shadow {
             if let Some(r) = row.rowid {
                 if !seen_rowids.insert(r) && !replace {
                     return Err(sql_error(format!(
-                        "vec0: UNIQUE constraint failed: {}.{} ({r} given twice)",
+                        "UNIQUE constraint failed on {0} primary key: {0}.{1} ({r} given twice)",
                         self.name,
                         self.key_name()
                     )));
@@ -265,27 +266,42 @@ impl Shadow {
         Ok(rowids)
     }
 
-    /// Rowids for `rows` as SQLite would assign them one INSERT at a time (a row
-    /// without one gets the largest rowid so far + 1), or `None` where SQLite would
-    /// pick a random one (the largest rowid is i64::MAX).
-    fn assign_rowids(&self, conn: &Connection, rows: &[NewRow]) -> Result<Option<Vec<i64>>> {
-        let mut max: Option<i64> = conn
+    /// Rowids for `rows`, one INSERT at a time as SQLite's AUTOINCREMENT assigns them:
+    /// a row without one gets 1 + the largest rowid the table ever held (the
+    /// `max_rowid` high-water mark in `_info`, or the current largest rowid if that is
+    /// larger), so an id is never handed out twice, also after the row holding the
+    /// largest one was deleted. Records the new high-water mark.
+    fn assign_rowids(&self, conn: &Connection, rows: &[NewRow]) -> Result<Vec<i64>> {
+        let stored = self.max_rowid_ever(conn)?;
+        let current: Option<i64> = conn
             .prepare_cached(&format!("SELECT max(rowid) FROM {}", self.table("rows")))?
             .query_row([], |r| r.get(0))?;
+        let mut max = stored.max(current);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let r = match row.rowid {
-                Some(r) => r,
-                None => match max {
-                    None => 1,
-                    Some(i64::MAX) => return Ok(None),
-                    Some(m) => m + 1,
-                },
+            let r = match (row.rowid, max) {
+                (Some(r), _) => r,
+                (None, None) => 1,
+                (None, Some(i64::MAX)) => {
+                    return Err(sql_error(format!(
+                        "database or disk is full: vec0: {}: no automatic rowid left (rowid \
+                         {} was used; automatic rowids are never reused): give rowids \
+                         explicitly",
+                        self.name,
+                        i64::MAX
+                    )))
+                }
+                (None, Some(m)) => (m + 1).max(1),
             };
             max = Some(max.map_or(r, |m| m.max(r)));
             out.push(r);
         }
-        Ok(Some(out))
+        if max > stored {
+            if let Some(m) = max {
+                self.set_max_rowid_ever(conn, m)?;
+            }
+        }
+        Ok(out)
     }
 
     /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots`; returns the
@@ -302,33 +318,27 @@ impl Shadow {
         let per_row = 3 + n_scalars;
         // 999: the smallest host limit on bound parameters (SQLite before 3.32).
         let batch = (999 / per_row).clamp(1, 256);
-        let assigned = if rows.len() >= batch {
-            self.assign_rowids(conn, rows)?
-        } else {
-            None
-        };
-        let Some(rowids) = assigned else {
-            // Few rows, or SQLite must pick rowids itself: one INSERT per row.
+        let rowids = self.assign_rowids(conn, rows)?;
+        if rows.len() < batch {
+            // Few rows: one INSERT per row.
             let placeholders: String = (0..n_scalars).map(|i| format!(", ?{}", i + 4)).collect();
             let mut insert_row = conn.prepare_cached(&format!(
                 "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES (?1, ?2, ?3{placeholders})",
                 self.table("rows")
             ))?;
-            let mut rowids = Vec::with_capacity(rows.len());
-            for (row, &slot) in rows.iter().zip(slots) {
-                insert_row.raw_bind_parameter(1, row.rowid)?;
+            for ((row, &slot), &rowid) in rows.iter().zip(slots).zip(&rowids) {
+                insert_row.raw_bind_parameter(1, rowid)?;
                 insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
                 insert_row.raw_bind_parameter(3, slot)?;
                 for (i, v) in row.scalars.iter().enumerate() {
                     insert_row.raw_bind_parameter(4 + i, v)?;
                 }
                 insert_row.raw_execute()?;
-                rowids.push(conn.last_insert_rowid());
             }
             drop(insert_row);
             self.insert_aux_records(conn, rows, &rowids)?;
             return Ok(rowids);
-        };
+        }
         let tuple = format!("({})", vec!["?"; per_row].join(", "));
         for (start, group) in (0..rows.len())
             .step_by(batch)
@@ -510,6 +520,11 @@ impl Shadow {
                         ),
                         params![rowid, new],
                     )?;
+                }
+                // The moved-from id was used: never hand it out again; nor the new one.
+                let used = rowid.max(new);
+                if self.max_rowid_ever(conn)?.is_none_or(|m| m < used) {
+                    self.set_max_rowid_ever(conn, used)?;
                 }
                 target = new;
             }

@@ -69,6 +69,13 @@ unsafe fn init(
                 "vec0: could not declare the table schema (code {rc})"
             ));
         }
+        // SAFETY: we are inside xCreate / xConnect for db.
+        let rc = unsafe { host_api::declare_constraint_support(db) };
+        if rc != ffi::SQLITE_OK {
+            return Err(format!(
+                "vec0: could not declare ON CONFLICT support (code {rc})"
+            ));
+        }
         if create {
             shadow.create(&conn).map_err(error_message)?;
         } else {

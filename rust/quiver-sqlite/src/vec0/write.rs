@@ -7,16 +7,37 @@ use rusqlite::ffi;
 use rusqlite::types::{Value, ValueRef};
 
 use super::config::ColumnKind;
-use super::input;
+use super::input::{self, VectorUse};
 use super::shadow::Shadow;
 use super::storage::{NewRow, RowChange};
 use crate::sqlite::error::error_message;
 use crate::sqlite::value::{owned, value_ref};
-use crate::vec::vector::describe_value;
+use crate::sqlite::vtab::set_error;
+use crate::vec::vector::{describe_value, sql_type_name};
 
 use super::vtab::{guard, Vec0Tab};
 
-fn check_aux(name: &str, ty: &Option<String>, v: ValueRef<'_>) -> Result<Value, String> {
+/// An xUpdate failure: most are plain errors; a value that breaks a column's declared
+/// type is a constraint violation (SQLITE_CONSTRAINT, `IntegrityError` in Python), as in
+/// sqlite-vec.
+enum WriteError {
+    Error(String),
+    Constraint(String),
+}
+
+impl From<String> for WriteError {
+    fn from(message: String) -> Self {
+        WriteError::Error(message)
+    }
+}
+
+impl From<&str> for WriteError {
+    fn from(message: &str) -> Self {
+        WriteError::Error(message.to_string())
+    }
+}
+
+fn check_aux(name: &str, ty: &Option<String>, v: ValueRef<'_>) -> Result<Value, WriteError> {
     let ok = matches!(
         (ty.as_deref(), v),
         (_, ValueRef::Null)
@@ -31,11 +52,14 @@ fn check_aux(name: &str, ty: &Option<String>, v: ValueRef<'_>) -> Result<Value, 
             | (Some("BLOB"), ValueRef::Blob(_))
     );
     if !ok {
-        return Err(format!(
-            "vec0: auxiliary column '{name}': expected {}, got {}",
-            ty.as_deref().unwrap_or("any value").to_lowercase(),
+        let declared = ty.as_deref().unwrap_or("ANY");
+        return Err(WriteError::Constraint(format!(
+            "Auxiliary column type mismatch: The auxiliary column {name} has type {declared}, \
+             but {} was provided. vec0: auxiliary column '{name}': expected {}, got {}",
+            sql_type_name(v),
+            declared.to_lowercase(),
             describe_value(v)
-        ));
+        )));
     }
     Ok(match (ty.as_deref(), v) {
         (Some("FLOAT" | "REAL" | "DOUBLE"), ValueRef::Integer(i)) => Value::Real(i as f64),
@@ -51,7 +75,7 @@ unsafe fn new_row(
     shadow: &Shadow,
     rowid_arg: ValueRef<'_>,
     cols: &[*mut ffi::sqlite3_value],
-) -> Result<NewRow, String> {
+) -> Result<NewRow, WriteError> {
     let config = &shadow.config;
     let mut row = NewRow {
         rowid: input::read_rowid("rowid", rowid_arg)?,
@@ -64,18 +88,18 @@ unsafe fn new_row(
             ColumnKind::IntegerKey => {
                 if let Some(id) = input::read_rowid(&format!("primary key '{}'", col.name), v)? {
                     if row.rowid.is_some_and(|r| r != id) {
-                        return Err(format!(
+                        return Err(WriteError::from(format!(
                             "vec0: rowid and primary key '{}' differ ({} and {id})",
                             col.name,
                             row.rowid.unwrap_or_default()
-                        ));
+                        )));
                     }
                     row.rowid = Some(id);
                 }
             }
             ColumnKind::TextKey => row.text_id = Some(input::read_text_id(&col.name, v)?),
             ColumnKind::Vector(vc) => {
-                let q = input::read_vector(&col.name, vc, v, subtype)?;
+                let q = input::read_vector(&col.name, vc, v, subtype, VectorUse::Insert)?;
                 row.vectors.push(input::vector_bytes(&q));
             }
             ColumnKind::Partition(ty) | ColumnKind::Metadata(ty) => {
@@ -84,11 +108,17 @@ unsafe fn new_row(
             ColumnKind::Auxiliary(ty) => row.aux.push(check_aux(&col.name, ty, v)?),
         }
     }
-    for hidden in [config.distance_column(), config.k_column()] {
+    for (hidden, name) in [
+        (config.distance_column(), "distance"),
+        (config.k_column(), "k"),
+    ] {
         if let Some(&p) = cols.get(hidden) {
             // SAFETY: as above: p is one of the live values SQLite passed to xUpdate.
             if !matches!(unsafe { value_ref(p) }, ValueRef::Null) {
-                return Err("vec0: the hidden columns distance and k cannot be written".to_string());
+                return Err(WriteError::from(format!(
+                    "A value was provided for the hidden \"{name}\" column. vec0: the hidden \
+                     columns distance and k cannot be written"
+                )));
             }
         }
     }
@@ -103,7 +133,7 @@ unsafe fn update(
     t: &Vec0Tab,
     argv: &[*mut ffi::sqlite3_value],
     p_rowid: *mut i64,
-) -> Result<c_int, String> {
+) -> Result<c_int, WriteError> {
     let shadow = &t.shadow;
     let conn = &t.conn;
     // SAFETY: argv values are live for this call.
@@ -121,13 +151,14 @@ unsafe fn update(
     if matches!(arg(0), ValueRef::Null) {
         // SAFETY: cols are live values.
         let row = unsafe { new_row(shadow, arg(1), cols)? };
-        if ignore {
-            if let Some(existing) = shadow.existing_key(conn, &row).map_err(error_message)? {
-                // INSERT OR IGNORE: the row is skipped.
-                // SAFETY: p_rowid is writable during an INSERT.
-                unsafe { *p_rowid = existing };
-                return Ok(ffi::SQLITE_OK);
-            }
+        if ignore
+            && shadow
+                .existing_key(conn, &row)
+                .map_err(error_message)?
+                .is_some()
+        {
+            // INSERT OR IGNORE: SQLite skips the row and counts no change.
+            return Ok(ffi::SQLITE_CONSTRAINT);
         }
         shadow
             .check_keys(conn, std::slice::from_ref(&row), replace)
@@ -166,10 +197,10 @@ unsafe fn update(
                 if new_rowid == old && id != old {
                     new_rowid = id;
                 } else if id != old && id != new_rowid {
-                    return Err(format!(
+                    return Err(WriteError::from(format!(
                         "vec0: rowid and primary key '{}' differ ({new_rowid} and {id})",
                         col.name
-                    ));
+                    )));
                 }
             }
             ColumnKind::TextKey => {
@@ -181,17 +212,17 @@ unsafe fn update(
                         .map_err(error_message)?
                         .is_some()
                     {
-                        return Err(format!(
-                            "vec0: UNIQUE constraint failed: {}.{} (a row with id '{id}' \
-                             already exists)",
+                        return Err(WriteError::from(format!(
+                            "UNIQUE constraint failed on {0} primary key: {0}.{1} (a row with id \
+                             '{id}' already exists)",
                             shadow.name, col.name
-                        ));
+                        )));
                     }
                     change.text_id = Some(id);
                 }
             }
             ColumnKind::Vector(vc) => {
-                let q = input::read_vector(&col.name, vc, v, subtype)?;
+                let q = input::read_vector(&col.name, vc, v, subtype, VectorUse::Update)?;
                 change.vectors.push(Some(input::vector_bytes(&q)));
             }
             ColumnKind::Partition(ty) | ColumnKind::Metadata(ty) => change
@@ -206,16 +237,17 @@ unsafe fn update(
             .map_err(error_message)?
         {
             if ignore {
-                return Ok(ffi::SQLITE_OK);
+                // UPDATE OR IGNORE: skipped, no change counted.
+                return Ok(ffi::SQLITE_CONSTRAINT);
             }
             if replace {
                 shadow.delete(conn, new_rowid).map_err(error_message)?;
             } else {
-                return Err(format!(
-                    "vec0: UNIQUE constraint failed: {}.rowid (cannot change rowid {old} to \
-                     {new_rowid}: a row with that rowid exists)",
+                return Err(WriteError::from(format!(
+                    "UNIQUE constraint failed on {0} primary key: {0}.rowid (cannot change rowid \
+                     {old} to {new_rowid}: a row with that rowid exists)",
                     shadow.name
-                ));
+                )));
             }
         }
         change.new_rowid = Some(new_rowid);
@@ -242,7 +274,14 @@ pub(super) unsafe extern "C" fn x_update(
                     args.len()
                 ));
             }
-            update(t, args, p_rowid)
+            match update(t, args, p_rowid) {
+                Ok(rc) => Ok(rc),
+                Err(WriteError::Error(message)) => Err(message),
+                Err(WriteError::Constraint(message)) => {
+                    set_error(vtab, &message);
+                    Ok(ffi::SQLITE_CONSTRAINT)
+                }
+            }
         })
     }
 }
