@@ -133,3 +133,51 @@ def test_uncorrupted_table_still_answers(tmp_path):
     assert [r[0] for r in steps[1]["ok"]] == [1, 2, 3]
     assert steps[2]["ok"][0][0] == 2
     assert steps[4] == {"ok": 1}
+
+
+def test_huge_k_allocates_by_rows(conn):
+    """search(k=2**24) on a 10-row table: results sized by the 10 rows, not by k."""
+    conn.execute("create virtual table t using vec0(emb float[4])")
+    sqlite_quiver.insert_vectors(conn, "t", np.eye(10, 4, dtype=np.float32), ids=list(range(1, 11)))
+    ids, dist = sqlite_quiver.search(conn, "t", np.eye(2, 4, dtype=np.float32), k=16_777_216)
+    assert ids.shape == (2, 10) and dist.shape == (2, 10)
+    assert ids[0, 0] == 1 and ids[1, 0] == 2 and np.isfinite(dist).all()
+    rows = conn.execute(
+        "select rowid from t where emb match '[1,0,0,0]' and k = 16777216"
+    ).fetchall()
+    assert len(rows) == 10 and rows[0][0] == 1
+    # Fewer matching rows than rows in the table: padded up to the table size only.
+    ids, dist = sqlite_quiver.search(conn, "t", np.eye(1, 4), k=1 << 24, rowid=[3, 4])
+    assert ids.tolist() == [[3, 4] + [-1] * 8] and np.isinf(dist[0, 2:]).all()
+
+
+def test_huge_k_repeated_stays_small():
+    """100 searches with k=2**24 under a 6 GiB address-space limit (was 613 MB each)."""
+    steps = run_child(
+        """
+        conn = sqlite_quiver.connect_with_vec()
+        conn.execute("create virtual table t using vec0(emb float[4])")
+        sqlite_quiver.insert_vectors(conn, "t", np.eye(10, 4, dtype=np.float32),
+                                     ids=list(range(1, 11)))
+        step(lambda: [sqlite_quiver.search(conn, "t", np.ones((1, 4)), k=1 << 24)[0].shape
+                      for _ in range(100)][-1])
+        """
+    )
+    assert steps == [{"ok": [1, 10]}]
+
+
+@pytest.mark.parametrize(
+    "decl,suggest",
+    [("float[65536], chunk_size=65536", 3808), ("int8[65536], chunk_size=65536", 15256)],
+)
+def test_chunk_larger_than_a_blob_is_refused_at_create(decl, suggest):
+    """float[65536] with chunk_size=65536 allocated 16 GiB on the first insert."""
+    steps = run_child(
+        f"""
+        conn = sqlite_quiver.connect_with_vec()
+        step(lambda: conn.execute("create virtual table t using vec0(emb {decl})").rowcount)
+        """
+    )
+    msg = steps[0]["error"]
+    assert "column 'emb'" in msg and "SQLITE_LIMIT_LENGTH" in msg, msg
+    assert f"use chunk_size={suggest} or less" in msg, msg

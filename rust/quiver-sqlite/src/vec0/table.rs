@@ -53,6 +53,9 @@ unsafe fn init(
             return Err("vec0: bad module arguments".to_string());
         }
         let config = TableConfig::parse(&a[3..])?;
+        // SAFETY: db is live; a negative new value only reads the limit.
+        let max_blob = unsafe { ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, -1) };
+        check_chunk_bytes(&config, usize::try_from(max_blob).unwrap_or(0))?;
         let shadow = Shadow {
             schema: a[1].to_string(),
             name: a[2].to_string(),
@@ -90,6 +93,28 @@ unsafe fn init(
     });
     // SAFETY: pz_err is SQLite's error slot for this call.
     unsafe { connect_outcome(result, "vec0", pz_err) }
+}
+
+/// A chunk of vectors is one BLOB, written whole (and zero-filled) on the first insert
+/// into it: refuse, when the table is declared (and on connect, for a file from
+/// elsewhere), a chunk larger than the largest BLOB SQLite allows here, before any
+/// insert allocates it.
+fn check_chunk_bytes(config: &TableConfig, max_blob: usize) -> Result<(), String> {
+    for (i, col) in config.vector_columns() {
+        let per_vector = col.bytes();
+        let chunk = per_vector.saturating_mul(config.chunk_size);
+        if chunk > max_blob {
+            return Err(format!(
+                "vec0: column '{}': a chunk of chunk_size={} vectors of {per_vector} bytes is \
+                 {chunk} bytes, more than SQLite's largest BLOB ({max_blob} bytes, \
+                 SQLITE_LIMIT_LENGTH); use chunk_size={} or less",
+                config.columns[i].name,
+                config.chunk_size,
+                (max_blob / per_vector.max(1)) / 8 * 8
+            ));
+        }
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn x_create(
