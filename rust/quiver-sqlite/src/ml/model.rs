@@ -116,9 +116,15 @@ fn element_type(outlet_type: &ValueType) -> Option<(TensorElementType, Vec<i64>)
     }
 }
 
+/// Most features a model's input may declare (a row of them is 4 MiB of float32).
+pub const MAX_FEATURES: usize = 1 << 20;
+
 impl Model {
     /// Loads ONNX bytes into a session with this process's thread setting.
     pub fn load(bytes: &[u8]) -> Result<Model, MlError> {
+        // Before ONNX Runtime sees it: a stored model must not read files.
+        super::proto::check_no_file_references(bytes)
+            .map_err(|m| MlError::BadModel(format!("refused: {m}")))?;
         let env = runtime::environment()?;
         let bad = |e: ort::Error| MlError::BadModel(e.to_string());
         let threads = runtime::threads();
@@ -152,6 +158,14 @@ impl Model {
             }
         };
         let n_features = match shape.as_slice() {
+            // Buffers of n_features values are allocated per row (and 64 check rows):
+            // a declared [None, 2**40] must not size an allocation.
+            [_, n] if *n > MAX_FEATURES as i64 => {
+                return Err(MlError::BadModel(format!(
+                    "the model's input declares {n} features, more than the {MAX_FEATURES} \
+                     supported"
+                )))
+            }
             [_, n] if *n > 0 => *n as usize,
             _ => {
                 return Err(MlError::BadModel(format!(
@@ -201,7 +215,8 @@ impl Model {
         };
         if let Some(n) = native {
             // Keep the native path only where it gives what ONNX Runtime gives.
-            let rows = 64;
+            // 64 rows, fewer for wide inputs (at most ~16 MiB of check data).
+            let rows = (64usize).min(((1 << 22) / model.n_features).max(2));
             let x = native::check_rows(model.n_features, rows);
             let proba = model.has_probabilities();
             let reference = model.predict_ort(&x, rows, proba)?;
