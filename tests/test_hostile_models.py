@@ -104,3 +104,67 @@ def test_huge_declared_input_is_refused(tmp_path, width):
     assert len(steps) == 2, steps
     for s in steps:
         assert f"declares {width} features, more than the 1048576 supported" in s["error"], s
+
+
+def _loop_model(trips):
+    """y = x after a Loop of `trips` iterations that does nothing useful."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Identity", ["v_in"], ["v_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [None, 2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [None, 2]),
+        ],
+    )
+    trip = numpy_helper.from_array(np.array(trips, dtype=np.int64), "trip")
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body)],
+        "g",
+        [x],
+        [y],
+        [trip, cond],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString()
+
+
+def test_time_limit_stops_a_runaway_model(tmp_path):
+    """A Loop with 10**15 trips never returned; with max_run_seconds it is stopped."""
+    db = tmp_path / "m.db"
+    conn = sqlite3.connect(db)
+    sqlite_quiver.load(conn)
+    ml.save_model(conn, "slow", _loop_model(3))
+    assert conn.execute("select ml_predict('slow', '[1, 2]')").fetchone() == ('[1.0,2.0]',)
+    _store_raw(conn, "slow", _loop_model(10**15))
+    conn.close()
+    steps = run_child(
+        f"""
+        import sqlite3, time
+        from sqlite_quiver import ml
+        ml.configure(max_run_seconds=0.5)
+        conn = sqlite3.connect({str(db)!r})
+        sqlite_quiver.load(conn)
+        t0 = time.monotonic()
+        step(lambda: conn.execute("select ml_predict('slow', '[1, 2]')").fetchone())
+        step(lambda: time.monotonic() - t0 < 60)
+        step(lambda: ml.settings()["max_run_seconds"])
+        ml.configure(max_run_seconds=0)
+        step(lambda: ml.settings()["max_run_seconds"])
+        """,
+        timeout=120,
+    )
+    assert "ran longer than the time limit of 0.500 s" in steps[0]["error"], steps
+    assert steps[1:] == [{"ok": True}, {"ok": 0.5}, {"ok": None}]
+    with pytest.raises(ValueError, match="non-negative number of seconds"):
+        ml.configure(max_run_seconds=-1)

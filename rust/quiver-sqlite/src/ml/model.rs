@@ -3,10 +3,11 @@
 //! and the process-wide cache of sessions keyed by the model bytes' sha256.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use rusqlite::types::Value;
 
@@ -274,20 +275,48 @@ impl Model {
             .lock()
             .map_err(|_| MlError::Run("a previous inference panicked".to_string()))?;
         let widened: Vec<f64>;
-        let outputs = match self.input_type {
-            InputType::F32 => {
-                let t = TensorRef::from_array_view((shape, features)).map_err(run)?;
-                session
-                    .run(ort::inputs![self.input_name.as_str() => t])
-                    .map_err(run)?
-            }
+        let input = match self.input_type {
+            InputType::F32 => TensorRef::from_array_view((shape, features))
+                .map_err(run)?
+                .into_dyn(),
             InputType::F64 => {
                 widened = features.iter().map(|&x| f64::from(x)).collect();
-                let t = TensorRef::from_array_view((shape, widened.as_slice())).map_err(run)?;
-                session
-                    .run(ort::inputs![self.input_name.as_str() => t])
+                TensorRef::from_array_view((shape, widened.as_slice()))
                     .map_err(run)?
+                    .into_dyn()
             }
+        };
+        let options = RunOptions::new().map_err(run)?;
+        let limit = runtime::max_run_time();
+        let timed_out = AtomicBool::new(false);
+        // ONNX Runtime runs outside SQLite's VM: a watchdog thread (only when a time
+        // limit is set) sets the run's terminate flag when the limit passes.
+        let result = std::thread::scope(|scope| {
+            let (finished, wait) = mpsc::channel::<()>();
+            if let Some(limit) = limit {
+                let (options, timed_out) = (&options, &timed_out);
+                scope.spawn(move || {
+                    if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                        timed_out.store(true, Ordering::Relaxed);
+                        let _ = options.terminate();
+                    }
+                });
+            }
+            let result =
+                session.run_with_options(ort::inputs![self.input_name.as_str() => input], &options);
+            drop(finished);
+            result
+        });
+        let outputs = match result {
+            Ok(o) => o,
+            Err(_) if timed_out.load(Ordering::Relaxed) => {
+                return Err(MlError::Run(format!(
+                    "the model ran longer than the time limit of {:.3} s (set with \
+                     sqlite_quiver.ml.configure(max_run_seconds=...)) and was stopped",
+                    limit.map_or(0.0, |l| l.as_secs_f64())
+                )))
+            }
+            Err(e) => return Err(run(e)),
         };
         let labels = labels_of(&outputs[0], rows)?;
         let (probabilities, width) = match (proba, self.proba_output) {
