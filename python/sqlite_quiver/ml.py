@@ -110,6 +110,7 @@ def configure(
     max_model_bytes: int | None = None,
     onnxruntime_path: str | None = None,
     native: bool | None = None,
+    max_run_seconds: float | None = None,
 ) -> None:
     """Process-wide settings: inference ``threads`` per session (default 1), the model
     size limit ``max_model_bytes`` (default 256 MiB), and the libonnxruntime file to
@@ -117,6 +118,8 @@ def configure(
     Runtime (by default simple linear models - LogisticRegression, LinearRegression,
     Ridge, optionally after a StandardScaler - are evaluated natively once checked
     against ONNX Runtime; ``ml_engine('name')`` in SQL tells which).
+    ``max_run_seconds`` stops any ONNX Runtime run that takes longer (an error; 0
+    removes the limit, the default: a stored model's graph can loop for ever).
 
     >>> configure(threads=1)
     >>> settings()["threads"]
@@ -130,19 +133,22 @@ def configure(
         _quiver.ml_set_native(bool(native))
     if onnxruntime_path is not None:
         _quiver.ml_set_dylib_path(os.fspath(onnxruntime_path))
+    if max_run_seconds is not None:
+        _quiver.ml_set_max_run_seconds(float(max_run_seconds))
 
 
 def settings() -> dict:
     """The current settings and whether ONNX Runtime is loaded.
 
-    >>> sorted(settings())
-    ['max_model_bytes', 'native', 'onnxruntime_loaded', 'onnxruntime_path', 'threads']
+    >>> sorted(settings())[:3]
+    ['max_model_bytes', 'max_run_seconds', 'native']
     """
     threads, limit, path, loaded = _quiver.ml_settings()
     return {
         "native": _quiver.ml_native_enabled(),
         "threads": threads,
         "max_model_bytes": limit,
+        "max_run_seconds": _quiver.ml_max_run_seconds(),
         "onnxruntime_path": path,
         "onnxruntime_loaded": loaded,
     }

@@ -91,8 +91,9 @@ def search(
     ``column``: the vector column (default: the first). ``filters``: ``name=value``
     (equality) or ``name=[v1, v2]`` (IN) on partition keys, metadata or the primary
     key, applied before the top-k. Returns ``(ids, distances)``, both shaped
-    ``(n_queries, k)``: ids are int64 rowids (an object array of strings for a text
-    primary key); where fewer than k rows match, ids are -1 (None) and distances inf.
+    ``(n_queries, min(k, rows in the table))``: ids are int64 rowids (an object array
+    of strings for a text primary key); where fewer rows match, ids are -1 (None) and
+    distances inf.
 
     >>> import numpy as np, sqlite_quiver
     >>> conn = sqlite_quiver.connect_with_vec()
@@ -111,11 +112,13 @@ def search(
     }
     flt = {name: (v if isinstance(v, list) else [v]) for name, v in flt.items()}
     id_bytes, dist_bytes, text_ids = _quiver.vec0_search(conn, table, q, k, column, flt)
-    distances = np.frombuffer(dist_bytes, dtype=np.float32).reshape(len(q), k).copy()
+    # The result width is min(k, rows): a huge k allocates nothing for missing rows.
+    width = len(dist_bytes) // 4 // max(len(q), 1)
+    distances = np.frombuffer(dist_bytes, dtype=np.float32).reshape(len(q), width).copy()
     if text_ids is not None:
-        ids = np.array(text_ids, dtype=object).reshape(len(q), k)
+        ids = np.array(text_ids, dtype=object).reshape(len(q), width)
     else:
-        ids = np.frombuffer(id_bytes, dtype=np.int64).reshape(len(q), k).copy()
+        ids = np.frombuffer(id_bytes, dtype=np.int64).reshape(len(q), width).copy()
     return ids, distances
 
 

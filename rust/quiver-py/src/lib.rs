@@ -89,6 +89,8 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ml::ml_settings, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_set_max_model_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_set_max_run_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_max_run_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_inspect, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_clear_cache, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_set_native, m)?)?;

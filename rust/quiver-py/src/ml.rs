@@ -47,6 +47,26 @@ pub fn ml_set_max_model_bytes(limit: usize) -> Result<()> {
     Ok(())
 }
 
+/// The time limit of one inference run in seconds (0 removes it).
+#[pyfunction]
+pub fn ml_set_max_run_seconds(seconds: f64) -> PyResult<()> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "max_run_seconds must be a non-negative number of seconds, got {seconds}"
+        )));
+    }
+    runtime::set_max_run_time(
+        (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds.min(1e9))),
+    );
+    Ok(())
+}
+
+/// The time limit of one inference run in seconds, or None.
+#[pyfunction]
+pub fn ml_max_run_seconds() -> Option<f64> {
+    runtime::max_run_time().map(|d| d.as_secs_f64())
+}
+
 /// Loads `model` (ONNX bytes) and runs it on one row of zeros; returns
 /// (n_features, input_schema JSON, output_schema JSON, has_probabilities).
 #[pyfunction]

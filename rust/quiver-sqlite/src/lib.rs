@@ -10,7 +10,7 @@
 //! | `vec_each`                                                 | `vec/each.rs`               |
 //! | `vec0` (virtual table)                                     | `vec0/` (`vec0/table.rs`)   |
 //! | `arrow` (virtual table behind `register_arrow`)            | `arrow/vtab.rs`             |
-//! | `arrow_ipc` (virtual table over an Arrow IPC file)         | `arrow/ipc.rs`              |
+//! | `arrow_ipc` (virtual table over an Arrow IPC file), `arrow_ipc_trust` | `arrow/ipc.rs` |
 //! | `quiver_arrow_collect` (internal aggregate of query_arrow) | `arrow/collect.rs`          |
 //! | `nd_array`, `nd_shape`, `nd_dtype`, `nd_ndim`, `nd_size`, `nd_get`, `nd_reshape`, `nd_to_json`, `nd_from_vec` | `ml/nd_functions.rs` |
 //! | `ml_predict`, `ml_predict_proba`, `ml_predict_proba_vec`, `ml_engine`, `ml_runtime_loaded` | `ml/functions.rs` |

@@ -6,9 +6,10 @@
 //! BINARY collation only, and SQLite re-checks them.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use arrow_array::Array;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 
 use crate::arrow::types::{ColumnClass, Num, Reader};
 use crate::sqlite::constraint::Op;
@@ -21,6 +22,33 @@ enum Target {
     Text(Vec<u8>),
     Null,
     NotNull,
+    /// `IN (list)` on a numeric column: integral values (and reals equal to one) by
+    /// integer, other reals by bit pattern.
+    InNum {
+        ints: HashSet<i64>,
+        reals: HashSet<u64>,
+    },
+    /// `IN (list)` of TEXT values on a text column, BINARY collation.
+    InText(HashSet<Vec<u8>>),
+}
+
+/// `r` as the integer it equals exactly, if any (SQLite's int/real equality).
+fn exact_int(r: f64) -> Option<i64> {
+    (r.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r))
+        .then_some(r as i64)
+}
+
+/// Whether number `x` is in the set of an `InNum` target.
+#[inline]
+fn in_nums(ints: &HashSet<i64>, reals: &HashSet<u64>, x: Num) -> bool {
+    match x {
+        Num::Int(i) => ints.contains(&i),
+        Num::Real(r) if r.is_nan() => false,
+        Num::Real(r) => match exact_int(r) {
+            Some(i) => ints.contains(&i),
+            None => reals.contains(&r.to_bits()),
+        },
+    }
 }
 
 /// One pushed constraint with its constant.
@@ -167,6 +195,69 @@ impl Filter {
         Prepared::Filter(Filter { column, op, target })
     }
 
+    /// `column IN (values)`, the list handed over whole: every value compared as `=`
+    /// would compare it, in one pass over the rows.
+    pub fn prepare_in(column: usize, class: ColumnClass, values: &[Value]) -> Prepared {
+        let target = match class {
+            ColumnClass::Numeric => {
+                let (mut ints, mut reals) = (HashSet::new(), HashSet::new());
+                for v in values {
+                    let n = match v {
+                        Value::Integer(i) => Num::Int(*i),
+                        Value::Real(r) => Num::Real(*r),
+                        Value::Text(t) => match text_to_num(t) {
+                            Some(n) => n,
+                            None => continue, // sorts above every number: never equal
+                        },
+                        Value::Null | Value::Blob(_) => continue,
+                    };
+                    match n {
+                        Num::Int(i) => {
+                            ints.insert(i);
+                        }
+                        Num::Real(r) if r.is_nan() => {}
+                        Num::Real(r) => match exact_int(r) {
+                            Some(i) => {
+                                ints.insert(i);
+                            }
+                            None => {
+                                reals.insert(r.to_bits());
+                            }
+                        },
+                    }
+                }
+                if ints.is_empty() && reals.is_empty() {
+                    return Prepared::Nothing;
+                }
+                Target::InNum { ints, reals }
+            }
+            ColumnClass::Text => {
+                let mut set = HashSet::new();
+                for v in values {
+                    match v {
+                        Value::Text(t) => {
+                            set.insert(t.as_bytes().to_vec());
+                        }
+                        Value::Null => {}
+                        // Other types compare under the column's affinity: SQLite
+                        // decides (it re-checks text terms anyway).
+                        _ => return Prepared::Everything,
+                    }
+                }
+                if set.is_empty() {
+                    return Prepared::Nothing;
+                }
+                Target::InText(set)
+            }
+            ColumnClass::Other => return Prepared::Everything,
+        };
+        Prepared::Filter(Filter {
+            column,
+            op: Op::Eq,
+            target,
+        })
+    }
+
     /// Keeps the rows of `sel` (batch-local) that pass.
     pub fn retain(&self, reader: &Reader, sel: &mut Vec<u32>) {
         let op = self.op;
@@ -201,34 +292,44 @@ impl Filter {
                     None => false,
                 }),
             },
-            Target::Text(k) => match reader {
-                Reader::Dictionary {
-                    keys,
-                    nulls,
-                    values,
-                } => {
-                    // Decide once per dictionary value.
-                    let n = values_len(values);
-                    let pass: Vec<bool> = (0..n)
-                        .map(|i| {
-                            values
-                                .text(i)
-                                .is_some_and(|t| op.holds(t.cmp(k.as_slice())))
-                        })
-                        .collect();
-                    sel.retain(|&r| {
-                        let r = r as usize;
-                        !nulls.as_ref().is_some_and(|b| b.is_null(r))
-                            && pass.get(keys.get(r)).copied().unwrap_or(false)
-                    });
+            Target::InNum { ints, reals } => match reader {
+                Reader::I64(a) if a.null_count() == 0 => {
+                    let v = a.values();
+                    sel.retain(|&r| ints.contains(&v[r as usize]));
                 }
                 _ => sel.retain(|&r| {
                     reader
-                        .text(r as usize)
-                        .is_some_and(|t| op.holds(t.cmp(k.as_slice())))
+                        .num(r as usize)
+                        .is_some_and(|x| in_nums(ints, reals, x))
                 }),
             },
+            Target::InText(set) => {
+                text_retain(reader, sel, |t| set.contains(t));
+            }
+            Target::Text(k) => text_retain(reader, sel, |t| op.holds(t.cmp(k.as_slice()))),
         }
+    }
+}
+
+/// Keeps the rows of `sel` whose text passes `pass` (NULL never passes).
+fn text_retain(reader: &Reader, sel: &mut Vec<u32>, pass: impl Fn(&[u8]) -> bool) {
+    match reader {
+        Reader::Dictionary {
+            keys,
+            nulls,
+            values,
+        } => {
+            // Decide once per dictionary value.
+            let decided: Vec<bool> = (0..values_len(values))
+                .map(|i| values.text(i).is_some_and(&pass))
+                .collect();
+            sel.retain(|&r| {
+                let r = r as usize;
+                !nulls.as_ref().is_some_and(|b| b.is_null(r))
+                    && decided.get(keys.get(r)).copied().unwrap_or(false)
+            });
+        }
+        _ => sel.retain(|&r| reader.text(r as usize).is_some_and(&pass)),
     }
 }
 
@@ -276,5 +377,43 @@ mod tests {
         assert!(text_to_num("0x10").is_none());
         assert!(text_to_num("inf").is_none());
         assert!(text_to_num("").is_none());
+    }
+
+    #[test]
+    fn in_sets_compare_like_equals() {
+        let values = [
+            Value::Integer(3),
+            Value::Real(2.0),
+            Value::Real(2.5),
+            Value::Text(" 7 ".to_string()),
+            Value::Text("abc".to_string()),
+            Value::Null,
+            Value::Blob(vec![1]),
+            Value::Real(1e19),
+        ];
+        let Prepared::Filter(Filter {
+            target: Target::InNum { ints, reals },
+            ..
+        }) = Filter::prepare_in(0, ColumnClass::Numeric, &values)
+        else {
+            panic!("expected a numeric IN set");
+        };
+        let inside = |x| in_nums(&ints, &reals, x);
+        assert!(inside(Num::Int(3)) && inside(Num::Real(3.0)));
+        assert!(inside(Num::Int(2)) && inside(Num::Real(2.5)) && inside(Num::Int(7)));
+        assert!(!inside(Num::Int(4)) && !inside(Num::Real(f64::NAN)));
+        assert!(inside(Num::Real(1e19)) && !inside(Num::Int(i64::MAX)));
+        assert!(matches!(
+            Filter::prepare_in(0, ColumnClass::Numeric, &[Value::Null]),
+            Prepared::Nothing
+        ));
+        assert!(matches!(
+            Filter::prepare_in(
+                0,
+                ColumnClass::Text,
+                &[Value::Text("a".into()), Value::Integer(1)]
+            ),
+            Prepared::Everything
+        ));
     }
 }

@@ -7,21 +7,33 @@
 //! The file is memory-mapped and its record batches are read without copying (buffers
 //! point into the mapping); types, filters and costs are those of `arrow` tables. The
 //! file must not be changed while a connection has the table open.
+//!
+//! A database file can come from anyone, and its schema names the file an `arrow_ipc`
+//! table reads: opened from a stored schema, such a table could read the user's files.
+//! So a table opens only when the user asked for it on this connection: created by the
+//! connection's own `CREATE VIRTUAL TABLE`, declared in `temp` (which never comes from a
+//! file), or after `SELECT arrow_ipc_trust(1)` (a direct-only function: no view or
+//! trigger of a database can call it). Only regular files are read (a FIFO would block
+//! the open forever).
 
+use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, RecordBatch};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use rusqlite::ffi;
+use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 
 use crate::arrow::registry::new_slot;
 use crate::arrow::table::ArrowTable;
 use crate::arrow::vtab::{connect_table, module};
-use crate::sqlite::vtab::create_module;
+use crate::sqlite::error::arg_error;
+use crate::sqlite::vtab::create_module_with_aux;
 
 /// A read-only mapping of a whole file, unmapped on drop.
 struct Mapping {
@@ -45,11 +57,27 @@ impl Drop for Mapping {
 
 fn map_file(path: &str) -> Result<Buffer, String> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-    let len = file
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular =
+        || format!("{path:?} is not a regular file (a FIFO, device or directory is not read)");
+    // stat first: opening a FIFO blocks until a writer comes.
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    // Non-blocking, and checked again on the open file: the path may have changed.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open {path:?}: {e}"))?;
+    let meta = file
         .metadata()
-        .map_err(|e| format!("cannot read {path:?}: {e}"))?
-        .len() as usize;
+        .map_err(|e| format!("cannot read {path:?}: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let len = meta.len() as usize;
     if len < 18 {
         return Err(format!("{path:?} is not an Arrow IPC file (too short)"));
     }
@@ -144,14 +172,43 @@ fn unquote(arg: &str) -> String {
     t.to_string()
 }
 
-unsafe extern "C" fn x_connect(
+/// What this connection allows `arrow_ipc` tables to open (the module's client data).
+#[derive(Default)]
+struct Policy {
+    /// Set by `arrow_ipc_trust(1)`: tables declared in any schema may open their files.
+    trust_schemas: AtomicBool,
+    /// `schema\0table` (lower case) of the tables this connection created itself.
+    created: Mutex<HashSet<String>>,
+}
+
+impl Policy {
+    fn created(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.created.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn table_key(args: &[String]) -> String {
+    format!(
+        "{}\0{}",
+        args.get(1).map_or("", |s| s.as_str()).to_lowercase(),
+        args.get(2).map_or("", |s| s.as_str()).to_lowercase()
+    )
+}
+
+/// # Safety
+/// Arguments as SQLite passes them to xCreate / xConnect; `aux` is this module's
+/// `Arc<Policy>` client data.
+unsafe fn open_table(
     db: *mut ffi::sqlite3,
-    _aux: *mut c_void,
+    aux: *mut c_void,
     argc: c_int,
     argv: *const *const c_char,
     pp_vtab: *mut *mut ffi::sqlite3_vtab,
     err: *mut *mut c_char,
+    create: bool,
 ) -> c_int {
+    // SAFETY: aux is the Arc<Policy> leaked in load_module, alive while the module is.
+    let policy = unsafe { &*aux.cast::<Arc<Policy>>() };
     // SAFETY: forwarded from SQLite.
     unsafe {
         connect_table(db, argc, argv, pp_vtab, err, |args| {
@@ -162,6 +219,19 @@ unsafe extern "C" fn x_connect(
                 );
             }
             let path = unquote(&args[3]);
+            let key = table_key(args);
+            let allowed = create
+                || args[1].eq_ignore_ascii_case("temp")
+                || policy.trust_schemas.load(Ordering::Relaxed)
+                || policy.created().contains(&key);
+            if !allowed {
+                return Err(format!(
+                    "arrow_ipc: table \"{}\".\"{}\" is declared in a database file and would \
+                     read {path:?}; a database file can come from anyone, so arrow_ipc tables \
+                     outside temp open only after SELECT arrow_ipc_trust(1) on this connection",
+                    args[1], args[2]
+                ));
+            }
             let (schema, batches) = read_ipc_file(&path).map_err(|e| format!("arrow_ipc: {e}"))?;
             let fields = schema.fields().clone();
             let mut seen = std::collections::HashSet::new();
@@ -171,15 +241,78 @@ unsafe extern "C" fn x_connect(
                 }
             }
             let table = ArrowTable::new(schema, &batches).map_err(|e| format!("arrow_ipc: {e}"))?;
+            if create {
+                policy.created().insert(key);
+            }
             Ok((new_slot(Arc::new(table)), 0))
         })
     }
 }
 
-static MODULE: ffi::sqlite3_module = module(x_connect);
+unsafe extern "C" fn x_create(
+    db: *mut ffi::sqlite3,
+    aux: *mut c_void,
+    argc: c_int,
+    argv: *const *const c_char,
+    pp_vtab: *mut *mut ffi::sqlite3_vtab,
+    err: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: forwarded from SQLite.
+    unsafe { open_table(db, aux, argc, argv, pp_vtab, err, true) }
+}
+
+unsafe extern "C" fn x_connect(
+    db: *mut ffi::sqlite3,
+    aux: *mut c_void,
+    argc: c_int,
+    argv: *const *const c_char,
+    pp_vtab: *mut *mut ffi::sqlite3_vtab,
+    err: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: forwarded from SQLite.
+    unsafe { open_table(db, aux, argc, argv, pp_vtab, err, false) }
+}
+
+static MODULE: ffi::sqlite3_module = ffi::sqlite3_module {
+    xCreate: Some(x_create),
+    ..module(x_connect)
+};
+
+unsafe extern "C" fn drop_policy(aux: *mut c_void) {
+    // SAFETY: made by Box::into_raw in load_module; SQLite calls this once.
+    drop(unsafe { Box::from_raw(aux.cast::<Arc<Policy>>()) });
+}
 
 pub fn load_module(conn: &Connection) -> rusqlite::Result<()> {
-    create_module(conn, c"arrow_ipc", &MODULE)
+    let policy = Arc::new(Policy::default());
+    let function_policy = Arc::clone(&policy);
+    // Direct-only: a view or trigger stored in a database cannot switch trust on.
+    conn.create_scalar_function(
+        "arrow_ipc_trust",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        move |ctx| {
+            let on = match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Integer(i) => i != 0,
+                other => {
+                    return Err(arg_error(
+                        "arrow_ipc_trust",
+                        0,
+                        format!(
+                            "expected 1 or 0, got {}",
+                            crate::vec::vector::describe_value(other)
+                        ),
+                    ))
+                }
+            };
+            Ok(i64::from(
+                function_policy.trust_schemas.swap(on, Ordering::Relaxed),
+            ))
+        },
+    )?;
+    let aux = Box::into_raw(Box::new(policy)).cast::<c_void>();
+    // SAFETY: aux is a Box<Arc<Policy>>, what open_table reads and drop_policy frees.
+    unsafe { create_module_with_aux(conn, c"arrow_ipc", &MODULE, aux, Some(drop_policy)) }
 }
 
 #[cfg(test)]

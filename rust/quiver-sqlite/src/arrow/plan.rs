@@ -3,7 +3,8 @@
 //! it takes LIMIT / OFFSET, and the idxStr that carries the plan to xFilter.
 //!
 //! idxStr is three `|`-separated sections: filters `column:op;` in argv order (`op` is
-//! SQLite's constraint code, column -1 the rowid), order terms `column:d;` (d = 1
+//! SQLite's constraint code, column -1 the rowid; `column:op*;` an IN list handed over
+//! whole, SQLite 3.38+), order terms `column:d;` (d = 1
 //! descending), then one letter per LIMIT (`l`) / OFFSET (`o`) argument after the
 //! filters' arguments.
 
@@ -22,6 +23,8 @@ pub struct Constraint {
     pub usable: bool,
     /// Whether the term compares with BINARY collation.
     pub binary: bool,
+    /// Whether the term is `column IN (...)` that SQLite can hand over whole.
+    pub is_in: bool,
 }
 
 /// One ORDER BY term as xBestIndex sees it.
@@ -41,6 +44,8 @@ pub struct Choice {
     pub cost: f64,
     /// The encoded plan, when there is anything for xFilter to do.
     pub idx_str: Option<String>,
+    /// Constraints (by index) whose IN list xFilter takes whole (sqlite3_vtab_in).
+    pub whole_in: Vec<usize>,
 }
 
 /// A LIMIT or OFFSET handed to xBestIndex (SQLite 3.38+).
@@ -75,11 +80,19 @@ impl Limit {
     }
 }
 
+/// One filter of a plan: `column op ?`, or `column IN (list)` when `whole_in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanFilter {
+    pub column: i32,
+    pub op: Op,
+    pub whole_in: bool,
+}
+
 /// The plan xFilter runs: filters (one argv value each, in order), the order to produce,
 /// and the LIMIT / OFFSET arguments that follow the filters' values.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
-    pub filters: Vec<(i32, Op)>,
+    pub filters: Vec<PlanFilter>,
     pub order: Vec<OrderTerm>,
     pub limits: Vec<Limit>,
 }
@@ -87,8 +100,9 @@ pub struct Plan {
 impl Plan {
     pub fn encode(&self) -> String {
         let mut s = String::new();
-        for (column, op) in &self.filters {
-            s.push_str(&format!("{column}:{};", op.code()));
+        for f in &self.filters {
+            let star = if f.whole_in { "*" } else { "" };
+            s.push_str(&format!("{}:{}{star};", f.column, f.op.code()));
         }
         s.push('|');
         for t in &self.order {
@@ -102,23 +116,30 @@ impl Plan {
     /// The plan in `s` (an empty string is the plain scan); None when malformed.
     pub fn decode(s: &str) -> Option<Plan> {
         let mut sections = s.splitn(3, '|');
-        let pairs = |section: &str| -> Option<Vec<(i32, u8)>> {
+        let pairs = |section: &str| -> Option<Vec<(i32, u8, bool)>> {
             section
                 .split(';')
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (a, b) = p.split_once(':')?;
-                    Some((a.parse().ok()?, b.parse().ok()?))
+                    let (b, star) = b.strip_suffix('*').map_or((b, false), |b| (b, true));
+                    Some((a.parse().ok()?, b.parse().ok()?, star))
                 })
                 .collect()
         };
         let filters = pairs(sections.next().unwrap_or(""))?
             .into_iter()
-            .map(|(c, o)| Some((c, Op::from_sqlite(o)?)))
+            .map(|(column, o, whole_in)| {
+                Some(PlanFilter {
+                    column,
+                    op: Op::from_sqlite(o)?,
+                    whole_in,
+                })
+            })
             .collect::<Option<Vec<_>>>()?;
         let order = pairs(sections.next().unwrap_or(""))?
             .into_iter()
-            .map(|(c, d)| {
+            .map(|(c, d, _)| {
                 Some(OrderTerm {
                     column: usize::try_from(c).ok()?,
                     desc: d == 1,
@@ -157,6 +178,7 @@ pub fn choose(
     // only then may LIMIT / OFFSET be applied by the table.
     let mut exact = true;
     let mut limits = Vec::new();
+    let mut whole_in = Vec::new();
     for (i, c) in constraints.iter().enumerate() {
         if let Some(limit) = Limit::from_sqlite(c.op) {
             if c.usable {
@@ -203,7 +225,17 @@ pub fn choose(
         exact &= omit;
         argv += 1;
         usage[i] = (argv, omit);
-        plan.filters.push((column, op));
+        // An IN list on a column is evaluated here in one pass (a hash set), instead of
+        // one xFilter scan per value. Rowid IN lists stay per value (each a lookup).
+        let take_in = c.is_in && op == Op::Eq && column >= 0;
+        if take_in {
+            whole_in.push(i);
+        }
+        plan.filters.push(PlanFilter {
+            column,
+            op,
+            whole_in: take_in,
+        });
         rows *= match op {
             Op::Eq if column < 0 => {
                 rowid_eq = true;
@@ -265,6 +297,7 @@ pub fn choose(
         rows: rows as i64,
         cost,
         idx_str,
+        whole_in,
     }
 }
 
@@ -283,8 +316,18 @@ mod tests {
 
     #[test]
     fn plans_round_trip() {
+        let f = |column, op, whole_in| PlanFilter {
+            column,
+            op,
+            whole_in,
+        };
         let plan = Plan {
-            filters: vec![(0, Op::Eq), (-1, Op::Eq), (3, Op::IsNotNull)],
+            filters: vec![
+                f(0, Op::Eq, false),
+                f(-1, Op::Eq, false),
+                f(3, Op::IsNotNull, false),
+                f(2, Op::Eq, true),
+            ],
             order: vec![
                 OrderTerm {
                     column: 2,

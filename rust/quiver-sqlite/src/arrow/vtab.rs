@@ -18,6 +18,7 @@ use crate::arrow::plan::{self, limit_value, Constraint, Limit, OrderBy, Plan};
 use crate::arrow::registry::{current, forget_connection, lookup, remove, Slot};
 use crate::arrow::sort::Ordered;
 use crate::arrow::types::{Reader, SqlValue};
+use crate::sqlite::host_api;
 use crate::sqlite::value::value_ref;
 use crate::sqlite::vtab::{connect_outcome, create_module_with_aux, fail, sqlite_string};
 
@@ -180,6 +181,8 @@ unsafe extern "C" fn x_best_index(
                             || CStr::from_ptr(coll)
                                 .to_bytes()
                                 .eq_ignore_ascii_case(b"BINARY"),
+                        is_in: c.op as c_int == ffi::SQLITE_INDEX_CONSTRAINT_EQ
+                            && host_api::is_in_list(info, i as c_int),
                     }
                 })
                 .collect();
@@ -197,6 +200,9 @@ unsafe extern "C" fn x_best_index(
                 let usage = &mut *info.aConstraintUsage.add(i);
                 usage.argvIndex = *argv;
                 usage.omit = u8::from(*omit) as _;
+            }
+            for &i in &choice.whole_in {
+                host_api::take_in_list(info, i as c_int);
             }
             info.orderByConsumed = c_int::from(choice.order_consumed);
             info.estimatedRows = choice.rows;
@@ -292,7 +298,21 @@ unsafe extern "C" fn x_filter(
             c.filters.clear();
             c.rowid_range = (0, usize::MAX);
             c.empty = false;
-            for (i, &(column, op)) in plan.filters.iter().enumerate() {
+            for (i, f) in plan.filters.iter().enumerate() {
+                let (column, op) = (f.column, f.op);
+                if f.whole_in && column >= 0 {
+                    let values = match host_api::in_list_values(*argv.add(i)) {
+                        Ok(v) => v,
+                        Err(m) => return fail(vtab, &format!("arrow: {m}")),
+                    };
+                    let col = column as usize;
+                    match Filter::prepare_in(col, c.table.classes[col], &values) {
+                        Prepared::Filter(f) => c.filters.push(f),
+                        Prepared::Nothing => c.empty = true,
+                        Prepared::Everything => {}
+                    }
+                    continue;
+                }
                 let value: ValueRef<'_> = value_ref(*argv.add(i));
                 if column < 0 {
                     // rowid = ?: SQLite compares rowids as integers.

@@ -3,10 +3,11 @@
 //! and the process-wide cache of sessions keyed by the model bytes' sha256.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use rusqlite::types::Value;
 
@@ -116,9 +117,15 @@ fn element_type(outlet_type: &ValueType) -> Option<(TensorElementType, Vec<i64>)
     }
 }
 
+/// Most features a model's input may declare (a row of them is 4 MiB of float32).
+pub const MAX_FEATURES: usize = 1 << 20;
+
 impl Model {
     /// Loads ONNX bytes into a session with this process's thread setting.
     pub fn load(bytes: &[u8]) -> Result<Model, MlError> {
+        // Before ONNX Runtime sees it: a stored model must not read files.
+        super::proto::check_no_file_references(bytes)
+            .map_err(|m| MlError::BadModel(format!("refused: {m}")))?;
         let env = runtime::environment()?;
         let bad = |e: ort::Error| MlError::BadModel(e.to_string());
         let threads = runtime::threads();
@@ -152,6 +159,14 @@ impl Model {
             }
         };
         let n_features = match shape.as_slice() {
+            // Buffers of n_features values are allocated per row (and 64 check rows):
+            // a declared [None, 2**40] must not size an allocation.
+            [_, n] if *n > MAX_FEATURES as i64 => {
+                return Err(MlError::BadModel(format!(
+                    "the model's input declares {n} features, more than the {MAX_FEATURES} \
+                     supported"
+                )))
+            }
             [_, n] if *n > 0 => *n as usize,
             _ => {
                 return Err(MlError::BadModel(format!(
@@ -201,7 +216,8 @@ impl Model {
         };
         if let Some(n) = native {
             // Keep the native path only where it gives what ONNX Runtime gives.
-            let rows = 64;
+            // 64 rows, fewer for wide inputs (at most ~16 MiB of check data).
+            let rows = (64usize).min(((1 << 22) / model.n_features).max(2));
             let x = native::check_rows(model.n_features, rows);
             let proba = model.has_probabilities();
             let reference = model.predict_ort(&x, rows, proba)?;
@@ -259,20 +275,48 @@ impl Model {
             .lock()
             .map_err(|_| MlError::Run("a previous inference panicked".to_string()))?;
         let widened: Vec<f64>;
-        let outputs = match self.input_type {
-            InputType::F32 => {
-                let t = TensorRef::from_array_view((shape, features)).map_err(run)?;
-                session
-                    .run(ort::inputs![self.input_name.as_str() => t])
-                    .map_err(run)?
-            }
+        let input = match self.input_type {
+            InputType::F32 => TensorRef::from_array_view((shape, features))
+                .map_err(run)?
+                .into_dyn(),
             InputType::F64 => {
                 widened = features.iter().map(|&x| f64::from(x)).collect();
-                let t = TensorRef::from_array_view((shape, widened.as_slice())).map_err(run)?;
-                session
-                    .run(ort::inputs![self.input_name.as_str() => t])
+                TensorRef::from_array_view((shape, widened.as_slice()))
                     .map_err(run)?
+                    .into_dyn()
             }
+        };
+        let options = RunOptions::new().map_err(run)?;
+        let limit = runtime::max_run_time();
+        let timed_out = AtomicBool::new(false);
+        // ONNX Runtime runs outside SQLite's VM: a watchdog thread (only when a time
+        // limit is set) sets the run's terminate flag when the limit passes.
+        let result = std::thread::scope(|scope| {
+            let (finished, wait) = mpsc::channel::<()>();
+            if let Some(limit) = limit {
+                let (options, timed_out) = (&options, &timed_out);
+                scope.spawn(move || {
+                    if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                        timed_out.store(true, Ordering::Relaxed);
+                        let _ = options.terminate();
+                    }
+                });
+            }
+            let result =
+                session.run_with_options(ort::inputs![self.input_name.as_str() => input], &options);
+            drop(finished);
+            result
+        });
+        let outputs = match result {
+            Ok(o) => o,
+            Err(_) if timed_out.load(Ordering::Relaxed) => {
+                return Err(MlError::Run(format!(
+                    "the model ran longer than the time limit of {:.3} s (set with \
+                     sqlite_quiver.ml.configure(max_run_seconds=...)) and was stopped",
+                    limit.map_or(0.0, |l| l.as_secs_f64())
+                )))
+            }
+            Err(e) => return Err(run(e)),
         };
         let labels = labels_of(&outputs[0], rows)?;
         let (probabilities, width) = match (proba, self.proba_output) {

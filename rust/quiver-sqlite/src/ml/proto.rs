@@ -214,6 +214,75 @@ pub fn model_graph(model: &[u8]) -> Option<Graph> {
     }
 }
 
+/// The protobuf messages of an ONNX model that can hold a tensor, for the file check.
+#[derive(Clone, Copy)]
+enum Message {
+    Model,
+    Graph,
+    Function,
+    Node,
+    Attribute,
+    Tensor,
+    SparseTensor,
+}
+
+/// How deep nested graphs may go before a model is refused (ONNX Runtime's own limit
+/// on nested subgraphs is far below this).
+const MAX_NESTING: usize = 64;
+
+/// Checks that an ONNX model references no file: no tensor anywhere (initializers,
+/// constants and attributes, in the main graph, subgraphs and functions) with
+/// `data_location = EXTERNAL` or `external_data` entries. ONNX Runtime would read such
+/// data from a path the model names, relative to the working directory when the model
+/// comes from memory: a model stored in a database could read any file. Err describes
+/// the reference (or why the model could not be checked).
+pub fn check_no_file_references(model: &[u8]) -> Result<(), String> {
+    walk(model, Message::Model, 0)
+}
+
+fn walk(b: &[u8], kind: Message, depth: usize) -> Result<(), String> {
+    if depth > MAX_NESTING {
+        return Err(format!("graphs nested more than {MAX_NESTING} deep"));
+    }
+    let mut r = Reader::new(b);
+    let mut ok = true;
+    let mut name = String::new();
+    while let Some((field, value)) = r.next(&mut ok) {
+        use Message::*;
+        let child = match (kind, field, &value) {
+            (Model, 7, _) | (Attribute, 6 | 11, _) => Some(Graph),
+            (Model, 25, _) => Some(Function),
+            (Graph, 1, _) | (Function, 7, _) => Some(Node),
+            (Node, 5, _) => Some(Attribute),
+            (Graph, 5, _) | (Attribute, 5 | 10, _) | (SparseTensor, 1 | 2, _) => Some(Tensor),
+            (Graph, 15, _) | (Attribute, 22 | 23, _) => Some(SparseTensor),
+            (Tensor, 8, Field::Bytes(v)) => {
+                name = String::from_utf8_lossy(v).into_owned();
+                None
+            }
+            (Tensor, 13, _) | (Tensor, 14, Field::Varint(1)) => {
+                return Err(format!(
+                    "tensor {name:?} keeps its data in an external file; a model must \
+                     hold all of its data (save it with onnx.save_model(..., \
+                     save_as_external_data=False))"
+                ));
+            }
+            _ => None,
+        };
+        if let Some(child) = child {
+            let Field::Bytes(v) = value else {
+                return Err("malformed protobuf (a message field is not bytes)".to_string());
+            };
+            walk(v, child, depth + 1)?;
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err("malformed protobuf".to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +326,28 @@ mod tests {
         // Truncated input is refused, not misread.
         assert!(model_graph(&model[..model.len() - 3]).is_none());
         assert!(model_graph(b"not a protobuf \xff\xff").is_none());
+    }
+
+    #[test]
+    fn external_data_is_found_anywhere() {
+        // TensorProto { name: "w", data_location: EXTERNAL }
+        let mut tensor = field(8, 2, b"w");
+        tensor.extend(field(14, 0, &[1]));
+        let in_graph = field(7, 2, &field(5, 2, &tensor));
+        assert!(check_no_file_references(&in_graph)
+            .unwrap_err()
+            .contains("\"w\" keeps its data in an external file"));
+        // A Constant node's tensor attribute inside a subgraph of a node attribute.
+        let attr = field(5, 2, &tensor);
+        let node = field(5, 2, &attr);
+        let sub = field(1, 2, &node);
+        let outer_attr = field(6, 2, &sub);
+        let outer = field(7, 2, &field(1, 2, &field(5, 2, &outer_attr)));
+        assert!(check_no_file_references(&outer).is_err());
+        // data_location DEFAULT (0) is fine.
+        let mut inline = field(8, 2, b"w");
+        inline.extend(field(14, 0, &[0]));
+        assert!(check_no_file_references(&field(7, 2, &field(5, 2, &inline))).is_ok());
+        assert!(check_no_file_references(b"\xff\xff").is_err());
     }
 }

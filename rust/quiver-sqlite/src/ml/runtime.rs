@@ -80,6 +80,25 @@ pub fn settings_generation() -> u64 {
     SETTINGS_GENERATION.load(Ordering::Relaxed)
 }
 
+/// Longest one ONNX Runtime run may take, in microseconds (0: no limit).
+static MAX_RUN_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// The time limit of one inference run, if any.
+pub fn max_run_time() -> Option<std::time::Duration> {
+    match MAX_RUN_MICROS.load(Ordering::Relaxed) {
+        0 => None,
+        us => Some(std::time::Duration::from_micros(us)),
+    }
+}
+
+/// Sets (or with None removes) the time limit of every inference run from now on.
+pub fn set_max_run_time(limit: Option<std::time::Duration>) {
+    let us = limit.map_or(0, |d| {
+        u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+    });
+    MAX_RUN_MICROS.store(us, Ordering::Relaxed);
+}
+
 pub fn max_model_bytes() -> usize {
     MAX_MODEL_BYTES.load(Ordering::Relaxed)
 }

@@ -74,12 +74,21 @@ pub unsafe fn take_in_list(info: *mut ffi::sqlite3_index_info, i: c_int) -> bool
     unsafe { f(info, i, -1) != 0 && f(info, i, 1) != 0 }
 }
 
+/// Whether constraint `i` is an IN that could be handed over whole (asks only).
+///
+/// # Safety
+/// `info` must be the index_info of a running xBestIndex.
+pub unsafe fn is_in_list(info: *mut ffi::sqlite3_index_info, i: c_int) -> bool {
+    // SAFETY: per the contract; -1 only asks.
+    vtab_in_fn().is_some_and(|f| unsafe { f(info, i, -1) } != 0)
+}
+
 /// Whether IN lists can be handed over whole on this host.
 pub fn in_lists_supported() -> bool {
     vtab_in_fn().is_some()
 }
 
-/// The values of an IN list handed over whole.
+/// The values of an IN list handed over whole (errors without a module prefix).
 ///
 /// # Safety
 /// `list` must be the xFilter argument of a constraint taken with [`take_in_list`].
@@ -87,7 +96,7 @@ pub unsafe fn in_list_values(
     list: *mut ffi::sqlite3_value,
 ) -> Result<Vec<rusqlite::types::Value>, String> {
     let (Some(first), Some(next)) = (vtab_in_iter(true), vtab_in_iter(false)) else {
-        return Err("vec0: IN lists need SQLite 3.38 or newer".to_string());
+        return Err("IN lists need SQLite 3.38 or newer".to_string());
     };
     let mut out = Vec::new();
     let mut v: *mut ffi::sqlite3_value = std::ptr::null_mut();
@@ -99,7 +108,7 @@ pub unsafe fn in_list_values(
             rc = next(list, &mut v);
         }
         if rc != ffi::SQLITE_OK && rc != ffi::SQLITE_DONE {
-            return Err(format!("vec0: reading an IN list failed (code {rc})"));
+            return Err(format!("reading an IN list failed (code {rc})"));
         }
     }
     Ok(out)

@@ -411,12 +411,15 @@ pub fn prepare_search(
         .collect::<Result<_, _>>()?;
     let filters = filters_for(&shadow, filters)?;
     let data = cache::get(conn, &shadow)?;
+    // Results are sized by the rows that exist, not by the k asked for: k = 2**24 on a
+    // 10-row table allocates 10 results per query.
+    let k = (k as usize).min(data.by_rowid.len());
     Ok(PreparedSearch {
         data,
         vector_slot,
         queries,
         filters,
-        k: k as usize,
+        k,
         text_key: shadow.config.text_key(),
     })
 }

@@ -18,7 +18,6 @@ use rusqlite::{Connection, Result};
 
 use super::config::VectorColumn;
 use super::shadow::Shadow;
-use crate::sqlite::error::sql_error;
 use crate::vec::vector::ElementType;
 
 /// Decoded vectors of one vector column, `slots * dims` elements.
@@ -333,21 +332,17 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let rowid: i64 = row.get(0)?;
-            let slot: i64 = row.get(1)?;
-            let slot = usize::try_from(slot)
-                .ok()
-                .filter(|&s| s < n_slots)
-                .ok_or_else(|| {
-                    sql_error(format!(
-                        "vec0: table '{}' is damaged: row {rowid} points at slot {slot} \
-                         outside its {n_chunks} chunks",
-                        shadow.name
-                    ))
-                })?;
+            let slot = shadow.checked_slot(rowid, row.get_ref(1)?, Some(n_slots))? as usize;
+            if live[slot] {
+                return Err(shadow.corrupt(format!(
+                    "{}_rows: rows {} and {rowid} share slot {slot}",
+                    shadow.name, rowids[slot]
+                )));
+            }
             live[slot] = true;
             rowids[slot] = rowid;
             if text_key {
-                text_ids[slot] = row.get(2)?;
+                text_ids[slot] = shadow.checked_text_id(rowid, row.get(2)?)?;
             }
             for (i, col) in scalars.iter_mut().enumerate() {
                 col[slot] = row.get(3 + i)?;
@@ -375,15 +370,20 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let chunk_id: i64 = row.get(0)?;
-            let blob = row.get_ref(1)?.as_blob()?;
-            let start = usize::try_from(chunk_id - 1)
+            // n_chunks() checked ids and lengths; checked again here, as the rows are
+            // read in a later statement.
+            let blob = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Blob(b) => b,
+                _ => &[],
+            };
+            let start = usize::try_from(chunk_id.wrapping_sub(1))
                 .unwrap_or(usize::MAX)
                 .saturating_mul(cs * bytes);
             if blob.len() != cs * bytes || start >= total {
-                return Err(sql_error(format!(
-                    "vec0: table '{}' is damaged: vector chunk {chunk_id} has {} bytes, \
-                     expected {}",
+                return Err(shadow.corrupt(format!(
+                    "{}_{} chunk {chunk_id} has {} bytes, expected {}",
                     shadow.name,
+                    Shadow::vector_suffix(vi),
                     blob.len(),
                     cs * bytes
                 )));

@@ -146,7 +146,7 @@ unsafe fn filter(
         let values = || -> Result<Vec<Value>, String> {
             if whole_in {
                 // SAFETY: this constraint was taken with sqlite3_vtab_in.
-                unsafe { host_api::in_list_values(argv[i]) }
+                unsafe { host_api::in_list_values(argv[i]) }.map_err(|m| format!("vec0: {m}"))
             } else {
                 Ok(vec![owned(arg(i))])
             }

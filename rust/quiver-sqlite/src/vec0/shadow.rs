@@ -31,12 +31,13 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::config::{check_chunk_size, TableConfig, MAX_CHUNK_SIZE};
 use crate::sqlite::error::sql_error;
 use crate::sqlite::ident::quote_identifier;
+use crate::vec::vector::describe_value;
 
 /// The format new tables are created in. Version 2 differs from version 1 only in
 /// that `{t}_rows.id` is UNIQUE just for tables with a text primary key (elsewhere it is
@@ -148,45 +149,63 @@ impl Shadow {
 
     /// On connect: checks the stored format version and takes the chunk size the table
     /// was created with (stored in `_info`: the default for the CREATE arguments may
-    /// differ between releases).
+    /// differ between releases, so the stored size is the one the chunks have).
     pub fn open_existing(&mut self, conn: &Connection) -> Result<()> {
         self.check_format(conn)?;
-        let chunk_size = match self.info_value(conn, "chunk_size")? {
-            Some(Value::Integer(n)) => usize::try_from(n)
+        let chunk_size = match self.info_integer(conn, "chunk_size")? {
+            Some(n) => usize::try_from(n)
                 .ok()
-                .filter(|&n| check_chunk_size(n).is_ok()),
-            _ => None,
+                .filter(|&n| check_chunk_size(n).is_ok())
+                .ok_or_else(|| {
+                    self.corrupt(format!(
+                        "{}_info.chunk_size is {n}, expected a multiple of 8 between 8 and \
+                         {MAX_CHUNK_SIZE}",
+                        self.name
+                    ))
+                })?,
+            None => return Err(self.corrupt(format!("{}_info has no chunk_size", self.name))),
         };
-        self.config.chunk_size = chunk_size.ok_or_else(|| {
-            sql_error(format!(
-                "vec0: table '{}' is corrupt: its {}_info table holds no valid chunk_size \
-                 (a multiple of 8 between 8 and {MAX_CHUNK_SIZE})",
-                self.name, self.name
-            ))
-        })?;
+        self.config.chunk_size = chunk_size;
         Ok(())
     }
 
-    /// The value stored under `key` in the `_info` table.
-    fn info_value(&self, conn: &Connection, key: &str) -> Result<Option<Value>> {
-        conn.query_row(
-            &format!("SELECT value FROM {} WHERE key = ?1", self.table("info")),
-            [key],
-            |r| r.get(0),
-        )
-        .optional()
+    /// The error for a shadow table whose contents this code never writes: a damaged
+    /// or hand-edited file. Every value read from a shadow table is checked before it
+    /// sizes, indexes or addresses anything, and a bad one ends here.
+    pub fn corrupt(&self, what: impl std::fmt::Display) -> rusqlite::Error {
+        sql_error(format!("vec0: table '{}' is corrupt: {what}", self.name))
+    }
+
+    /// The integer stored under `key` in `{t}_info`, or None when the key is absent.
+    fn info_integer(&self, conn: &Connection, key: &str) -> Result<Option<i64>> {
+        let v: Option<Value> = conn
+            .prepare_cached(&format!(
+                "SELECT value FROM {} WHERE key = ?1",
+                self.table("info")
+            ))?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        match v {
+            None => Ok(None),
+            Some(Value::Integer(i)) => Ok(Some(i)),
+            Some(other) => Err(self.corrupt(format!(
+                "{}_info.{key} is {}, expected an integer",
+                self.name,
+                describe_value((&other).into())
+            ))),
+        }
     }
 
     /// Checks the stored format version.
     fn check_format(&self, conn: &Connection) -> Result<()> {
-        match self.info_value(conn, "format_version")? {
-            Some(Value::Integer(v)) if READABLE_VERSIONS.contains(&v) => Ok(()),
-            Some(Value::Integer(v)) => Err(sql_error(format!(
+        match self.info_integer(conn, "format_version")? {
+            Some(v) if READABLE_VERSIONS.contains(&v) => Ok(()),
+            Some(v) => Err(sql_error(format!(
                 "vec0: table '{}' has storage format version {v}; this sqlite-quiver reads \
                  versions {READABLE_VERSIONS:?}",
                 self.name
             ))),
-            _ => Err(sql_error(format!(
+            None => Err(sql_error(format!(
                 "vec0: table '{}' has no format version in its {}_info table (not a \
                  sqlite-quiver vec0 table, or damaged)",
                 self.name, self.name
@@ -215,22 +234,14 @@ impl Shadow {
     }
 
     pub fn generation(&self, conn: &Connection) -> Result<i64> {
-        conn.prepare_cached(&format!(
-            "SELECT value FROM {} WHERE key = 'generation'",
-            self.table("info")
-        ))?
-        .query_row([], |r| r.get(0))
+        self.info_integer(conn, "generation")?
+            .ok_or_else(|| self.corrupt(format!("{}_info has no generation", self.name)))
     }
 
     /// The largest rowid this table ever held, if recorded (older tables: `None`; the
     /// caller then relies on the current largest rowid).
     pub fn max_rowid_ever(&self, conn: &Connection) -> Result<Option<i64>> {
-        conn.prepare_cached(&format!(
-            "SELECT value FROM {} WHERE key = 'max_rowid'",
-            self.table("info")
-        ))?
-        .query_row([], |r| r.get(0))
-        .optional()
+        self.info_integer(conn, "max_rowid")
     }
 
     pub fn set_max_rowid_ever(&self, conn: &Connection, rowid: i64) -> Result<()> {
@@ -253,14 +264,64 @@ impl Shadow {
         Ok(token)
     }
 
+    /// The number of chunks, after checking that `{t}_chunks` and every
+    /// `{t}_vector_chunksNN` hold exactly the chunks 1..=n, each vector chunk a BLOB of
+    /// `chunk_size` vectors. Reads only row ids and lengths (no vector bytes), and runs
+    /// before anything is sized by n: a few bytes of a hand-edited file (chunk_id =
+    /// 2**40) cannot make the cache allocate terabytes, and a missing vector chunk is
+    /// an error instead of zero vectors.
     pub fn n_chunks(&self, conn: &Connection) -> Result<usize> {
-        let n: Option<i64> = conn
+        let (count, min, max): (i64, Option<i64>, Option<i64>) = conn
             .prepare_cached(&format!(
-                "SELECT max(chunk_id) FROM {}",
+                "SELECT count(*), min(chunk_id), max(chunk_id) FROM {}",
                 self.table("chunks")
             ))?
-            .query_row([], |r| r.get(0))?;
-        Ok(n.unwrap_or(0).max(0) as usize)
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        if count > 0 && (min != Some(1) || max != Some(count)) {
+            return Err(self.corrupt(format!(
+                "{}_chunks holds chunk ids {} to {}, expected 1 to {count}",
+                self.name,
+                min.unwrap_or(0),
+                max.unwrap_or(0)
+            )));
+        }
+        let cs = self.config.chunk_size;
+        // Slots are u32 in the cache and in query hits.
+        let n = usize::try_from(count)
+            .ok()
+            .filter(|&n| n.checked_mul(cs).is_some_and(|s| s <= u32::MAX as usize))
+            .ok_or_else(|| self.corrupt(format!("{}_chunks holds {count} chunks", self.name)))?;
+        for vec in 0..self.config.n_vectors() {
+            let suffix = Self::vector_suffix(vec);
+            let expected = (cs * self.vector_bytes(vec)) as i64;
+            let (vcount, vmin, vmax, bad): (i64, Option<i64>, Option<i64>, Option<i64>) = conn
+                .prepare_cached(&format!(
+                    "SELECT count(*), min(rowid), max(rowid), \
+                     max(CASE WHEN typeof(vectors) != 'blob' OR length(vectors) != ?1 \
+                     THEN rowid END) FROM {}",
+                    self.table(&suffix)
+                ))?
+                .query_row([expected], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?;
+            if vcount != count || (count > 0 && (vmin != Some(1) || vmax != Some(count))) {
+                return Err(self.corrupt(format!(
+                    "{}_{suffix} holds {vcount} chunks (ids {} to {}), {}_chunks holds \
+                     {count}: a vector chunk is missing or extra",
+                    self.name,
+                    vmin.unwrap_or(0),
+                    vmax.unwrap_or(0),
+                    self.name
+                )));
+            }
+            if let Some(chunk_id) = bad {
+                return Err(self.corrupt(format!(
+                    "{}_{suffix} chunk {chunk_id} is not a BLOB of {expected} bytes",
+                    self.name
+                )));
+            }
+        }
+        Ok(n)
     }
 
     /// The rowid holding text id `id`.
@@ -273,24 +334,61 @@ impl Shadow {
         .optional()
     }
 
+    /// The slot of `rowid`, checked to be a slot a table can have (0..=u32::MAX).
     pub fn slot_of(&self, conn: &Connection, rowid: i64) -> Result<Option<i64>> {
-        conn.prepare_cached(&format!(
-            "SELECT slot FROM {} WHERE rowid = ?1",
-            self.table("rows")
-        ))?
-        .query_row([rowid], |r| r.get(0))
-        .optional()
+        let v: Option<Value> = conn
+            .prepare_cached(&format!(
+                "SELECT slot FROM {} WHERE rowid = ?1",
+                self.table("rows")
+            ))?
+            .query_row([rowid], |r| r.get(0))
+            .optional()?;
+        v.map(|v| self.checked_slot(rowid, (&v).into(), None).map(i64::from))
+            .transpose()
+    }
+
+    /// `value`, the stored slot of `rowid`, as a slot index below `n_slots` (or any
+    /// u32 when the number of slots is not known here).
+    pub fn checked_slot(
+        &self,
+        rowid: i64,
+        value: ValueRef<'_>,
+        n_slots: Option<usize>,
+    ) -> Result<u32> {
+        let limit = n_slots.unwrap_or(u32::MAX as usize + 1);
+        match value {
+            ValueRef::Integer(s) if s >= 0 && (s as u64) < limit as u64 => Ok(s as u32),
+            other => Err(self.corrupt(format!(
+                "{}_rows: row {rowid} has slot {}, expected an integer from 0 to {}",
+                self.name,
+                describe_value(other),
+                limit - 1
+            ))),
+        }
     }
 
     pub fn text_id_of(&self, conn: &Connection, rowid: i64) -> Result<Option<String>> {
-        let v: Option<Option<String>> = conn
+        let v: Option<Value> = conn
             .prepare_cached(&format!(
                 "SELECT id FROM {} WHERE rowid = ?1",
                 self.table("rows")
             ))?
             .query_row([rowid], |r| r.get(0))
             .optional()?;
-        Ok(v.flatten())
+        self.checked_text_id(rowid, v.unwrap_or(Value::Null))
+    }
+
+    /// A stored text primary key: TEXT, or NULL for none.
+    pub fn checked_text_id(&self, rowid: i64, v: Value) -> Result<Option<String>> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s)),
+            other => Err(self.corrupt(format!(
+                "{}_rows: row {rowid} has id {}, expected text",
+                self.name,
+                describe_value((&other).into())
+            ))),
+        }
     }
 
     pub fn scalar_value(&self, conn: &Connection, rowid: i64, i: usize) -> Result<Value> {
@@ -319,13 +417,28 @@ impl Shadow {
     pub fn read_vector(&self, conn: &Connection, vec: usize, slot: i64) -> Result<Vec<u8>> {
         let (chunk_id, offset) = self.chunk_of(slot);
         let bytes = self.vector_bytes(vec);
-        let blob = conn.blob_open(
-            self.schema.as_str(),
-            format!("{}_{}", self.name, Self::vector_suffix(vec)).as_str(),
-            "vectors",
-            chunk_id,
-            true,
-        )?;
+        let table = format!("{}_{}", self.name, Self::vector_suffix(vec));
+        let blob = conn
+            .blob_open(
+                self.schema.as_str(),
+                table.as_str(),
+                "vectors",
+                chunk_id,
+                true,
+            )
+            .map_err(|e| {
+                self.corrupt(format!(
+                    "{table} has no chunk {chunk_id} for slot {slot} ({})",
+                    crate::sqlite::error::error_message(e)
+                ))
+            })?;
+        let expected = self.config.chunk_size * bytes;
+        if blob.len() != expected {
+            return Err(self.corrupt(format!(
+                "{table} chunk {chunk_id} has {} bytes, expected {expected}",
+                blob.len()
+            )));
+        }
         let mut buf = vec![0u8; bytes];
         blob.read_at_exact(&mut buf, offset * bytes)?;
         Ok(buf)

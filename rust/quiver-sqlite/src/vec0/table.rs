@@ -53,6 +53,8 @@ unsafe fn init(
             return Err("vec0: bad module arguments".to_string());
         }
         let config = TableConfig::parse(&a[3..])?;
+        // SAFETY: db is live; a negative new value only reads the limit.
+        let max_blob = unsafe { ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, -1) };
         let mut shadow = Shadow {
             schema: a[1].to_string(),
             name: a[2].to_string(),
@@ -77,9 +79,11 @@ unsafe fn init(
             ));
         }
         if create {
+            check_chunk_bytes(&shadow.config, usize::try_from(max_blob).unwrap_or(0))?;
             shadow.create(&conn).map_err(error_message)?;
         } else {
             shadow.open_existing(&conn).map_err(error_message)?;
+            check_chunk_bytes(&shadow.config, usize::try_from(max_blob).unwrap_or(0))?;
         }
         Ok(Box::new(Vec0Tab {
             // SAFETY: a plain C struct; SQLite fills it.
@@ -97,6 +101,28 @@ unsafe fn init(
     });
     // SAFETY: pz_err is SQLite's error slot for this call.
     unsafe { connect_outcome(result, "vec0", pz_err) }
+}
+
+/// A chunk of vectors is one BLOB, written whole (and zero-filled) on the first insert
+/// into it: refuse, when the table is declared (and on connect, for a file from
+/// elsewhere), a chunk larger than the largest BLOB SQLite allows here, before any
+/// insert allocates it.
+fn check_chunk_bytes(config: &TableConfig, max_blob: usize) -> Result<(), String> {
+    for (i, col) in config.vector_columns() {
+        let per_vector = col.bytes();
+        let chunk = per_vector.saturating_mul(config.chunk_size);
+        if chunk > max_blob {
+            return Err(format!(
+                "vec0: column '{}': a chunk of chunk_size={} vectors of {per_vector} bytes is \
+                 {chunk} bytes, more than SQLite's largest BLOB ({max_blob} bytes, \
+                 SQLITE_LIMIT_LENGTH); use chunk_size={} or less",
+                config.columns[i].name,
+                config.chunk_size,
+                (max_blob / per_vector.max(1)) / 8 * 8
+            ));
+        }
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn x_create(
