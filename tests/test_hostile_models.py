@@ -145,7 +145,7 @@ def test_time_limit_stops_a_runaway_model(tmp_path):
     conn = sqlite3.connect(db)
     sqlite_quiver.load(conn)
     ml.save_model(conn, "slow", _loop_model(3))
-    assert conn.execute("select ml_predict('slow', '[1, 2]')").fetchone() == ('[1.0,2.0]',)
+    assert conn.execute("select ml_predict('slow', '[1, 2]')").fetchone() == ("[1.0,2.0]",)
     _store_raw(conn, "slow", _loop_model(10**15))
     conn.close()
     steps = run_child(

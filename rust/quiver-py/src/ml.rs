@@ -49,9 +49,9 @@ pub fn ml_set_max_model_bytes(limit: usize) -> Result<()> {
 
 /// The time limit of one inference run in seconds (0 removes it).
 #[pyfunction]
-pub fn ml_set_max_run_seconds(seconds: f64) -> PyResult<()> {
+pub fn ml_set_max_run_seconds(seconds: f64) -> Result<()> {
     if !seconds.is_finite() || seconds < 0.0 {
-        return Err(PyValueError::new_err(format!(
+        return Err(Error::Value(format!(
             "max_run_seconds must be a non-negative number of seconds, got {seconds}"
         )));
     }
