@@ -1,4 +1,4 @@
-"""The ``quiver`` command: ``quiver demo`` and ``quiver sql DATABASE "SQL"``."""
+"""The ``quiver`` command: ``quiver demo``, ``quiver path`` and ``quiver sql DATABASE "SQL"``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Any, List, Optional, Sequence
 
-from . import __version__, connect_with_vec, kernels, serialize_float32
+from . import __version__, connect_with_vec, extension_path, kernels, serialize_float32
 
 
 def _cell(value: Any) -> str:
@@ -231,6 +231,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--version", action="version", version=f"sqlite-quiver {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("demo", help="build a demo database in a temporary file and show the features")
+    sub.add_parser(
+        "path",
+        help="print the path of the plain loadable extension, for the sqlite3 shell's "
+        ".load and other SQLite hosts",
+    )
     sql = sub.add_parser("sql", help="run SQL on a database with sqlite-quiver loaded")
     sql.add_argument("database", help="database file (created if missing) or :memory:")
     sql.add_argument("sql", help="the SQL to run; several statements are run in order")
@@ -238,6 +243,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if args.command == "demo":
         return demo()
+    if args.command == "path":
+        try:
+            print(extension_path())
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "sql":
         conn = connect_with_vec(args.database)
         try:
