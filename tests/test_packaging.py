@@ -1,6 +1,7 @@
-"""The installed package: the plain extension inside it, `quiver path`."""
+"""The installed package: the plain extension inside it, `quiver path`, import cost."""
 
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -83,3 +84,31 @@ def test_quiver_console_script_is_registered():
     scripts = importlib.metadata.distribution("sqlite-quiver").entry_points
     quiver = [ep for ep in scripts if ep.group == "console_scripts" and ep.name == "quiver"]
     assert [ep.value for ep in quiver] == ["sqlite_quiver.cli:main"]
+
+
+def test_import_does_not_load_heavy_packages():
+    out = run_python(
+        """
+        import json, sys
+        import sqlite_quiver
+        heavy = ("numpy", "pyarrow", "onnxruntime", "sklearn", "onnx", "skl2onnx",
+                 "pandas", "polars")
+        print(json.dumps([m for m in heavy if m in sys.modules]))
+        """
+    )
+    assert json.loads(out) == []
+
+
+def test_heavy_packages_load_on_use():
+    out = run_python(
+        """
+        import json, sys
+        import sqlite_quiver
+        conn = sqlite_quiver.connect_with_vec()
+        conn.execute("create virtual table t using vec0(emb float[2])")
+        sqlite_quiver.insert_vectors(conn, "t", [[1, 0], [0, 1]])
+        ids, dist = sqlite_quiver.search(conn, "t", [[1, 0]], k=1)
+        print(json.dumps([ids.tolist(), "numpy" in sys.modules, "pyarrow" in sys.modules]))
+        """
+    )
+    assert json.loads(out) == [[[1]], True, False]
