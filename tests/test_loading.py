@@ -1,7 +1,6 @@
 """Loading into stdlib sqlite3 (with and without enable_load_extension) and apsw."""
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -247,37 +246,3 @@ def test_a_connection_of_the_other_sqlite_library_is_an_error_not_a_crash(bound_
         if different == "True":
             assert "another SQLite library than the one sqlite-quiver is bound to" in message
 
-
-def _plain_extension():
-    """libquiver.so: from QUIVER_PLAIN_EXTENSION (.ci/run builds it), else built here."""
-    lib = os.environ.get("QUIVER_PLAIN_EXTENSION")
-    if lib:
-        return lib
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.exists(os.path.join(root, "rust", "quiver-ext")) or not shutil.which("cargo"):
-        pytest.skip("not a source checkout with cargo: cannot build libquiver.so")
-    subprocess.run(
-        ["cargo", "build", "--release", "-q", "-p", "quiver-ext"], cwd=root, check=True, timeout=900
-    )
-    return os.path.join(root, "target", "release", "libquiver.so")
-
-
-def test_plain_extension_in_sqlite3_shell():
-    """The cdylib libquiver.so loads into the sqlite3 shell, no Python involved."""
-    lib = _plain_extension()
-    shell = shutil.which("sqlite3")
-    assert shell, "sqlite3 shell not found"
-    proc = subprocess.run(
-        [
-            shell,
-            ":memory:",
-            f".load {os.path.splitext(lib)[0]}",
-            "select vec_to_json(vec_normalize('[2,3,1,-4]'));",
-            "select count(*) from vec_each(vec_bit(X'FF'));",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["[0.365148,0.547723,0.182574,-0.730297]", "8"]

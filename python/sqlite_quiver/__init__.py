@@ -13,7 +13,7 @@ import sqlite3
 from typing import Any
 
 from . import _quiver, ml
-from ._loader import load, load_extension, loadable_path
+from ._loader import extension_path, load, load_extension, loadable_path
 from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .arrow import ArrowResult, insert_arrow, query_arrow, register_arrow, unregister_arrow
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
@@ -29,6 +29,7 @@ __all__ = [
     "register_arrow",
     "unregister_arrow",
     "connect_with_vec",
+    "extension_path",
     "from_npy",
     "insert_vectors",
     "kernels",

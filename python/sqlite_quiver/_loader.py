@@ -115,14 +115,42 @@ def load_extension(conn: Any, path: str, entrypoint: Optional[str] = None) -> No
 def loadable_path() -> str:
     """Path of the sqlite-quiver extension for SQLite hosts inside this Python process
     (apsw, ADBC, other wrappers): the module file itself, entry point
-    ``sqlite3_quiver_init``. For hosts without Python (the sqlite3 shell), build the
-    plain extension with ``cargo build --release -p quiver-ext`` (``libquiver.so``).
+    ``sqlite3_quiver_init``, sharing its caches with the Python API. For hosts without
+    Python (the sqlite3 shell, C programs), use :func:`extension_path`.
 
     >>> import os
     >>> os.path.basename(loadable_path()).startswith("_quiver.")
     True
     """
     return str(_quiver.__file__)
+
+
+# The plain extension's file name per platform; SQLite derives the entry point
+# sqlite3_quiver_init from it.
+_PLAIN_EXTENSION = {"win32": "quiver.dll", "darwin": "libquiver.dylib"}
+
+
+def extension_path() -> str:
+    """Path of the plain loadable extension installed with the package
+    (``libquiver.so``, ``libquiver.dylib`` or ``quiver.dll``): it needs no Python, for
+    the ``sqlite3`` shell (``.load PATH``), C programs, Go/Node/Rust hosts and other
+    tools. Entry point ``sqlite3_quiver_init``. ``quiver path`` prints it.
+
+    >>> import os, sqlite_quiver
+    >>> path = sqlite_quiver.extension_path()
+    >>> os.path.basename(path) in ("libquiver.so", "libquiver.dylib", "quiver.dll")
+    True
+    """
+    name = _PLAIN_EXTENSION.get(sys.platform, "libquiver.so")
+    path = os.path.join(os.path.dirname(os.path.abspath(_quiver.__file__)), name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"the plain extension {name} is not installed beside {_quiver.__file__}: "
+            "wheels and `pip install .` include it (a build without the cargo feature "
+            "`plain-extension` does not); or build it with "
+            "`cargo build --release -p quiver-ext`"
+        )
+    return path
 
 
 def load(conn: Any) -> None:

@@ -1,17 +1,19 @@
-"""The ``quiver`` command: ``quiver demo`` and ``quiver sql DATABASE "SQL"``."""
+"""The ``quiver`` command: ``quiver demo``, ``quiver path`` and ``quiver sql DATABASE "SQL"``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import random
 import sqlite3
 import sys
 import tempfile
+import textwrap
 import time
 from typing import Any, List, Optional, Sequence
 
-from . import __version__, connect_with_vec, kernels, serialize_float32
+from . import __version__, connect_with_vec, extension_path, kernels, serialize_float32
 
 
 def _cell(value: Any) -> str:
@@ -20,15 +22,16 @@ def _cell(value: Any) -> str:
     if isinstance(value, bytes):
         return f"<blob {len(value)} bytes>" if len(value) > 16 else "X'" + value.hex() + "'"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        # Float noise around zero (a vector's distance to itself) reads as 0.
+        return "0" if abs(value) < 5e-7 else f"{value:.6g}"
     return str(value)
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as an aligned text table.
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "") -> str:
+    """Rows as an aligned text table; numeric columns are right-aligned.
 
     >>> print(format_table(["x", "note"], [(0.25, None), (None, "text")]))
-    x    | note
+       x | note
     -----+-----
     0.25 | NULL
     NULL | text
@@ -37,14 +40,22 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    line = "-+-".join("-" * w for w in widths)
-    out = [" | ".join(h.ljust(w) for h, w in zip(headers, widths)), line]
-    out += [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
+        for i in range(len(headers))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return (indent + " | ".join(padded)).rstrip()
+
+    out = [line(headers), indent + "-+-".join("-" * w for w in widths)]
+    out += [line(row) for row in cells]
     return "\n".join(out)
 
 
-def run_sql(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> str:
-    """Runs one statement; its rows as a text table, or how many rows it changed.
+def run_sql(conn: sqlite3.Connection, sql: str, params: Any = (), indent: str = "") -> str:
+    """Runs one statement; its rows as a table, or how many rows it changed.
 
     >>> conn = connect_with_vec()
     >>> print(run_sql(conn, "select vec_length(?) as n", [serialize_float32([1, 2, 3])]))
@@ -58,165 +69,164 @@ def run_sql(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> s
     if cur.description is None:
         return f"ok ({cur.rowcount} rows changed)" if cur.rowcount >= 0 else "ok"
     headers = [d[0] for d in cur.description]
-    return format_table(headers, cur.fetchall())
+    return format_table(headers, cur.fetchall(), indent)
 
 
-def _section(title: str) -> None:
-    print(f"\n== {title}")
+# The demo's output: a numbered section title, one line saying what it shows, then
+# its tables indented under it.
+_INDENT = "   "
+_WIDTH = 96
+
+
+class _Demo:
+    def __init__(self) -> None:
+        self.number = 0
+        self.missing: List[str] = []
+
+    def section(self, title: str, what: str) -> None:
+        self.number += 1
+        print(f"\n{self.number}. {title}")
+        print(textwrap.fill(what, _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT))
+        print()
+
+    def show(self, text: str) -> None:
+        print(textwrap.indent(text, _INDENT))
+
+    def note(self, text: str) -> None:
+        print(textwrap.fill(text, _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT))
+
+    def table(self, conn: sqlite3.Connection, sql: str, params: Any = ()) -> None:
+        print(run_sql(conn, sql, params, _INDENT))
+
+    def error(self, exc: BaseException) -> None:
+        self.note(f"{type(exc).__name__}: {exc}")
+
+    def needs(self, exc: ImportError) -> None:
+        self.missing.append(exc.name or str(exc))
+        self.note(f"(not shown: {exc}; pip install 'sqlite-quiver[demo]')")
 
 
 def demo(out_dir: Optional[str] = None) -> int:
-    """Build a small database in a temporary file and show what sqlite-quiver does.
-    Returns the exit code (0).
+    """Build a small database in a temporary file and show what sqlite-quiver does:
+    vectors, Arrow data and ML models in SQL. Needs the ``demo`` extra (pyarrow,
+    scikit-learn, skl2onnx, onnxruntime) for the Arrow and ML sections. Returns the
+    exit code (0).
 
     >>> demo()  # doctest: +ELLIPSIS
-    sqlite-quiver ... | SQLite ... | kernels: ... | database: ...demo.db
+    sqlite-quiver ... | SQLite ... | Python ... | SIMD kernels: ...
+    demo database: ...demo.db
     ...
     0
     """
+    started = time.perf_counter()
+    show = _Demo()
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         path = os.path.join(tmp, "demo.db")
         conn = connect_with_vec(path)
         print(
             f"sqlite-quiver {__version__} | SQLite {sqlite3.sqlite_version} | "
-            f"kernels: {kernels()} | database: {path}"
+            f"Python {platform.python_version()} | SIMD kernels: {kernels()}"
         )
-
-        _section("Scalar vector functions (sqlite-vec compatible)")
-        print(
-            run_sql(
-                conn,
-                """
-            select vec_version() as version,
-                   vec_to_json(vec_normalize('[2,3,1,-4]')) as normalized,
-                   vec_distance_l2('[1,2]', '[4,6]') as l2,
-                   vec_distance_cosine('[1,0]', '[0,1]') as cosine,
-                   hex(vec_quantize_binary('[1,2,3,4,-5,-6,-7,-8]')) as bits""",
-            )
-        )
-
-        _section("vec_each")
-        print(run_sql(conn, "select rowid, value from vec_each(vec_int8('[5,-6,7]'))"))
-
-        _section("Nearest neighbours by brute force over a plain table (2,000 x 64-d)")
-        rng = random.Random(42)
-        dims, count = 64, 2000
-        conn.execute("create table docs(id integer primary key, title text, emb blob)")
-        rows = [
-            (i, f"doc-{i}", serialize_float32([rng.gauss(0, 1) for _ in range(dims)]))
-            for i in range(count)
-        ]
-        with conn:
-            conn.executemany("insert into docs values (?, ?, ?)", rows)
-        query = rows[7][2]
-        started = time.perf_counter()
-        print(
-            run_sql(
-                conn,
-                """
-            select id, title, vec_distance_cosine(emb, :q) as distance
-            from docs order by distance limit 5""",
-                {"q": query},
-            )
-        )
-        print(f"({(time.perf_counter() - started) * 1000:.1f} ms; doc-7 finds itself first)")
-
-        _section("vec0 table: KNN with a metadata filter applied before the top-k")
-        conn.execute(
-            "create virtual table items using vec0(emb float[64] distance_metric=cosine, "
-            "genre text, +title text)"
-        )
-        with conn:
-            conn.executemany(
-                "insert into items(rowid, emb, genre, title) values (?, ?, ?, ?)",
-                [(i, r[2], ("rock", "jazz", "pop")[i % 3], r[1]) for i, r in enumerate(rows)],
-            )
-        started = time.perf_counter()
-        print(
-            run_sql(
-                conn,
-                """
-            select rowid, title, genre, distance from items
-            where emb match :q and k = 5 and genre = 'jazz'""",
-                {"q": query},
-            )
-        )
-        print(f"({(time.perf_counter() - started) * 1000:.1f} ms, first query loads the cache)")
+        print(f"demo database: {path}")
         try:
-            conn.execute(
-                "select rowid from items where emb match :q and k = 5 and title = 'doc-1'",
-                {"q": query},
-            ).fetchall()
-        except sqlite3.OperationalError as exc:
-            print(f"OperationalError: {str(exc)[:110]}...")
-        _ml_demo(conn)
-        _arrow_demo(conn)
-
-        _section("Bad input gets a clear error")
-        try:
-            conn.execute("select vec_distance_l2('[1,2]', '[1,2,3]')").fetchone()
-        except sqlite3.OperationalError as exc:
-            print(f"OperationalError: {exc}")
-        conn.close()
+            _vector_demo(show, conn)
+            _arrow_demo(show, conn)
+            _ml_demo(show, conn)
+            show.section(
+                "Errors",
+                "Bad input gets an error naming the argument, what was expected and what came.",
+            )
+            try:
+                conn.execute("select vec_distance_l2('[1,2]', '[1,2,3]')").fetchone()
+            except sqlite3.OperationalError as exc:
+                show.error(exc)
+        finally:
+            conn.close()
+    print(f"\nDone in {time.perf_counter() - started:.1f} s.", end=" ")
+    if show.missing:
+        print(
+            f"Not shown for want of {', '.join(show.missing)}: pip install 'sqlite-quiver[demo]'."
+        )
+    else:
+        print("`quiver path` prints the extension for the sqlite3 shell: .load PATH")
     return 0
 
 
-def _ml_demo(conn: sqlite3.Connection) -> None:
-    _section("n-d arrays as .npy BLOBs (numpy.load reads them)")
-    print(
-        run_sql(
-            conn,
-            """
-        select nd_shape(a) as shape, nd_dtype(a) as dtype, nd_get(a, 1, 2) as a_1_2,
-               nd_to_json(nd_reshape(a, 3, 2)) as reshaped
-        from (select nd_array('[[1,2,3],[4,5,6]]', 'int16') as a)""",
-        )
+def _vector_demo(show: _Demo, conn: sqlite3.Connection) -> None:
+    show.section(
+        "Vectors: sqlite-vec's SQL functions",
+        "The same names, arguments, BLOB formats and results as sqlite-vec; vectors as "
+        "JSON text or float32/int8/bit BLOBs.",
+    )
+    show.table(
+        conn,
+        """
+        select vec_to_json(vec_normalize('[2,3,1,-4]')) as normalized,
+               vec_distance_l2('[1,2]', '[4,6]') as l2,
+               vec_distance_cosine('[1,0]', '[0,1]') as cosine,
+               hex(vec_quantize_binary('[1,2,3,4,-5,-6,-7,-8]')) as bits,
+               vec_length(vec_int8('[5,-6,7]')) as int8_dims""",
     )
 
-    _section("A scikit-learn model saved in the database, run from SQL")
-    try:
-        import numpy as np
-        from sklearn.linear_model import LogisticRegression
+    rng = random.Random(42)
+    dims, count = 64, 2000
+    conn.execute("create table docs(id integer primary key, title text, emb blob)")
+    rows = [
+        (i, f"doc-{i}", serialize_float32([rng.gauss(0, 1) for _ in range(dims)]))
+        for i in range(count)
+    ]
+    with conn:
+        conn.executemany("insert into docs values (?, ?, ?)", rows)
+    query = rows[7][2]
 
-        from . import ml
-
-        rng = np.random.default_rng(0)
-        X = rng.normal(size=(500, 3)).astype(np.float32)
-        y = (X[:, 0] - X[:, 1] > 0).astype(int)
-        version = ml.save_model(
-            conn, "demo", LogisticRegression().fit(X, y), metrics={"train_accuracy": 0.99}
-        )
-    except ImportError as exc:
-        print(f"(skipped: {exc}; pip install sqlite-quiver[ml] scikit-learn skl2onnx)")
-        return
-    except RuntimeError as exc:
-        print(f"(skipped: {exc})")
-        return
-    print(f"saved model 'demo' version {version}")
-    conn.execute("create table customers (id integer primary key, a real, b real, c real)")
-    conn.executemany(
-        "insert into customers values (?, ?, ?, ?)",
-        [(i, *map(float, row)) for i, row in enumerate(X[:4])],
+    show.section(
+        "Vectors: nearest neighbours over a plain table",
+        f"{count:,} rows of {dims}-d float32 BLOBs, ordered by vec_distance_cosine: a "
+        "brute-force scan with SIMD kernels. doc-7 is the query, so it comes first.",
     )
-    print(
-        run_sql(
-            conn,
-            """
-        select id, ml_predict('demo', a, b, c) as label,
-               ml_predict_proba('demo', a, b, c) as probabilities
-        from customers""",
-        )
+    t0 = time.perf_counter()
+    show.table(
+        conn,
+        "select id, title, vec_distance_cosine(emb, :q) as distance "
+        "from docs order by distance limit 5",
+        {"q": query},
     )
-    print(run_sql(conn, "select name, version, bytes, metrics, active from ml_models"))
+    show.note(f"({(time.perf_counter() - t0) * 1000:.1f} ms)")
+
+    show.section(
+        "Vectors: a vec0 table, KNN with a filter applied before the top-k",
+        "The same rows in a vec0 virtual table with a metadata column: k = 5 jazz rows "
+        "come back (sqlite-vec applies such filters after the top-k, returning fewer).",
+    )
+    conn.execute(
+        "create virtual table items using vec0(emb float[64] distance_metric=cosine, "
+        "genre text, +title text)"
+    )
+    with conn:
+        conn.executemany(
+            "insert into items(rowid, emb, genre, title) values (?, ?, ?, ?)",
+            [(i, r[2], ("rock", "jazz", "pop")[i % 3], r[1]) for i, r in enumerate(rows)],
+        )
+    t0 = time.perf_counter()
+    show.table(
+        conn,
+        "select rowid, title, genre, distance from items "
+        "where emb match :q and k = 5 and genre = 'jazz'",
+        {"q": query},
+    )
+    show.note(f"({(time.perf_counter() - t0) * 1000:.1f} ms, the first query also loads the cache)")
 
 
-def _arrow_demo(conn: sqlite3.Connection) -> None:
-    """Arrow tables in SQL (skipped without pyarrow)."""
-    _section("Arrow data in SQL: register_arrow / query_arrow (pyarrow)")
+def _arrow_demo(show: _Demo, conn: sqlite3.Connection) -> None:
+    show.section(
+        "Arrow: a pyarrow table queried and joined in SQL, results back as Arrow",
+        "register_arrow makes any Arrow data (pyarrow, polars, pandas, DuckDB) a read-only "
+        "SQLite table without copying it; query_arrow returns rows as Arrow.",
+    )
     try:
         import pyarrow as pa
-    except ImportError:
-        print("(pip install pyarrow to see this part)")
+    except ImportError as exc:
+        show.needs(exc)
         return
     from .arrow import query_arrow, register_arrow
 
@@ -228,23 +238,77 @@ def _arrow_demo(conn: sqlite3.Connection) -> None:
             "tag": pa.array([f"tag-{i % 5}" for i in range(n)]).dictionary_encode(),
         }
     )
-    started = time.perf_counter()
+    t0 = time.perf_counter()
     register_arrow(conn, "events", table)
-    print(
-        f"registered {n:,} Arrow rows as temp.events in "
-        f"{(time.perf_counter() - started) * 1000:.1f} ms (no copy)"
+    show.note(
+        f"register_arrow: {n:,} rows in {(time.perf_counter() - t0) * 1000:.1f} ms; "
+        "SQL joins them with the docs table:"
     )
-    print(
-        run_sql(
-            conn,
-            """
+    print()
+    show.table(
+        conn,
+        """
         select e.tag, count(*) as n, round(avg(e.x), 3) as avg_x, d.title
         from events e join docs d on d.id = e.id % 5
         where e.x > 0.5 group by e.tag order by e.tag""",
-        )
     )
+    print()
     result = query_arrow(conn, "select tag, max(x) as max_x from events group by tag")
-    print(f"query_arrow -> {result!r}")
+    show.note(f"query_arrow(... group by tag) -> {result!r}")
+
+
+def _ml_demo(show: _Demo, conn: sqlite3.Connection) -> None:
+    show.section(
+        "ML: n-d arrays as .npy BLOBs",
+        "Arrays stored in the .npy format (numpy.load reads them), with nd_* functions "
+        "to inspect and reshape them in SQL.",
+    )
+    show.table(
+        conn,
+        """
+        select nd_shape(a) as shape, nd_dtype(a) as dtype, nd_get(a, 1, 2) as a_1_2,
+               nd_to_json(nd_reshape(a, 3, 2)) as reshaped
+        from (select nd_array('[[1,2,3],[4,5,6]]', 'int16') as a)""",
+    )
+
+    show.section(
+        "ML: a scikit-learn model saved in the database, predicted from SQL",
+        "ml.save_model converts the model to ONNX and stores it in the ml_models table; "
+        "ml_predict / ml_predict_proba run it on rows, in any connection with "
+        "sqlite-quiver loaded.",
+    )
+    try:
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        from . import ml
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(500, 3)).astype(np.float32)
+        y = (X[:, 0] - X[:, 1] > 0).astype(int)
+        model = LogisticRegression().fit(X, y)
+        accuracy = round(float(model.score(X, y)), 3)
+        version = ml.save_model(conn, "churn", model, metrics={"train_accuracy": accuracy})
+    except ImportError as exc:
+        show.needs(exc)
+        return
+    show.note(f"ml.save_model(conn, 'churn', LogisticRegression()...) -> version {version}")
+    print()
+    conn.execute("create table customers (id integer primary key, a real, b real, c real)")
+    conn.executemany(
+        "insert into customers values (?, ?, ?, ?)",
+        [(i, *map(float, row)) for i, row in enumerate(X[:4])],
+    )
+    show.table(
+        conn,
+        """
+        select id, round(a, 2) as a, round(b, 2) as b, round(c, 2) as c,
+               ml_predict('churn', a, b, c) as label,
+               round(json_extract(ml_predict_proba('churn', a, b, c), '$[1]'), 3) as p_label_1
+        from customers""",
+    )
+    print()
+    show.table(conn, "select name, version, bytes, metrics, active from ml_models")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -263,7 +327,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"sqlite-quiver {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("demo", help="build a demo database in a temporary file and show the features")
+    sub.add_parser(
+        "demo", help="show vectors, Arrow and ML in SQL on a demo database (a temporary file)"
+    )
+    sub.add_parser(
+        "path",
+        help="print the path of the plain loadable extension, for the sqlite3 shell's "
+        ".load and other SQLite hosts",
+    )
     sql = sub.add_parser("sql", help="run SQL on a database with sqlite-quiver loaded")
     sql.add_argument("database", help="database file (created if missing) or :memory:")
     sql.add_argument("sql", help="the SQL to run; several statements are run in order")
@@ -271,6 +342,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if args.command == "demo":
         return demo()
+    if args.command == "path":
+        try:
+            print(extension_path())
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "sql":
         conn = connect_with_vec(args.database)
         try:

@@ -16,14 +16,17 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Sequence, Tuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 from . import _quiver
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def _column_values(values: Any) -> list:
+    import numpy as np  # on use: `import sqlite_quiver` stays light
+
     if isinstance(values, np.ndarray):
         return values.tolist()
     if isinstance(values, (list, tuple)):
@@ -36,6 +39,8 @@ def _column_values(values: Any) -> list:
 
 
 def _matrix(a: Any, what: str) -> np.ndarray:
+    import numpy as np
+
     arr = np.asarray(a)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -102,6 +107,8 @@ def search(
     >>> sqlite_quiver.search(conn, "t", np.eye(2), k=1)[0].tolist()
     [[1], [2]]
     """
+    import numpy as np
+
     q = _matrix(queries, "queries")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an integer, got {type(k).__name__}")

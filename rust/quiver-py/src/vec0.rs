@@ -1,7 +1,8 @@
 //! Python bulk paths for vec0 tables: `vec0_insert` and `vec0_search` (wrapped by
 //! `sqlite_quiver.insert_vectors` / `sqlite_quiver.search`).
 
-use pyo3::buffer::PyBuffer;
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use quiver_sqlite::vec0::bulk::{self, Ids};
@@ -50,37 +51,85 @@ fn columns(dict: &Bound<'_, PyDict>) -> Result<Vec<(String, Vec<Value>)>> {
     Ok(out)
 }
 
-/// A C-contiguous 2-D float32 buffer: (buffer, rows, columns).
-fn f32_matrix(obj: &Bound<'_, PyAny>, what: &str) -> Result<(PyBuffer<f32>, usize, usize)> {
-    let buf = PyBuffer::<f32>::get(obj)
-        .map_err(|_| Error::Value(format!("{what} must be a float32 array")))?;
-    let shape = buf.shape().to_vec();
+/// A C-contiguous 2-D float32 numpy array, borrowed: read through numpy's
+/// `__array_interface__` because the buffer protocol is outside the stable ABI before
+/// Python 3.11 and the module is built for abi3-py39.
+struct F32Matrix<'py> {
+    /// Keeps the array (and so its memory) alive while `ptr` is used.
+    _owner: Bound<'py, PyAny>,
+    ptr: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl F32Matrix<'_> {
+    /// The elements, borrowed when aligned (numpy allocates aligned), else copied.
+    ///
+    /// # Safety
+    /// The array must not change while the slice is used: callers hold the GIL (no
+    /// Python code runs) for the slice's whole life.
+    unsafe fn values(&self) -> Cow<'_, [f32]> {
+        let n = self.rows * self.cols;
+        if n == 0 {
+            return Cow::Borrowed(&[]);
+        }
+        let p = self.ptr as *const f32;
+        if p.is_aligned() {
+            // SAFETY: f32_matrix checked dtype, shape and C-contiguity, so n f32 values
+            // start at p; _owner keeps the memory alive; per the contract no one writes.
+            Cow::Borrowed(unsafe { std::slice::from_raw_parts(p, n) })
+        } else {
+            // SAFETY: as above; read_unaligned copies each value without aligned loads.
+            Cow::Owned(
+                (0..n)
+                    .map(|i| unsafe { p.add(i).read_unaligned() })
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Checks that `obj` is a C-contiguous 2-D float32 array (what `vectors.py` passes).
+fn f32_matrix<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<F32Matrix<'py>> {
+    let not_f32 = || Error::Value(format!("{what} must be a float32 array"));
+    let iface = obj.getattr("__array_interface__").map_err(|_| not_f32())?;
+    let iface = iface.cast::<PyDict>().map_err(|_| not_f32())?;
+    let item =
+        |key: &str| -> Result<Bound<'py, PyAny>> { iface.get_item(key)?.ok_or_else(not_f32) };
+    let native = if cfg!(target_endian = "little") {
+        "<f4"
+    } else {
+        ">f4"
+    };
+    if item("typestr")?.extract::<String>().ok().as_deref() != Some(native) {
+        return Err(not_f32());
+    }
+    let shape: Vec<usize> = item("shape")?.extract().map_err(|_| not_f32())?;
     if shape.len() != 2 {
         return Err(Error::Value(format!(
             "{what} must be a 2-D array (rows x dimensions), got {} dimensions",
             shape.len()
         )));
     }
-    if !buf.is_c_contiguous() {
-        return Err(Error::Value(format!("{what} must be C-contiguous")));
+    let (rows, cols) = (shape[0], shape[1]);
+    // numpy reports strides as None for a C-contiguous array.
+    let strides = iface.get_item("strides")?;
+    if let Some(s) = strides.filter(|s| !s.is_none()) {
+        let s: Vec<isize> = s.extract().map_err(|_| not_f32())?;
+        // A stride along an axis of length 1 never moves, so any value is contiguous.
+        let row_ok = rows <= 1 || s.first() == Some(&(cols as isize * 4));
+        let col_ok = cols <= 1 || s.get(1) == Some(&4);
+        if s.len() != 2 || !row_ok || !col_ok {
+            return Err(Error::Value(format!("{what} must be C-contiguous")));
+        }
     }
-    Ok((buf, shape[0], shape[1]))
-}
-
-/// The elements of a C-contiguous buffer, borrowed (no copy of large arrays).
-///
-/// # Safety
-/// The buffer's exporter must not change its memory while the slice is used: callers
-/// hold the GIL (no Python code runs) for the slice's whole life.
-unsafe fn f32_slice(buf: &PyBuffer<f32>) -> &[f32] {
-    let n = buf.item_count();
-    if n == 0 {
-        return &[];
-    }
-    // SAFETY: the buffer is C-contiguous with n f32 items at buf_ptr (checked in
-    // f32_matrix), PyBuffer keeps the exporter alive, and per the contract no one
-    // writes to it meanwhile.
-    unsafe { std::slice::from_raw_parts(buf.buf_ptr().cast::<f32>(), n) }
+    let (ptr, _readonly): (usize, bool) = item("data")?.extract().map_err(|_| not_f32())?;
+    Ok(F32Matrix {
+        _owner: obj.clone(),
+        ptr,
+        rows,
+        cols,
+    })
 }
 
 /// Inserts the rows of a 2-D float32 array; returns the rowids.
@@ -95,7 +144,8 @@ pub fn vec0_insert(
     columns_dict: &Bound<'_, PyDict>,
     replace: bool,
 ) -> Result<Vec<i64>> {
-    let (buf, n, dims) = f32_matrix(vectors, "vectors")?;
+    let matrix = f32_matrix(vectors, "vectors")?;
+    let (n, dims) = (matrix.rows, matrix.cols);
     let ids =
         match ids {
             None => Ids::None,
@@ -112,9 +162,9 @@ pub fn vec0_insert(
     let cols = columns(columns_dict)?;
     with_connection(py, conn, |c| {
         // SAFETY: the GIL is held for the whole call (no Python code runs).
-        let data = unsafe { f32_slice(&buf) };
+        let data = unsafe { matrix.values() };
         Ok(bulk::insert_f32(
-            c, table, data, n, dims, ids, cols, replace,
+            c, table, &data, n, dims, ids, cols, replace,
         )?)
     })
 }
@@ -138,8 +188,11 @@ pub fn vec0_search<'py>(
     column: Option<&str>,
     filters: &Bound<'py, PyDict>,
 ) -> Result<SearchOut<'py>> {
-    let (buf, n, dims) = f32_matrix(queries, "queries")?;
-    let data = buf.to_vec(py)?;
+    let matrix = f32_matrix(queries, "queries")?;
+    let (n, dims) = (matrix.rows, matrix.cols);
+    // SAFETY: the GIL is held while copying (no Python code runs); the copy lets the
+    // search below run without the GIL.
+    let data = unsafe { matrix.values() }.into_owned();
     let filters = columns(filters)?;
     let prepared = with_connection(py, conn, |c| {
         Ok(bulk::prepare_search(

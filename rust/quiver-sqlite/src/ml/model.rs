@@ -135,7 +135,9 @@ impl Model {
             .map_err(|e| MlError::BadModel(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| MlError::BadModel(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            // `All` (99) is accepted by every ONNX Runtime; `Level3` (3, layout) is refused
+            // by older ones such as 1.19, the newest onnxruntime for Python 3.9.
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| MlError::BadModel(e.to_string()))?
             .commit_from_memory(bytes)
             .map_err(bad)?;
