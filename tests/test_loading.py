@@ -245,4 +245,3 @@ def test_a_connection_of_the_other_sqlite_library_is_an_error_not_a_crash(bound_
         assert message.startswith("sqlite-quiver is not loaded into this connection"), out
         if different == "True":
             assert "another SQLite library than the one sqlite-quiver is bound to" in message
-
