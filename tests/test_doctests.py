@@ -15,8 +15,12 @@ import pytest
 import sqlite_quiver
 from sqlite_quiver import serialize
 
+# libquiver.so beside the module is the plain SQLite extension, not a Python module.
+NOT_PYTHON = {"libquiver"}
 MODULES = ["sqlite_quiver"] + [
-    f"sqlite_quiver.{m.name}" for m in pkgutil.iter_modules(sqlite_quiver.__path__)
+    f"sqlite_quiver.{m.name}"
+    for m in pkgutil.iter_modules(sqlite_quiver.__path__)
+    if m.name not in NOT_PYTHON
 ]
 # The compiled module documents its functions; its examples live in the Python wrappers.
 WITHOUT_EXAMPLES = {"sqlite_quiver._quiver"}

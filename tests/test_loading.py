@@ -112,6 +112,11 @@ def test_default_python_has_no_enable_load_extension_yet_loads():
 
 
 @pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="Debian python3.11 not installed")
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11),
+    reason="the Debian python3.11 runs with this interpreter's site-packages, whose compiled "
+    "dependencies (numpy) are built for another Python version; runs under CPython 3.11",
+)
 def test_debian_python_with_enable_load_extension():
     out = run_python(
         """
@@ -132,6 +137,11 @@ def test_debian_python_with_enable_load_extension():
 
 
 @pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="Debian python3.11 not installed")
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11),
+    reason="the Debian python3.11 runs with this interpreter's site-packages, whose compiled "
+    "dependencies (numpy) are built for another Python version; runs under CPython 3.11",
+)
 def test_fallback_through_python_enable_load_extension():
     # Where the C route is unavailable, a Python with enable_load_extension is used,
     # and extension loading is switched off again afterwards.

@@ -23,6 +23,9 @@ STUB = Path(sqlite_quiver.__file__).with_name("_quiver.pyi")
 MODULE_ATTRS = {"__all__", "__doc__", "__file__", "__loader__", "__name__", "__package__"}
 MODULE_ATTRS |= {"__spec__", "__builtins__", "__cached__", "__path__"}
 CLASS_ATTRS = {"__doc__", "__module__", "__dict__", "__weakref__", "__qualname__"}
+# abi3 builds expose the type's tp_new slot as `__new__` on classes without a Python
+# constructor (calling it raises TypeError); it is not part of the stubbed API.
+CLASS_ATTRS |= {"__new__"}
 
 
 class _NoDefault:

@@ -24,9 +24,7 @@ import io
 import sqlite3
 from typing import Any
 
-# numpy is a required dependency of the package (vectors.py imports it at the top too).
-import numpy as np
-
+# numpy is imported where it is used, so `import sqlite_quiver` stays light.
 from . import serialize
 
 __all__ = ["NDARRAY", "from_npy", "register_numpy", "to_npy", "unregister_numpy"]
@@ -54,6 +52,8 @@ def to_npy(array: Any) -> bytes:
     >>> to_npy(np.array([1, 2], dtype=np.uint8))[:6]
     b'\\x93NUMPY'
     """
+    import numpy as np  # on use: `import sqlite_quiver` stays light
+
     arr = np.asarray(array)
     _check_dtype(arr.dtype)
     buf = io.BytesIO()
@@ -68,6 +68,8 @@ def from_npy(blob: bytes) -> Any:
     >>> from_npy(to_npy(np.eye(2))).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
+    import numpy as np  # on use: `import sqlite_quiver` stays light
+
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected a .npy BLOB (bytes), got {type(blob).__name__}")
     data = bytes(blob)
@@ -96,6 +98,8 @@ def register_numpy(conn_or_module: Any = sqlite3) -> None:
     >>> sqlite3.adapters[(np.ndarray, sqlite3.PrepareProtocol)]  # doctest: +ELLIPSIS
     <function ...>
     """
+    import numpy as np  # on use: `import sqlite_quiver` stays light
+
     if conn_or_module is not sqlite3 and not isinstance(conn_or_module, sqlite3.Connection):
         raise TypeError(
             "register_numpy takes the sqlite3 module or a sqlite3.Connection, got "
@@ -113,6 +117,8 @@ def unregister_numpy() -> None:
 
     >>> unregister_numpy()
     """
+    import numpy as np  # on use: `import sqlite_quiver` stays light
+
     serialize.set_ndarray_encoder(None)
     sqlite3.register_adapter(np.ndarray, serialize._adapt_ndarray)
     sqlite3.converters.pop(NDARRAY, None)
