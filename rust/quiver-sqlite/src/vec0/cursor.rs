@@ -16,7 +16,7 @@ use crate::sqlite::constraint::Op;
 use crate::sqlite::error::error_message;
 use crate::sqlite::host_api;
 use crate::sqlite::value::{owned, value_ref};
-use crate::vec::vector::{describe_value, ElementType};
+use crate::vec::vector::describe_value;
 
 use super::vtab::{guard, Source, Vec0Cursor, Vec0Tab};
 
@@ -31,7 +31,6 @@ pub(super) unsafe extern "C" fn x_open(
         hits: Vec::new(),
         pos: 0,
         knn: false,
-        k: 0,
     });
     // SAFETY: pp_cursor is writable; Vec0Cursor is repr(C) with the base first.
     unsafe { *pp_cursor = Box::into_raw(cursor).cast::<ffi::sqlite3_vtab_cursor>() };
@@ -240,7 +239,6 @@ unsafe fn filter(
     );
     c.source = Source::Cached(data);
     c.knn = true;
-    c.k = k;
     Ok(ffi::SQLITE_OK)
 }
 
@@ -341,14 +339,9 @@ unsafe fn column(
         return Ok(ffi::SQLITE_OK);
     }
     if i == config.k_column() {
+        // sqlite-vec 0.1.9 returns NULL for k, in KNN queries too.
         // SAFETY: ctx is live.
-        unsafe {
-            if c.knn {
-                ffi::sqlite3_result_int64(ctx, c.k);
-            } else {
-                ffi::sqlite3_result_null(ctx);
-            }
-        }
+        unsafe { ffi::sqlite3_result_null(ctx) };
         return Ok(ffi::SQLITE_OK);
     }
     let Some(col) = config.columns.get(i) else {
@@ -387,9 +380,8 @@ unsafe fn column(
                     bytes.len() as c_int,
                     ffi::SQLITE_TRANSIENT(),
                 );
-                if v.element != ElementType::Float32 {
-                    ffi::sqlite3_result_subtype(ctx, v.element.subtype());
-                }
+                // As sqlite-vec: every vector carries its element type's subtype.
+                ffi::sqlite3_result_subtype(ctx, v.element.subtype());
             }
             return Ok(ffi::SQLITE_OK);
         }

@@ -6,7 +6,7 @@ use rusqlite::types::{Value, ValueRef};
 use super::config::{ScalarType, VectorColumn};
 use super::knn::QueryVector;
 use crate::vec::vector::{
-    check_finite, describe, describe_value, f32_from_blob, ElementType, SUBTYPE_BIT,
+    check_finite, describe, describe_value, f32_from_blob, sql_type_name, ElementType, SUBTYPE_BIT,
     SUBTYPE_FLOAT32, SUBTYPE_INT8,
 };
 
@@ -33,6 +33,15 @@ impl VectorUse {
             VectorUse::Insert => "inserted",
             VectorUse::Update => "new updated",
             VectorUse::Query => "query",
+        }
+    }
+
+    /// The start of sqlite-vec's message for a value that is no vector at all.
+    fn invalid_label(self) -> &'static str {
+        match self {
+            VectorUse::Insert => "Inserted vector for",
+            VectorUse::Update => "Updated vector for",
+            VectorUse::Query => "Query vector on",
         }
     }
 }
@@ -115,7 +124,13 @@ pub fn read_vector(
                 )),
             }
         }
-        other => Err(fail(describe_value(other))),
+        other => Err(format!(
+            "{} the \"{name}\" column is invalid: Input must have type BLOB (compact format) \
+             or TEXT (JSON), found {}. {}",
+            purpose.invalid_label(),
+            sql_type_name(other),
+            fail(describe_value(other))
+        )),
     }
 }
 
@@ -172,7 +187,8 @@ pub fn read_rowid(name: &str, value: ValueRef<'_>) -> Result<Option<i64>, String
         ValueRef::Integer(i) => Ok(Some(i)),
         ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => Ok(Some(r as i64)),
         other => Err(format!(
-            "vec0: {name}: expected an integer, got {}",
+            "Only integers are allows for primary key values. vec0: {name}: expected an \
+             integer, got {}",
             describe_value(other)
         )),
     }
