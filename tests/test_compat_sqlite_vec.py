@@ -472,6 +472,29 @@ SAME_ERROR = [
         "format) or TEXT (JSON), found NULL",
     ),
     (
+        "insert into t1(rowid, aaa) values (3, vec_bit(X'AABBCCDD'))",
+        sqlite3.OperationalError,
+        'Inserted vector for the "aaa" column is expected to be of type float32, but a bit '
+        "vector was provided.",
+    ),
+    (
+        "select rowid from t1 where aaa match vec_bit(X'AABBCCDD') and k = 1",
+        sqlite3.OperationalError,
+        'Query vector for the "aaa" column is expected to be of type float32, but a bit '
+        "vector was provided.",
+    ),
+    (
+        "update t1 set aaa = X'00' where rowid = 1",
+        sqlite3.OperationalError,
+        'Updated vector for the "aaa" column is invalid: invalid float32 vector BLOB length. '
+        "Must be divisible by 4, found 1",
+    ),
+    (
+        "select rowid from t1 where aaa match '[1,1,1,1]' and k = -1",
+        sqlite3.OperationalError,
+        "k value in knn queries must be greater than or equal to 0.",
+    ),
+    (
         "insert into t1(rowid, aaa, distance) values (2, '[1,2,3,4]', 1)",
         sqlite3.OperationalError,
         'A value was provided for the hidden "distance" column.',
@@ -614,3 +637,16 @@ def test_l1_of_many_large_dimensions_matches_a_double_sum(pair):
     b = -(rng.random(1000) * 3e38).astype(np.float32)
     got = ours.execute("select vec_distance_l1(?, ?)", [a.tobytes(), b.tobytes()]).fetchone()[0]
     assert got == pytest.approx(float(np.abs(a.astype(np.float64) - b).sum()), rel=1e-9)
+
+
+def test_k_zero_gives_no_rows():
+    a, b = run_both(
+        [
+            "create virtual table v using vec0(e float[2])",
+            "insert into v values (1, '[1, 2]')",
+            "select rowid, distance from v where e match '[1, 2]' and k = 0",
+            "select rowid, distance from v where e match '[1, 2]' and k = 1",
+        ]
+    )
+    assert a == b
+    assert a[2] == [] and a[3] == [(1, 0.0)]

@@ -45,15 +45,19 @@ pub(super) unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -
     ffi::SQLITE_OK
 }
 
-fn positive_k(value: ValueRef<'_>, what: &str) -> Result<i64, String> {
+/// `k = ?` or the LIMIT of a KNN query: 0 (no rows, as in sqlite-vec) up to MAX_K.
+fn knn_k(value: ValueRef<'_>, what: &str) -> Result<i64, String> {
     match value {
-        ValueRef::Integer(k) if k > 0 && k <= MAX_K => Ok(k),
+        ValueRef::Integer(k) if (0..=MAX_K).contains(&k) => Ok(k),
         ValueRef::Integer(k) if k > MAX_K => Err(format!(
             "vec0: {what} = {k} is too large (at most {MAX_K} rows per KNN query)"
         )),
-        ValueRef::Integer(k) => Err(format!("vec0: {what} must be a positive integer, got {k}")),
+        ValueRef::Integer(k) => Err(format!(
+            "k value in knn queries must be greater than or equal to 0. vec0: {what} must be \
+             0 or a positive integer, got {k}"
+        )),
         other => Err(format!(
-            "vec0: {what} must be a positive integer, got {}",
+            "vec0: {what} must be 0 or a positive integer, got {}",
             describe_value(other)
         )),
     }
@@ -165,8 +169,8 @@ unsafe fn filter(
                 vector_column = Some(slot);
                 query = Some(q);
             }
-            Token::K => k = Some(positive_k(arg(i), "k")?),
-            Token::Limit => limit = Some(positive_k(arg(i), "LIMIT")?),
+            Token::K => k = Some(knn_k(arg(i), "k")?),
+            Token::Limit => limit = Some(knn_k(arg(i), "LIMIT")?),
             Token::Offset => {
                 offset = match arg(i) {
                     ValueRef::Integer(o) if o >= 0 => o,
@@ -226,6 +230,11 @@ unsafe fn filter(
             )
         }
     };
+    if k == 0 {
+        c.hits = Vec::new();
+        c.knn = true;
+        return Ok(ffi::SQLITE_OK);
+    }
     let data = cache::get(&t.conn, shadow).map_err(error_message)?;
     c.hits = knn::knn(
         &data,

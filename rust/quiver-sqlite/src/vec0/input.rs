@@ -36,6 +36,15 @@ impl VectorUse {
         }
     }
 
+    /// The start of sqlite-vec's message for a vector of another element type.
+    fn type_label(self) -> &'static str {
+        match self {
+            VectorUse::Insert => "Inserted vector for",
+            VectorUse::Update => "Updated vector for",
+            VectorUse::Query => "Query vector for",
+        }
+    }
+
     /// The start of sqlite-vec's message for a value that is no vector at all.
     fn invalid_label(self) -> &'static str {
         match self {
@@ -76,7 +85,14 @@ pub fn read_vector(
                         ElementType::Int8 => b.len(),
                         ElementType::Bit => b.len() * 8,
                     };
-                    return Err(fail(describe(t, n)));
+                    return Err(format!(
+                        "{} the \"{name}\" column is expected to be of type {}, but a {} vector \
+                         was provided. {}",
+                        purpose.type_label(),
+                        col.element.name(),
+                        t.name(),
+                        fail(describe(t, n))
+                    ));
                 }
             }
             if b.len() != col.bytes() {
@@ -84,7 +100,13 @@ pub fn read_vector(
                     ElementType::Float32 if b.len() % 4 == 0 => wrong_dims(b.len() / 4),
                     ElementType::Int8 => wrong_dims(b.len()),
                     ElementType::Bit => wrong_dims(b.len() * 8),
-                    _ => fail(format!("a BLOB of {} bytes", b.len())),
+                    _ => format!(
+                        "{} the \"{name}\" column is invalid: invalid float32 vector BLOB \
+                         length. Must be divisible by 4, found {}. {}",
+                        purpose.invalid_label(),
+                        b.len(),
+                        fail(format!("a BLOB of {} bytes", b.len()))
+                    ),
                 });
             }
             match col.element {
