@@ -426,6 +426,43 @@ SAME_ERROR = [
         "Input must have type BLOB (compact format) or TEXT (JSON), found NULL",
     ),
     ("select vec_f32(X'')", sqlite3.OperationalError, "zero-length vectors are not supported"),
+    ("select vec_length('[]')", sqlite3.OperationalError, "zero-length vectors are not supported."),
+    ("select vec_bit(NULL)", sqlite3.OperationalError, "Unknown type for bitvector."),
+    (
+        "select vec_f32('1]')",
+        sqlite3.OperationalError,
+        "JSON array parsing error: Input does not start with '['",
+    ),
+    (
+        "select vec_distance_hamming('[1]', '[1]')",
+        sqlite3.OperationalError,
+        "Cannot calculate hamming distance between two float32 vectors.",
+    ),
+    (
+        "select vec_distance_hamming(vec_int8('[1]'), vec_int8('[1]'))",
+        sqlite3.OperationalError,
+        "Cannot calculate hamming distance between two int8 vectors.",
+    ),
+    (
+        "select vec_slice(vec_bit(X'FFFF'), 2, 16)",
+        sqlite3.OperationalError,
+        "start index must be divisible by 8.",
+    ),
+    (
+        "select vec_slice(vec_bit(X'FFFF'), 0, 12)",
+        sqlite3.OperationalError,
+        "end index must be divisible by 8.",
+    ),
+    (
+        "select vec_add(vec_bit(X'FF'), vec_bit(X'FF'))",
+        sqlite3.OperationalError,
+        "Cannot add two bitvectors together.",
+    ),
+    (
+        "select vec_sub(vec_bit(X'FF'), vec_bit(X'FF'))",
+        sqlite3.OperationalError,
+        "Cannot subtract two bitvectors together.",
+    ),
     (
         "insert into t1(rowid, aaa) values (2, '[1,2,3]')",
         sqlite3.OperationalError,

@@ -192,7 +192,12 @@ fn vec_distance_hamming(ctx: &Context<'_>) -> Result<f64> {
         _ => Err(arg_error(
             name,
             0,
-            format!("expected a bit vector, got {}", a.describe()),
+            format!(
+                "expected a bit vector, got {} (sqlite-vec: Cannot calculate hamming distance \
+                 between two {} vectors.)",
+                a.describe(),
+                a.element_type().name()
+            ),
         )),
     }
 }
@@ -254,9 +259,11 @@ fn vec_add_sub(ctx: &Context<'_>, subtract: bool) -> Result<VectorOut> {
             Vector::Int8(Cow::Owned(out))
         }
         _ => {
+            let verb = if subtract { "subtract" } else { "add" };
             return Err(sql_error(format!(
-                "{name}: bit vectors cannot be added or subtracted"
-            )))
+                "{name}: bit vectors cannot be added or subtracted (sqlite-vec: Cannot {verb} \
+                 two bitvectors together.)"
+            )));
         }
     };
     Ok(vector_out(&out))
@@ -306,9 +313,11 @@ fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
         Vector::Int8(x) => Vector::Int8(Cow::Borrowed(&x[s..e])),
         Vector::Bit(x) => {
             if !s.is_multiple_of(8) || !e.is_multiple_of(8) {
+                let which = if s.is_multiple_of(8) { "end" } else { "start" };
                 return Err(sql_error(format!(
                     "{name}: bit vectors slice on byte boundaries: start and end must be \
-                     multiples of 8, got {s} and {e}"
+                     multiples of 8, got {s} and {e} (sqlite-vec: {which} index must be \
+                     divisible by 8.)"
                 )));
             }
             Vector::Bit(Cow::Borrowed(&x[s / 8..e / 8]))
