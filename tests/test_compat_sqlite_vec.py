@@ -36,6 +36,7 @@ EXPRESSIONS = [
     "vec_distance_hamming(vec_bit(X'0F'), vec_bit(X'F0'))",
     "hex(vec_quantize_binary('[1,2,3,4,-5,-6,-7,-8]'))",
     "vec_to_json(vec_quantize_int8('[0.1,-0.5,1,-1]', 'unit'))",
+    "vec_to_json(vec_quantize_int8('[0.2, 0.3, -0.2, 0.9, 0.8, 0.6, 0.5, -0.99]', 'unit'))",
     "vec_to_json('[1e30, 1.5, -0.0, 123456789]')",
     "vec_to_json('[0.1, 0.2, 0.3]')",
     # Every decimal number form C's strtod reads (sqlite-vec parses JSON with it).
@@ -425,6 +426,43 @@ SAME_ERROR = [
         "Input must have type BLOB (compact format) or TEXT (JSON), found NULL",
     ),
     ("select vec_f32(X'')", sqlite3.OperationalError, "zero-length vectors are not supported"),
+    ("select vec_length('[]')", sqlite3.OperationalError, "zero-length vectors are not supported."),
+    ("select vec_bit(NULL)", sqlite3.OperationalError, "Unknown type for bitvector."),
+    (
+        "select vec_f32('1]')",
+        sqlite3.OperationalError,
+        "JSON array parsing error: Input does not start with '['",
+    ),
+    (
+        "select vec_distance_hamming('[1]', '[1]')",
+        sqlite3.OperationalError,
+        "Cannot calculate hamming distance between two float32 vectors.",
+    ),
+    (
+        "select vec_distance_hamming(vec_int8('[1]'), vec_int8('[1]'))",
+        sqlite3.OperationalError,
+        "Cannot calculate hamming distance between two int8 vectors.",
+    ),
+    (
+        "select vec_slice(vec_bit(X'FFFF'), 2, 16)",
+        sqlite3.OperationalError,
+        "start index must be divisible by 8.",
+    ),
+    (
+        "select vec_slice(vec_bit(X'FFFF'), 0, 12)",
+        sqlite3.OperationalError,
+        "end index must be divisible by 8.",
+    ),
+    (
+        "select vec_add(vec_bit(X'FF'), vec_bit(X'FF'))",
+        sqlite3.OperationalError,
+        "Cannot add two bitvectors together.",
+    ),
+    (
+        "select vec_sub(vec_bit(X'FF'), vec_bit(X'FF'))",
+        sqlite3.OperationalError,
+        "Cannot subtract two bitvectors together.",
+    ),
     (
         "insert into t1(rowid, aaa) values (2, '[1,2,3]')",
         sqlite3.OperationalError,
@@ -459,6 +497,41 @@ SAME_ERROR = [
         "UNIQUE constraint failed on txt_pk primary key",
     ),
     (
+        "insert into t1(rowid, aaa) values (2, NULL)",
+        sqlite3.OperationalError,
+        'Inserted vector for the "aaa" column is invalid: Input must have type BLOB (compact '
+        "format) or TEXT (JSON), found NULL",
+    ),
+    (
+        "select rowid from t1 where aaa match NULL and k = 1",
+        sqlite3.OperationalError,
+        'Query vector on the "aaa" column is invalid: Input must have type BLOB (compact '
+        "format) or TEXT (JSON), found NULL",
+    ),
+    (
+        "insert into t1(rowid, aaa) values (3, vec_bit(X'AABBCCDD'))",
+        sqlite3.OperationalError,
+        'Inserted vector for the "aaa" column is expected to be of type float32, but a bit '
+        "vector was provided.",
+    ),
+    (
+        "select rowid from t1 where aaa match vec_bit(X'AABBCCDD') and k = 1",
+        sqlite3.OperationalError,
+        'Query vector for the "aaa" column is expected to be of type float32, but a bit '
+        "vector was provided.",
+    ),
+    (
+        "update t1 set aaa = X'00' where rowid = 1",
+        sqlite3.OperationalError,
+        'Updated vector for the "aaa" column is invalid: invalid float32 vector BLOB length. '
+        "Must be divisible by 4, found 1",
+    ),
+    (
+        "select rowid from t1 where aaa match '[1,1,1,1]' and k = -1",
+        sqlite3.OperationalError,
+        "k value in knn queries must be greater than or equal to 0.",
+    ),
+    (
         "insert into t1(rowid, aaa, distance) values (2, '[1,2,3,4]', 1)",
         sqlite3.OperationalError,
         'A value was provided for the hidden "distance" column.',
@@ -491,3 +564,126 @@ def test_same_error_class_and_sqlite_vec_wording(sql, error, message):
             conn.execute(statement)
         with pytest.raises(error, match=re.escape(message)):
             conn.execute(sql).fetchall()
+
+
+# Every column kind, declared in mixed order: sqlite-vec puts the key (or a visible
+# `rowid`) first, the other columns in declaration order, hidden distance and k last.
+LAYOUTS = [
+    ("e float[2]", "(1, '[1, 2]')"),
+    ("e float[2], id integer primary key", "(7, '[1, 2]')"),
+    ("e float[2], id text primary key", "('a', '[1, 2]')"),
+    (
+        "+note text, e float[2], p integer partition key, m text, id integer primary key, "
+        "b int8[2], x float, c bit[8], chunk_size=8",
+        "(3, 'hi', '[1, 2]', 4, 'red', vec_int8('[1, -2]'), 0.5, vec_bit(X'F0'))",
+    ),
+    ("p text partition key, e float[2], +a blob", "(2, 'z', '[3, 4]', X'00')"),
+]
+
+
+@pytest.mark.parametrize(("definition", "row"), LAYOUTS)
+def test_column_layout_matches_sqlite_vec(definition, row):
+    """SELECT *, positional INSERT, pragma table_info and cursor.description."""
+    script = [
+        f"create virtual table v using vec0({definition})",
+        "pragma table_info(v)",
+        "pragma table_xinfo(v)",
+        f"insert into v values {row}",
+        "select * from v",
+        "select *, distance, k from v",
+    ]
+    vector = "'[1, 2]'" if "'[1, 2]'" in row else "'[3, 4]'"
+    script.append(f"select *, distance, k from v where e match {vector} and k = 1")
+    a, b = run_both(script)
+    assert a == b
+    assert all(isinstance(x, list) for x in a), a
+    assert len(a[-1]) == 1
+    ours, theirs = fresh_pair()
+    for conn in (ours, theirs):
+        conn.execute(f"create virtual table v using vec0({definition})")
+        conn.execute(f"insert into v values {row}")
+    descriptions = [
+        [d[0] for d in conn.execute("select * from v").description] for conn in (ours, theirs)
+    ]
+    assert descriptions[0] == descriptions[1]
+    assert descriptions[0][0] in ("rowid", "id")
+
+
+def test_visible_rowid_column_reads_writes_and_filters():
+    ours, theirs = fresh_pair()
+    script = [
+        "create virtual table v using vec0(e float[2])",
+        "insert into v values (5, '[1, 0]'), (9, '[0, 1]')",
+        "insert into v(e) values ('[1, 1]')",
+        "select rowid, oid, _rowid_ from v order by 1",
+        "select * from v where rowid = 9",
+        "select * from v where rowid in (5, 10) order by rowid",
+        "select rowid, distance from v where e match '[1, 0]' and k = 3 and rowid > 5",
+        "delete from v where rowid = 5",
+        "select rowid from v order by rowid",
+    ]
+    mine, reference = ([outcome(conn, s) for s in script] for conn in (ours, theirs))
+    assert mine == reference
+    assert mine[3] == [(5, 5, 5), (9, 9, 9), (10, 10, 10)]
+    assert mine[-1] == [(9,), (10,)]
+
+
+def test_declared_key_keeps_quivers_rowid():
+    # sqlite-vec declares a table with a primary key WITHOUT ROWID, so `rowid` is no
+    # column there; quiver keeps it (README lists it): it is the integer key itself.
+    ours, theirs = fresh_pair()
+    for conn in (ours, theirs):
+        conn.execute("create virtual table v using vec0(e float[2], id integer primary key)")
+        conn.execute("insert into v values (4, '[1, 2]')")
+        # A NULL key is given the next id, as in sqlite-vec.
+        conn.execute("insert into v values (NULL, '[3, 4]')")
+    assert outcome(ours, "select * from v") == outcome(theirs, "select * from v")
+    assert ours.execute("select rowid, id from v order by id").fetchall() == [(4, 4), (5, 5)]
+    assert outcome(theirs, "select rowid from v") is sqlite3.OperationalError
+
+
+def test_untyped_auxiliary_column_accepted_by_quiver_only():
+    ours, theirs = fresh_pair()
+    sql = "create virtual table v using vec0(e float[2], +a)"
+    assert outcome(theirs, sql) is sqlite3.OperationalError
+    ours.execute(sql)
+    ours.execute("insert into v values (1, '[1, 2]', X'00'), (2, '[1, 2]', 'x')")
+    assert ours.execute("select a from v order by rowid").fetchall() == [(b"\x00",), ("x",)]
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "vec_distance_l1('[3e38, 3e38]', '[-3e38, -3e38]')",
+        "vec_distance_l1('[3e38, -3e38, 1]', '[-3e38, 3e38, 0]')",
+        "vec_distance_l2('[3e38, 3e38]', '[-3e38, -3e38]')",
+    ],
+)
+def test_distances_past_the_float32_range(pair, expr):
+    # sqlite-vec sums float32 L1 in double (finite, 1.2e39); its L2 sums in float (inf).
+    ours, theirs = pair
+    a = ours.execute(f"select {expr}").fetchone()[0]
+    b = theirs.execute(f"select {expr}").fetchone()[0]
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_l1_of_many_large_dimensions_matches_a_double_sum(pair):
+    ours, _ = pair
+    rng = np.random.default_rng(3)
+    a = (rng.random(1000) * 3e38).astype(np.float32)
+    b = -(rng.random(1000) * 3e38).astype(np.float32)
+    got = ours.execute("select vec_distance_l1(?, ?)", [a.tobytes(), b.tobytes()]).fetchone()[0]
+    assert got == pytest.approx(float(np.abs(a.astype(np.float64) - b).sum()), rel=1e-9)
+
+
+def test_k_zero_gives_no_rows():
+    a, b = run_both(
+        [
+            "create virtual table v using vec0(e float[2])",
+            "insert into v values (1, '[1, 2]')",
+            "select rowid, distance from v where e match '[1, 2]' and k = 0",
+            "select rowid, distance from v where e match '[1, 2]' and k = 1",
+        ]
+    )
+    assert a == b
+    assert a[2] == [] and a[3] == [(1, 0.0)]

@@ -213,7 +213,8 @@ def test_metadata_and_aux_values_come_back():
     hit = conn.execute(
         "select rowid, title, genre, distance, k from t where emb match ? and k = 1", (q.tobytes(),)
     ).fetchone()
-    assert hit[:2] == (2, "title 1") and hit[3] == 0.0 and hit[4] == 1
+    # k reads as NULL, as in sqlite-vec.
+    assert hit[:2] == (2, "title 1") and hit[3] == 0.0 and hit[4] is None
 
 
 def test_distance_pagination():
@@ -264,7 +265,12 @@ def test_aux_filter_in_outer_query_works():
 
 
 @pytest.mark.parametrize(
-    "k,msg", [(0, "positive"), (-3, "positive"), ("ten", "positive"), (1 << 40, "too large")]
+    "k,msg",
+    [
+        (-3, "greater than or equal to 0.*positive"),
+        ("ten", "positive"),
+        (1 << 40, "too large"),
+    ],
 )
 def test_bad_k(k, msg):
     conn = connect()
@@ -274,6 +280,16 @@ def test_bad_k(k, msg):
             "select rowid from t where emb match ? and k = ?",
             (np.zeros(8, np.float32).tobytes(), k),
         ).fetchall()
+
+
+def test_k_zero_gives_no_rows():
+    # As in sqlite-vec (tests/test_compat_sqlite_vec.py checks both engines).
+    conn = connect()
+    make_meta_table(conn)
+    rows = conn.execute(
+        "select rowid from t where emb match ? and k = 0", (np.zeros(8, np.float32).tobytes(),)
+    ).fetchall()
+    assert rows == []
 
 
 def test_knn_needs_k_and_k_needs_match():

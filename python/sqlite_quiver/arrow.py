@@ -19,6 +19,7 @@ Arrow, ingest Arrow in bulk.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, Sequence
 
 from . import _quiver
@@ -76,16 +77,34 @@ def query_arrow(
     Column types come from the declared types (INTEGER -> int64, REAL -> float64, TEXT ->
     string, BLOB -> binary, BOOLEAN -> bool, ``float[N]`` / ``int8[N]`` -> fixed-size
     lists) and otherwise from the values, promoted int -> float -> string as needed.
+    Vector BLOBs that carry their element type (vec0 vector columns, ``vec_f32()``,
+    ``vec_int8()``) become fixed-size lists of float32 / int8 (polars ``Array``); if the
+    column later holds a BLOB of another length, or another type, it is binary instead.
+    Bit vectors stay binary (their bytes, as ``vec_bit()`` takes them).
     ``schema`` (a pyarrow Schema, or anything with ``__arrow_c_schema__``) fixes the type
     of the columns it names: bool, int64, float64, string, binary, or a fixed-size list of
     float32 / int8 for vector BLOBs; a value that does not fit is an error.
 
-    >>> import sqlite_quiver
+    On a ``sqlite3.Connection``, parameters go through ``sqlite3``'s registered adapters
+    as in ``conn.execute`` (a numpy float32 / int8 array becomes its vector BLOB).
+
+    >>> import numpy as np, sqlite_quiver
     >>> conn = sqlite_quiver.connect_with_vec()
     >>> query_arrow(conn, "select 1 as a, ? as b", ["x"]).to_pyarrow().to_pydict()
     {'a': [1], 'b': ['x']}
+    >>> q = query_arrow(conn, "select vec_f32(?) as v", [np.ones(2, np.float32)])
+    >>> q.to_pyarrow().to_pydict()
+    {'v': [[1.0, 1.0]]}
     """
+    if isinstance(conn, sqlite3.Connection) and isinstance(params, (list, tuple)):
+        params = [_adapt(p) for p in params]
     return _quiver.query_arrow(conn, sql, params, schema)
+
+
+def _adapt(value: Any) -> Any:
+    """``value`` through the adapter ``sqlite3`` would apply to it, if any."""
+    adapter = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return value if adapter is None else adapter(value)
 
 
 def insert_arrow(conn: Any, table: str, data: Any, mode: str = "append") -> int:

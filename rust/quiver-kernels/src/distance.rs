@@ -29,6 +29,21 @@ pub fn l1_f32(a: &[f32], b: &[f32]) -> f32 {
     (best().l1_f32)(a, b)
 }
 
+/// Manhattan distance summed in f64 like sqlite-vec's `vec_distance_l1`, so that a
+/// sum beyond the float32 range (`[3e38, 3e38]` to `[-3e38, -3e38]` is 1.2e39) stays
+/// finite. The SIMD float32 sum runs first; only a sum that overflowed (not finite)
+/// is computed again in f64, so finite results cost nothing extra.
+pub fn l1_f32_wide(a: &[f32], b: &[f32]) -> f64 {
+    let fast = l1_f32(a, b);
+    if fast.is_finite() {
+        return f64::from(fast);
+    }
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).abs())
+        .sum()
+}
+
 /// Inner product, `Σ a·b`.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     check_lengths(a.len(), b.len());

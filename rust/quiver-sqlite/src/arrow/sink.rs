@@ -21,6 +21,7 @@ use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 
 use crate::sqlite::value::value_ref;
+use crate::vec::vector::{SUBTYPE_FLOAT32, SUBTYPE_INT8};
 
 /// Why a query could not become Arrow.
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +235,25 @@ impl Col {
         }
     }
 
+    /// A vector column holding `n` NULLs.
+    fn null_vectors(kind: VectorKind, dim: usize, n: usize) -> Col {
+        let width = dim * if kind == VectorKind::F32 { 4 } else { 1 };
+        Col::Vector(kind, dim, vec![0; n * width], vec![false; n])
+    }
+
+    /// A vector column as a binary one (its BLOBs as they were).
+    fn vectors_to_blobs(&mut self) {
+        if let Col::Vector(kind, dim, bytes, ok) = self {
+            let width = (*dim * if *kind == VectorKind::F32 { 4 } else { 1 }).max(1);
+            let blobs = bytes
+                .chunks_exact(width)
+                .zip(ok.iter())
+                .map(|(b, &k)| k.then(|| b.to_vec()))
+                .collect();
+            *self = Col::Blob(blobs);
+        }
+    }
+
     fn promote_blob(&mut self) -> Result<(), String> {
         let n = self.len();
         *self = match std::mem::replace(self, Col::Null(0)) {
@@ -420,6 +440,29 @@ pub(crate) struct RowSink {
     names: Vec<String>,
     cols: Vec<Col>,
     fixed: Vec<bool>,
+    /// Columns that became fixed-size lists from a value's vector subtype (not from a
+    /// declared type or the schema): a later value that does not fit makes them binary.
+    inferred: Vec<bool>,
+}
+
+/// The vector kind and dimensions of a BLOB carrying a float32 / int8 vector subtype
+/// (a vec0 vector column, or `vec_f32()` / `vec_int8()`); None for other values.
+///
+/// # Safety
+/// `raw` must be a live value.
+unsafe fn vector_subtype(raw: *mut ffi::sqlite3_value) -> Option<(VectorKind, usize)> {
+    // SAFETY: per the contract.
+    unsafe {
+        if ffi::sqlite3_value_type(raw) != ffi::SQLITE_BLOB {
+            return None;
+        }
+        let n = ffi::sqlite3_value_bytes(raw).max(0) as usize;
+        match ffi::sqlite3_value_subtype(raw) {
+            SUBTYPE_FLOAT32 if n > 0 && n.is_multiple_of(4) => Some((VectorKind::F32, n / 4)),
+            SUBTYPE_INT8 if n > 0 => Some((VectorKind::I8, n)),
+            _ => None,
+        }
+    }
 }
 
 impl RowSink {
@@ -464,7 +507,13 @@ impl RowSink {
             })?;
             fixed[i] = true;
         }
-        Ok(RowSink { names, cols, fixed })
+        let inferred = vec![false; fixed.len()];
+        Ok(RowSink {
+            names,
+            cols,
+            fixed,
+            inferred,
+        })
     }
 
     /// The number of result columns.
@@ -496,10 +545,22 @@ impl RowSink {
                 if push_same_type(col, raw) {
                     continue;
                 }
+                if let (Col::Null(n), false) = (&*col, self.fixed[i]) {
+                    if let Some((kind, dim)) = vector_subtype(raw) {
+                        *col = Col::null_vectors(kind, dim, *n);
+                        self.inferred[i] = true;
+                    }
+                }
                 let value = value_ref(raw);
                 let before = std::mem::discriminant(col);
                 let kind = value.data_type();
-                col.push(value).map_err(|message| QueryError::Column {
+                let mut pushed = col.push(value);
+                if pushed.is_err() && self.inferred[i] {
+                    self.inferred[i] = false;
+                    col.vectors_to_blobs();
+                    pushed = col.push(value);
+                }
+                pushed.map_err(|message| QueryError::Column {
                     column: self.names[i].clone(),
                     message,
                 })?;

@@ -79,12 +79,13 @@ fn check_finite_args(function: &str, a: &[f32], b: &[f32]) -> Result<()> {
 }
 
 /// `metric` between float32 vectors (None: undefined, e.g. cosine of a zero vector).
-fn distance_f32(metric: Metric, a: &[f32], b: &[f32]) -> Option<f32> {
+/// L1 is summed in f64 as sqlite-vec does (it does not overflow where float32 would).
+fn distance_f32(metric: Metric, a: &[f32], b: &[f32]) -> Option<f64> {
     match metric {
-        Metric::L2 => Some(distance::l2_f32(a, b)),
-        Metric::L1 => Some(distance::l1_f32(a, b)),
-        Metric::Cosine => distance::cosine_f32(a, b),
-        Metric::Dot => Some(-distance::dot_f32(a, b)),
+        Metric::L2 => Some(distance::l2_f32(a, b).into()),
+        Metric::L1 => Some(distance::l1_f32_wide(a, b)),
+        Metric::Cosine => distance::cosine_f32(a, b).map(f64::from),
+        Metric::Dot => Some((-distance::dot_f32(a, b)).into()),
         // Bit vectors only; never asked for float32.
         Metric::Hamming => None,
     }
@@ -164,7 +165,7 @@ fn distance(name: &str, metric: Metric, a: &Vector<'_>, b: &Vector<'_>) -> Resul
                 if !d.is_finite() {
                     check_finite_args(name, x, y)?;
                 }
-                Ok(Value::Real(f64::from(d)))
+                Ok(Value::Real(d))
             }
         },
         (Vector::Int8(x), Vector::Int8(y)) => Ok(distance_i8(metric, x, y)),
@@ -191,7 +192,12 @@ fn vec_distance_hamming(ctx: &Context<'_>) -> Result<f64> {
         _ => Err(arg_error(
             name,
             0,
-            format!("expected a bit vector, got {}", a.describe()),
+            format!(
+                "expected a bit vector, got {} (sqlite-vec: Cannot calculate hamming distance \
+                 between two {} vectors.)",
+                a.describe(),
+                a.element_type().name()
+            ),
         )),
     }
 }
@@ -253,9 +259,11 @@ fn vec_add_sub(ctx: &Context<'_>, subtract: bool) -> Result<VectorOut> {
             Vector::Int8(Cow::Owned(out))
         }
         _ => {
+            let verb = if subtract { "subtract" } else { "add" };
             return Err(sql_error(format!(
-                "{name}: bit vectors cannot be added or subtracted"
-            )))
+                "{name}: bit vectors cannot be added or subtracted (sqlite-vec: Cannot {verb} \
+                 two bitvectors together.)"
+            )));
         }
     };
     Ok(vector_out(&out))
@@ -305,9 +313,11 @@ fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
         Vector::Int8(x) => Vector::Int8(Cow::Borrowed(&x[s..e])),
         Vector::Bit(x) => {
             if !s.is_multiple_of(8) || !e.is_multiple_of(8) {
+                let which = if s.is_multiple_of(8) { "end" } else { "start" };
                 return Err(sql_error(format!(
                     "{name}: bit vectors slice on byte boundaries: start and end must be \
-                     multiples of 8, got {s} and {e}"
+                     multiples of 8, got {s} and {e} (sqlite-vec: {which} index must be \
+                     divisible by 8.)"
                 )));
             }
             Vector::Bit(Cow::Borrowed(&x[s / 8..e / 8]))
@@ -377,12 +387,13 @@ fn vec_quantize_int8(ctx: &Context<'_>) -> Result<VectorOut> {
             ))
         }
     }
-    // sqlite-vec's 'unit' mapping: [-1, 1] onto 256 steps, truncated toward zero.
-    // Values outside [-1, 1] saturate at -128 / 127 (sqlite-vec leaves them undefined).
-    let step = 2.0f32 / 255.0;
+    // sqlite-vec's 'unit' mapping: [-1, 1] onto 256 steps, truncated toward zero,
+    // computed as it does (a float32 step, the rest in double: 0.2 gives 24, not 25).
+    // Values outside [-1, 1] saturate at -128 / 127.
+    let step = f64::from(2.0f32 / 255.0);
     let out: Vec<i8> = x
         .iter()
-        .map(|&e| ((e + 1.0) / step - 128.0) as i8)
+        .map(|&e| ((f64::from(e) + 1.0) / step - 128.0) as i8)
         .collect();
     Ok(vector_out(&Vector::Int8(Cow::Owned(out))))
 }

@@ -228,14 +228,26 @@ fn text(bytes: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(bytes).map_err(|_| "expected JSON text, got invalid UTF-8".to_string())
 }
 
+/// A JSON parse error, ending with sqlite-vec's message where it has one.
+fn json_error(e: codec::CodecError) -> String {
+    let sqlite_vec = match &e {
+        codec::CodecError::Json {
+            expected: "'['", ..
+        } => "JSON array parsing error: Input does not start with '['",
+        codec::CodecError::Empty => "zero-length vectors are not supported.",
+        _ => return e.to_string(),
+    };
+    format!("{e} (sqlite-vec: {sqlite_vec})")
+}
+
 fn parse_json_f32(bytes: &[u8]) -> Result<Vec<f32>, String> {
-    let v = codec::parse_json_f32(text(bytes)?).map_err(|e| e.to_string())?;
+    let v = codec::parse_json_f32(text(bytes)?).map_err(json_error)?;
     check_dims(v.len())?;
     Ok(v)
 }
 
 fn parse_json_i8(bytes: &[u8]) -> Result<Vec<i8>, String> {
-    let v = codec::parse_json_i8(text(bytes)?).map_err(|e| e.to_string())?;
+    let v = codec::parse_json_i8(text(bytes)?).map_err(json_error)?;
     check_dims(v.len())?;
     Ok(v)
 }
@@ -334,7 +346,7 @@ pub fn read_bit_vector(value: ValueRef<'_>, subtype: u32) -> Result<Cow<'_, [u8]
             _ => bits_from_blob(b),
         },
         other => Err(format!(
-            "expected a bit vector BLOB, got {}",
+            "expected a bit vector BLOB, got {} (sqlite-vec: Unknown type for bitvector.)",
             describe_value(other)
         )),
     }

@@ -87,9 +87,30 @@ pub struct Column {
     pub slot: usize,
 }
 
+impl Column {
+    /// The visible `rowid` column of a table without a declared primary key (a user
+    /// column cannot be named `rowid`).
+    pub fn is_implicit_rowid(&self) -> bool {
+        self.kind == ColumnKind::IntegerKey && self.name == IMPLICIT_ROWID
+    }
+
+    /// How messages name this column: `rowid`, or `primary key 'id'`.
+    pub fn key_label(&self) -> String {
+        if self.is_implicit_rowid() {
+            IMPLICIT_ROWID.to_string()
+        } else {
+            format!("primary key '{}'", self.name)
+        }
+    }
+}
+
+/// Name of the first column of a table without a declared primary key, as in sqlite-vec.
+pub const IMPLICIT_ROWID: &str = "rowid";
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableConfig {
-    /// User-visible columns in declaration order (hidden `distance`, `k` follow).
+    /// The declared columns in sqlite-vec's order: the primary key (or the implicit
+    /// `rowid`) first, the others in declaration order; hidden `distance`, `k` follow.
     pub columns: Vec<Column>,
     pub chunk_size: usize,
 }
@@ -148,24 +169,21 @@ impl TableConfig {
         self.columns.len() + 1
     }
 
-    /// The schema passed to sqlite3_declare_vtab.
+    /// The schema passed to sqlite3_declare_vtab: sqlite-vec 0.1.9's, column for column
+    /// (names, no declared types, the key first, hidden `distance` and `k` last), so that
+    /// `SELECT *`, positional INSERT and `pragma table_info` match. The key column is
+    /// `NOT NULL` where sqlite-vec's WITHOUT ROWID declaration makes it so; the table
+    /// keeps its rowid (`oid` always reaches it, `rowid` too when a key is declared).
     pub fn declare_sql(&self) -> String {
         let mut parts: Vec<String> = self
             .columns
             .iter()
-            .map(|c| {
-                let ty = match &c.kind {
-                    ColumnKind::IntegerKey => "INTEGER".to_string(),
-                    ColumnKind::TextKey => "TEXT".to_string(),
-                    ColumnKind::Vector(_) => "BLOB".to_string(),
-                    ColumnKind::Partition(t) | ColumnKind::Metadata(t) => match t {
-                        ScalarType::Boolean | ScalarType::Integer => "INTEGER".to_string(),
-                        ScalarType::Float => "REAL".to_string(),
-                        ScalarType::Text => "TEXT".to_string(),
-                    },
-                    ColumnKind::Auxiliary(t) => t.clone().unwrap_or_default(),
-                };
-                format!("{} {ty}", quote_identifier(&c.name))
+            .map(|c| match c.kind {
+                _ if c.is_implicit_rowid() => "rowid".to_string(),
+                ColumnKind::IntegerKey | ColumnKind::TextKey => {
+                    format!("{} primary key not null", quote_identifier(&c.name))
+                }
+                _ => quote_identifier(&c.name),
             })
             .collect();
         parts.push("distance HIDDEN".to_string());
@@ -223,6 +241,25 @@ impl TableConfig {
             );
         }
         let chunk_size = chunk_size.unwrap_or_else(|| default_chunk_size(&columns));
+        // sqlite-vec's column order: the declared primary key, or a visible `rowid`, first;
+        // the other columns in declaration order.
+        match columns
+            .iter()
+            .position(|c| matches!(c.kind, ColumnKind::IntegerKey | ColumnKind::TextKey))
+        {
+            Some(key) => {
+                let key = columns.remove(key);
+                columns.insert(0, key);
+            }
+            None => columns.insert(
+                0,
+                Column {
+                    name: IMPLICIT_ROWID.to_string(),
+                    kind: ColumnKind::IntegerKey,
+                    slot: 0,
+                },
+            ),
+        }
         Ok(TableConfig {
             columns,
             chunk_size,
@@ -577,6 +614,25 @@ mod tests {
             vec![ScalarType::Integer, ScalarType::Text]
         );
         assert_eq!(c.n_aux(), 1);
+    }
+
+    #[test]
+    fn key_first_like_sqlite_vec() {
+        let c = TableConfig::parse(&["e float[2]", "+a text", "id integer primary key", "m int"])
+            .unwrap();
+        let names: Vec<&str> = c.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "e", "a", "m"]);
+        assert_eq!(
+            c.declare_sql(),
+            "CREATE TABLE x(\"id\" primary key not null, \"e\", \"a\", \"m\", distance HIDDEN, \
+             k HIDDEN)"
+        );
+        let c = TableConfig::parse(&["e float[2]"]).unwrap();
+        assert!(c.columns[0].is_implicit_rowid());
+        assert_eq!((c.distance_column(), c.k_column()), (2, 3));
+        assert!(c
+            .declare_sql()
+            .starts_with("CREATE TABLE x(rowid, \"e\", distance"));
     }
 
     #[test]

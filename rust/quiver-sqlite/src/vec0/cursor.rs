@@ -16,7 +16,7 @@ use crate::sqlite::constraint::Op;
 use crate::sqlite::error::error_message;
 use crate::sqlite::host_api;
 use crate::sqlite::value::{owned, value_ref};
-use crate::vec::vector::{describe_value, ElementType};
+use crate::vec::vector::describe_value;
 
 use super::vtab::{guard, Source, Vec0Cursor, Vec0Tab};
 
@@ -31,7 +31,6 @@ pub(super) unsafe extern "C" fn x_open(
         hits: Vec::new(),
         pos: 0,
         knn: false,
-        k: 0,
     });
     // SAFETY: pp_cursor is writable; Vec0Cursor is repr(C) with the base first.
     unsafe { *pp_cursor = Box::into_raw(cursor).cast::<ffi::sqlite3_vtab_cursor>() };
@@ -46,15 +45,19 @@ pub(super) unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -
     ffi::SQLITE_OK
 }
 
-fn positive_k(value: ValueRef<'_>, what: &str) -> Result<i64, String> {
+/// `k = ?` or the LIMIT of a KNN query: 0 (no rows, as in sqlite-vec) up to MAX_K.
+fn knn_k(value: ValueRef<'_>, what: &str) -> Result<i64, String> {
     match value {
-        ValueRef::Integer(k) if k > 0 && k <= MAX_K => Ok(k),
+        ValueRef::Integer(k) if (0..=MAX_K).contains(&k) => Ok(k),
         ValueRef::Integer(k) if k > MAX_K => Err(format!(
             "vec0: {what} = {k} is too large (at most {MAX_K} rows per KNN query)"
         )),
-        ValueRef::Integer(k) => Err(format!("vec0: {what} must be a positive integer, got {k}")),
+        ValueRef::Integer(k) => Err(format!(
+            "k value in knn queries must be greater than or equal to 0. vec0: {what} must be \
+             0 or a positive integer, got {k}"
+        )),
         other => Err(format!(
-            "vec0: {what} must be a positive integer, got {}",
+            "vec0: {what} must be 0 or a positive integer, got {}",
             describe_value(other)
         )),
     }
@@ -166,8 +169,8 @@ unsafe fn filter(
                 vector_column = Some(slot);
                 query = Some(q);
             }
-            Token::K => k = Some(positive_k(arg(i), "k")?),
-            Token::Limit => limit = Some(positive_k(arg(i), "LIMIT")?),
+            Token::K => k = Some(knn_k(arg(i), "k")?),
+            Token::Limit => limit = Some(knn_k(arg(i), "LIMIT")?),
             Token::Offset => {
                 offset = match arg(i) {
                     ValueRef::Integer(o) if o >= 0 => o,
@@ -227,6 +230,11 @@ unsafe fn filter(
             )
         }
     };
+    if k == 0 {
+        c.hits = Vec::new();
+        c.knn = true;
+        return Ok(ffi::SQLITE_OK);
+    }
     let data = cache::get(&t.conn, shadow).map_err(error_message)?;
     c.hits = knn::knn(
         &data,
@@ -240,7 +248,6 @@ unsafe fn filter(
     );
     c.source = Source::Cached(data);
     c.knn = true;
-    c.k = k;
     Ok(ffi::SQLITE_OK)
 }
 
@@ -341,14 +348,9 @@ unsafe fn column(
         return Ok(ffi::SQLITE_OK);
     }
     if i == config.k_column() {
+        // sqlite-vec 0.1.9 returns NULL for k, in KNN queries too.
         // SAFETY: ctx is live.
-        unsafe {
-            if c.knn {
-                ffi::sqlite3_result_int64(ctx, c.k);
-            } else {
-                ffi::sqlite3_result_null(ctx);
-            }
-        }
+        unsafe { ffi::sqlite3_result_null(ctx) };
         return Ok(ffi::SQLITE_OK);
     }
     let Some(col) = config.columns.get(i) else {
@@ -387,9 +389,8 @@ unsafe fn column(
                     bytes.len() as c_int,
                     ffi::SQLITE_TRANSIENT(),
                 );
-                if v.element != ElementType::Float32 {
-                    ffi::sqlite3_result_subtype(ctx, v.element.subtype());
-                }
+                // As sqlite-vec: every vector carries its element type's subtype.
+                ffi::sqlite3_result_subtype(ctx, v.element.subtype());
             }
             return Ok(ffi::SQLITE_OK);
         }

@@ -6,7 +6,7 @@ use rusqlite::types::{Value, ValueRef};
 use super::config::{ScalarType, VectorColumn};
 use super::knn::QueryVector;
 use crate::vec::vector::{
-    check_finite, describe, describe_value, f32_from_blob, ElementType, SUBTYPE_BIT,
+    check_finite, describe, describe_value, f32_from_blob, sql_type_name, ElementType, SUBTYPE_BIT,
     SUBTYPE_FLOAT32, SUBTYPE_INT8,
 };
 
@@ -33,6 +33,24 @@ impl VectorUse {
             VectorUse::Insert => "inserted",
             VectorUse::Update => "new updated",
             VectorUse::Query => "query",
+        }
+    }
+
+    /// The start of sqlite-vec's message for a vector of another element type.
+    fn type_label(self) -> &'static str {
+        match self {
+            VectorUse::Insert => "Inserted vector for",
+            VectorUse::Update => "Updated vector for",
+            VectorUse::Query => "Query vector for",
+        }
+    }
+
+    /// The start of sqlite-vec's message for a value that is no vector at all.
+    fn invalid_label(self) -> &'static str {
+        match self {
+            VectorUse::Insert => "Inserted vector for",
+            VectorUse::Update => "Updated vector for",
+            VectorUse::Query => "Query vector on",
         }
     }
 }
@@ -67,7 +85,14 @@ pub fn read_vector(
                         ElementType::Int8 => b.len(),
                         ElementType::Bit => b.len() * 8,
                     };
-                    return Err(fail(describe(t, n)));
+                    return Err(format!(
+                        "{} the \"{name}\" column is expected to be of type {}, but a {} vector \
+                         was provided. {}",
+                        purpose.type_label(),
+                        col.element.name(),
+                        t.name(),
+                        fail(describe(t, n))
+                    ));
                 }
             }
             if b.len() != col.bytes() {
@@ -75,7 +100,13 @@ pub fn read_vector(
                     ElementType::Float32 if b.len() % 4 == 0 => wrong_dims(b.len() / 4),
                     ElementType::Int8 => wrong_dims(b.len()),
                     ElementType::Bit => wrong_dims(b.len() * 8),
-                    _ => fail(format!("a BLOB of {} bytes", b.len())),
+                    _ => format!(
+                        "{} the \"{name}\" column is invalid: invalid float32 vector BLOB \
+                         length. Must be divisible by 4, found {}. {}",
+                        purpose.invalid_label(),
+                        b.len(),
+                        fail(format!("a BLOB of {} bytes", b.len()))
+                    ),
                 });
             }
             match col.element {
@@ -115,7 +146,13 @@ pub fn read_vector(
                 )),
             }
         }
-        other => Err(fail(describe_value(other))),
+        other => Err(format!(
+            "{} the \"{name}\" column is invalid: Input must have type BLOB (compact format) \
+             or TEXT (JSON), found {}. {}",
+            purpose.invalid_label(),
+            sql_type_name(other),
+            fail(describe_value(other))
+        )),
     }
 }
 
@@ -172,7 +209,8 @@ pub fn read_rowid(name: &str, value: ValueRef<'_>) -> Result<Option<i64>, String
         ValueRef::Integer(i) => Ok(Some(i)),
         ValueRef::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => Ok(Some(r as i64)),
         other => Err(format!(
-            "vec0: {name}: expected an integer, got {}",
+            "Only integers are allows for primary key values. vec0: {name}: expected an \
+             integer, got {}",
             describe_value(other)
         )),
     }

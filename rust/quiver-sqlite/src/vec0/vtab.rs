@@ -36,7 +36,6 @@ pub(super) struct Vec0Cursor {
     pub(super) hits: Vec<Hit>,
     pub(super) pos: usize,
     pub(super) knn: bool,
-    pub(super) k: i64,
 }
 
 /// Runs `f`, turning an error or a panic into SQLITE_ERROR with a message on `vtab`.

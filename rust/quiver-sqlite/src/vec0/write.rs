@@ -86,11 +86,11 @@ unsafe fn new_row(
         let (v, subtype) = unsafe { (value_ref(cols[i]), ffi::sqlite3_value_subtype(cols[i])) };
         match &col.kind {
             ColumnKind::IntegerKey => {
-                if let Some(id) = input::read_rowid(&format!("primary key '{}'", col.name), v)? {
+                if let Some(id) = input::read_rowid(&col.key_label(), v)? {
                     if row.rowid.is_some_and(|r| r != id) {
                         return Err(WriteError::from(format!(
-                            "vec0: rowid and primary key '{}' differ ({} and {id})",
-                            col.name,
+                            "vec0: rowid and {} differ ({} and {id})",
+                            col.key_label(),
                             row.rowid.unwrap_or_default()
                         )));
                     }
@@ -192,14 +192,14 @@ unsafe fn update(
         let (v, subtype) = unsafe { (value_ref(p), ffi::sqlite3_value_subtype(p)) };
         match &col.kind {
             ColumnKind::IntegerKey => {
-                let id = input::read_rowid(&format!("primary key '{}'", col.name), v)?
-                    .ok_or_else(|| format!("vec0: primary key '{}' cannot be NULL", col.name))?;
+                let id = input::read_rowid(&col.key_label(), v)?
+                    .ok_or_else(|| format!("vec0: {} cannot be NULL", col.key_label()))?;
                 if new_rowid == old && id != old {
                     new_rowid = id;
                 } else if id != old && id != new_rowid {
                     return Err(WriteError::from(format!(
-                        "vec0: rowid and primary key '{}' differ ({new_rowid} and {id})",
-                        col.name
+                        "vec0: rowid and {} differ ({new_rowid} and {id})",
+                        col.key_label()
                     )));
                 }
             }
