@@ -454,6 +454,41 @@ SAME_ERROR = [
         "end index must be divisible by 8.",
     ),
     (
+        "select vec_slice('[1,2,3,4]', -1, 4)",
+        sqlite3.OperationalError,
+        "slice 'start' index must be a postive number.",
+    ),
+    (
+        "select vec_slice('[1,2,3,4]', 0, -3)",
+        sqlite3.OperationalError,
+        "slice 'end' index must be a postive number.",
+    ),
+    (
+        "select vec_slice('[1,2,3,4]', 5, 6)",
+        sqlite3.OperationalError,
+        "slice 'start' index is greater than the number of dimensions",
+    ),
+    (
+        "select vec_slice('[1,2,3,4]', 0, 5)",
+        sqlite3.OperationalError,
+        "slice 'end' index is greater than the number of dimensions",
+    ),
+    (
+        "select vec_slice('[1,2,3,4]', 3, 1)",
+        sqlite3.OperationalError,
+        "slice 'start' index is greater than 'end' index",
+    ),
+    (
+        "select vec_slice('[1,2,3,4]', 0, 0)",
+        sqlite3.OperationalError,
+        "slice 'start' index is equal to the 'end' index, vectors must have non-zero length",
+    ),
+    (
+        "select vec_slice('[1,2,3,4]', 4, 4)",
+        sqlite3.OperationalError,
+        "slice 'start' index is equal to the 'end' index, vectors must have non-zero length",
+    ),
+    (
         "select vec_add(vec_bit(X'FF'), vec_bit(X'FF'))",
         sqlite3.OperationalError,
         "Cannot add two bitvectors together.",
@@ -687,3 +722,38 @@ def test_k_zero_gives_no_rows():
     )
     assert a == b
     assert a[2] == [] and a[3] == [(1, 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ("aaa float[0]", "vec0 constructor error: could not parse vector column 'aaa float[0]'"),
+        ("aaa float[-1]", "vec0 constructor error: could not parse vector column 'aaa float[-1]'"),
+        ("aaa float[x]", "vec0 constructor error: could not parse vector column 'aaa float[x]'"),
+        (
+            "aaa float[2] distance_metric=nope",
+            "vec0 constructor error: could not parse vector column "
+            "'aaa float[2] distance_metric=nope'",
+        ),
+        (
+            "a integer primary key, b integer primary key, e float[2]",
+            "vec0 constructor error: More than one primary key definition was provided, vec0 "
+            "only suports a single primary key column",
+        ),
+    ],
+)
+def test_constructor_errors_start_with_sqlite_vecs_words(definition, message):
+    ours, theirs = fresh_pair()
+    for conn in (ours, theirs):
+        with pytest.raises(sqlite3.OperationalError, match=re.escape(message)):
+            conn.execute(f"create virtual table v using vec0({definition})")
+
+
+def test_dimension_limit_names_both_limits():
+    ours, _ = fresh_pair()
+    with pytest.raises(
+        sqlite3.OperationalError,
+        match=r"^vec0 constructor error: Dimension on vector column too large, provided 65537, "
+        r"maximum 65536 \(vec0: column 'e'\)$",
+    ):
+        ours.execute("create virtual table v using vec0(e float[65537])")

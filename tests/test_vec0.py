@@ -551,7 +551,7 @@ def test_other_connection_commits_are_seen(tmp_path):
 
 
 BAD_CREATE = [
-    ("emb float[0]", "dimensions"),
+    ("emb float[0]", "could not parse vector column .emb float\\[0\\].*N >= 1"),
     ("emb vector[3]", "unknown vector type"),
     ("emb float[3], genre strange", "unknown type"),
     ("emb float[3] distance_metric=foo", "unknown distance_metric"),

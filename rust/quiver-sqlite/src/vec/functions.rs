@@ -293,18 +293,16 @@ fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
     let start = integer_arg(ctx, name, 1, "start")?;
     let end = integer_arg(ctx, name, 2, "end")?;
     let dims = v.dims() as i64;
-    if start < 0 || start >= dims {
+    if let Some((arg, svec)) = slice_bounds_error(start, end, dims) {
+        let detail = if arg == 1 {
+            format!("expected a start index in 0..{dims}, got {start}")
+        } else {
+            format!("expected an end index in {}..={dims}, got {end}", start + 1)
+        };
         return Err(arg_error(
             name,
-            1,
-            format!("expected a start index in 0..{dims}, got {start}"),
-        ));
-    }
-    if end <= start || end > dims {
-        return Err(arg_error(
-            name,
-            2,
-            format!("expected an end index in {}..={dims}, got {end}", start + 1),
+            arg,
+            format!("{detail} (sqlite-vec: {svec})"),
         ));
     }
     let (s, e) = (start as usize, end as usize);
@@ -324,6 +322,35 @@ fn vec_slice(ctx: &Context<'_>) -> Result<VectorOut> {
         }
     };
     Ok(vector_out(&out))
+}
+
+/// The argument (1 = start, 2 = end) and sqlite-vec's message for slice bounds it
+/// refuses, checked in sqlite-vec's order so the same mistake names the same cause.
+fn slice_bounds_error(start: i64, end: i64, dims: i64) -> Option<(usize, &'static str)> {
+    if start < 0 {
+        Some((1, "slice 'start' index must be a postive number."))
+    } else if end < 0 {
+        Some((2, "slice 'end' index must be a postive number."))
+    } else if start > dims {
+        Some((
+            1,
+            "slice 'start' index is greater than the number of dimensions",
+        ))
+    } else if end > dims {
+        Some((
+            2,
+            "slice 'end' index is greater than the number of dimensions",
+        ))
+    } else if start > end {
+        Some((1, "slice 'start' index is greater than 'end' index"))
+    } else if start == end {
+        Some((
+            2,
+            "slice 'start' index is equal to the 'end' index, vectors must have non-zero length",
+        ))
+    } else {
+        None
+    }
 }
 
 fn vec_quantize_binary(ctx: &Context<'_>) -> Result<VectorOut> {

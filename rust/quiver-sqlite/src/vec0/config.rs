@@ -230,7 +230,11 @@ impl TableConfig {
                     .iter()
                     .any(|c| matches!(c.kind, ColumnKind::IntegerKey | ColumnKind::TextKey))
             {
-                return Err("vec0: only one primary key column is allowed".to_string());
+                return Err(
+                    "vec0 constructor error: More than one primary key definition was \
+                            provided, vec0 only suports a single primary key column"
+                        .to_string(),
+                );
             }
             columns.push(column);
         }
@@ -377,7 +381,7 @@ fn parse_column(
     };
     let ty = ty_word.to_ascii_lowercase();
     let rest: Vec<String> = words[2..].iter().map(|w| w.to_ascii_lowercase()).collect();
-    if let Some((element, dims)) = vector_type(&ty, &name)? {
+    if let Some((element, dims)) = vector_type(&ty, &name, arg)? {
         let mut metric = if element == ElementType::Bit {
             Metric::Hamming
         } else {
@@ -385,21 +389,27 @@ fn parse_column(
         };
         for option in rest.iter() {
             let Some((key, value)) = option.split_once('=') else {
-                return Err(format!(
+                return Err(could_not_parse(arg, format!(
                     "vec0: column '{name}': unknown option '{option}' (expected distance_metric=...)"
-                ));
+                )));
             };
             if key != "distance_metric" {
-                return Err(format!(
-                    "vec0: column '{name}': unknown option '{key}' (expected distance_metric)"
+                return Err(could_not_parse(
+                    arg,
+                    format!(
+                        "vec0: column '{name}': unknown option '{key}' (expected distance_metric)"
+                    ),
                 ));
             }
             metric = match (unquote(value), element) {
                 ("hamming", ElementType::Bit) => Metric::Hamming,
                 (m, ElementType::Bit) => {
-                    return Err(format!(
-                        "vec0: column '{name}': bit vectors support distance_metric=hamming \
+                    return Err(could_not_parse(
+                        arg,
+                        format!(
+                            "vec0: column '{name}': bit vectors support distance_metric=hamming \
                          only, got '{m}'"
+                        ),
                     ))
                 }
                 ("l2", _) => Metric::L2,
@@ -407,9 +417,12 @@ fn parse_column(
                 ("cosine", _) => Metric::Cosine,
                 ("dot", _) => Metric::Dot,
                 (m, _) => {
-                    return Err(format!(
+                    return Err(could_not_parse(
+                        arg,
+                        format!(
                         "vec0: column '{name}': unknown distance_metric '{m}' (expected l2, l1, \
                          cosine or dot)"
+                    ),
                     ))
                 }
             };
@@ -505,7 +518,16 @@ fn column_words(arg: &str) -> Vec<String> {
 }
 
 /// `float[768]` -> (Float32, 768); `None` if `ty` is not a vector type.
-fn vector_type(ty: &str, name: &str) -> Result<Option<(ElementType, usize)>, String> {
+/// A vector column definition sqlite-vec refuses as unparsable: sqlite-vec's words first,
+/// quiver's detail after them.
+fn could_not_parse(arg: &str, detail: String) -> String {
+    format!(
+        "vec0 constructor error: could not parse vector column '{}' ({detail})",
+        arg.trim()
+    )
+}
+
+fn vector_type(ty: &str, name: &str, arg: &str) -> Result<Option<(ElementType, usize)>, String> {
     let Some((base, rest)) = ty.split_once('[') else {
         return Ok(None);
     };
@@ -532,10 +554,17 @@ fn vector_type(ty: &str, name: &str) -> Result<Option<(ElementType, usize)>, Str
     let dims = rest
         .strip_suffix(']')
         .and_then(|d| d.trim().parse::<usize>().ok())
-        .ok_or_else(|| format!("vec0: column '{name}': expected {base}[N], got '{ty}'"))?;
-    if dims == 0 || dims > MAX_DIMENSIONS {
+        .filter(|&d| d > 0)
+        .ok_or_else(|| {
+            could_not_parse(
+                arg,
+                format!("vec0: column '{name}': expected {base}[N] with N >= 1, got '{ty}'"),
+            )
+        })?;
+    if dims > MAX_DIMENSIONS {
         return Err(format!(
-            "vec0: column '{name}': expected 1 to {MAX_DIMENSIONS} dimensions, got {dims}"
+            "vec0 constructor error: Dimension on vector column too large, provided {dims}, \
+             maximum {MAX_DIMENSIONS} (vec0: column '{name}')"
         ));
     }
     if element == ElementType::Bit && dims % 8 != 0 {
