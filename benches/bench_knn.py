@@ -205,6 +205,16 @@ def open_db(engine: str, path: str, journal: str) -> sqlite3.Connection:
     return conn
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM: unlike ru_maxrss it does not
+    carry the parent's figure across fork + exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def query_times(conn, Q, count: int) -> float:
     times = []
     for i in range(count):
@@ -247,7 +257,7 @@ def worker(task: str, engine: str, journal: str, n: int, dims: int, path: str) -
         conn = open_db(engine, path, journal)
         out["first_ids"] = [r[0] for r in conn.execute(SQL_KNN, (Q[0].tobytes(), K))]
         out["first_new_process"] = time.perf_counter() - t
-        out["rss_after_first"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out["rss_after_first"] = peak_rss()
         out["later"] = query_times(conn, Q[1:], 10 if engine == "quiver" else 5)
         if engine == "quiver":
             out["cache_bytes"] = sqlite_quiver.vectors.cache_bytes(conn, "items")
