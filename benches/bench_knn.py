@@ -1,11 +1,20 @@
 # ruff: noqa: E501
 """vec0 KNN benchmark: sqlite-quiver vs sqlite-vec 0.1.9 vs numpy, measured in one run.
 
-    python benches/bench_knn.py            # 100,000 x 768 and 1,000,000 x 128
-    python benches/bench_knn.py --quick    # 10,000 x 768 and 100,000 x 128
+    python benches/bench_knn.py             # files: 100,000 x 768; then :memory: tables
+    python benches/bench_knn.py --quick     # files: 10,000 x 768; smaller :memory: sizes
+    python benches/bench_knn.py --million   # also 1,000,000 x 768 files (memory, first query)
+    python benches/bench_knn.py --files-only / --memory-only
 
-Prints, per size: bulk-insert rows/s (sqlite-quiver's insert_vectors, and sqlite-vec
-through executemany), single-query KNN latency (k=10) for both and for numpy
+Table 1, database FILES (what users do): for each journal mode (rollback journal and
+WAL) and each engine, in fresh processes (``subprocess``): SQL ``executemany`` INSERTs in
+one transaction, ``insert_vectors`` (sqlite-quiver), the first KNN query after the
+inserts on the same connection, the first query of a new process opening the file,
+later queries (median), and UPDATE / DELETE rates (``executemany`` in one transaction),
+with numpy's query time as the anchor. Ratios are printed from that one run.
+
+Table 2, ``:memory:`` databases: bulk-insert rows/s (sqlite-quiver's insert_vectors, and
+sqlite-vec through executemany), single-query KNN latency (k=10) for both and for numpy
 (``X @ q`` with precomputed norms + argpartition), the throughput of 64 batched queries
 against 64 single ones, and the cache memory against the raw vector bytes.
 sqlite-vec is loaded into its own connection (its function names collide with ours).
@@ -15,10 +24,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import resource
 import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -161,6 +174,189 @@ def bench(n: int, dims: int, n_queries: int, vec_queries: int) -> None:
     qc.close()
 
 
+# ---------------------------------------------------------------------------------
+# Table 1: database files, each engine in fresh processes.
+
+BLOCK = 10_000
+SQL_KNN = "select rowid, distance from items where embedding match ? and k = ?"
+
+
+def vectors(n: int, dims: int):
+    """The benchmark's vectors, generated block by block (the same in every process)."""
+    rng = np.random.default_rng(0)
+    for start in range(0, n, BLOCK):
+        yield start, rng.standard_normal((min(BLOCK, n - start), dims), dtype=np.float32)
+
+
+def queries(dims: int, count: int = 64) -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((count, dims), dtype=np.float32)
+
+
+def open_db(engine: str, path: str, journal: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    if engine == "quiver":
+        sqlite_quiver.load(conn)
+    else:
+        import sqlite_vec
+
+        sqlite_quiver.load_extension(conn, sqlite_vec.loadable_path())
+    mode = conn.execute(f"pragma journal_mode={journal}").fetchone()[0]
+    assert mode == journal, (mode, journal)
+    return conn
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM: unlike ru_maxrss it does not
+    carry the parent's figure across fork + exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def query_times(conn, Q, count: int) -> float:
+    times = []
+    for i in range(count):
+        t = time.perf_counter()
+        conn.execute(SQL_KNN, (Q[i % len(Q)].tobytes(), K)).fetchall()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def worker(task: str, engine: str, journal: str, n: int, dims: int, path: str) -> dict:
+    """One measurement in this (fresh) process; returns a JSON-able dict."""
+    Q = queries(dims)
+    out: dict = {}
+    if task in ("sql_insert", "bulk_insert"):
+        if os.path.exists(path):
+            os.remove(path)
+        conn = open_db(engine, path, journal)
+        conn.execute(f"create virtual table items using vec0(embedding float[{dims}])")
+        conn.commit()
+        blocks = list(vectors(n, dims))
+        t = time.perf_counter()
+        with conn:
+            for start, X in blocks:
+                if task == "bulk_insert":
+                    ids = np.arange(start + 1, start + len(X) + 1, dtype=np.int64)
+                    sqlite_quiver.insert_vectors(conn, "items", X, ids=ids)
+                else:
+                    conn.executemany(
+                        "insert into items(rowid, embedding) values (?, ?)",
+                        ((start + i + 1, X[i].tobytes()) for i in range(len(X))),
+                    )
+        out["insert"] = n / (time.perf_counter() - t)
+        del blocks
+        t = time.perf_counter()
+        out["first_ids"] = [r[0] for r in conn.execute(SQL_KNN, (Q[0].tobytes(), K))]
+        out["first_after_insert"] = time.perf_counter() - t
+        conn.close()
+    elif task == "reopen":
+        t = time.perf_counter()
+        conn = open_db(engine, path, journal)
+        out["first_ids"] = [r[0] for r in conn.execute(SQL_KNN, (Q[0].tobytes(), K))]
+        out["first_new_process"] = time.perf_counter() - t
+        out["rss_after_first"] = peak_rss()
+        out["later"] = query_times(conn, Q[1:], 10 if engine == "quiver" else 5)
+        if engine == "quiver":
+            out["cache_bytes"] = sqlite_quiver.vectors.cache_bytes(conn, "items")
+        # UPDATE and DELETE rates: rows spread over the table, one transaction each.
+        m = min(n // 10, 5000)
+        rows = np.random.default_rng(2).choice(n, size=2 * m, replace=False) + 1
+        new = np.random.default_rng(3).standard_normal((m, dims), dtype=np.float32)
+        t = time.perf_counter()
+        with conn:
+            conn.executemany(
+                "update items set embedding = ? where rowid = ?",
+                ((new[i].tobytes(), int(rows[i])) for i in range(m)),
+            )
+        out["update"] = m / (time.perf_counter() - t)
+        t = time.perf_counter()
+        with conn:
+            conn.executemany("delete from items where rowid = ?", ((int(r),) for r in rows[m:]))
+        out["delete"] = m / (time.perf_counter() - t)
+        out["integrity"] = conn.execute("pragma integrity_check").fetchone()[0]
+        conn.close()
+    return out
+
+
+def run_worker(*args) -> dict:
+    res = subprocess.run(
+        [sys.executable, __file__, "--worker", *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def numpy_anchor(n: int, dims: int) -> tuple[float, list[int]]:
+    X = np.concatenate([b for _, b in vectors(n, dims)])
+    norms = (X * X).sum(1)
+    Q = queries(dims)
+    want = (numpy_knn(X, norms, Q[0]) + 1).tolist()
+    times = []
+    for i in range(10):
+        t = time.perf_counter()
+        numpy_knn(X, norms, Q[1 + i])
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), want
+
+
+def bench_files(n: int, dims: int, with_sqlite_vec: bool = True) -> None:
+    print(f"\n== database files: {n:,} x {dims} float32, k={K}; load average {os.getloadavg()} ==")
+    numpy_q, want = numpy_anchor(n, dims)
+    gc.collect()
+    engines = ["quiver", "vec"] if with_sqlite_vec else ["quiver"]
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        for journal in ("delete", "wal"):
+            r: dict = {}
+            for engine in engines:
+                path = os.path.join(tmp, f"{engine}-{journal}.db")
+                a = run_worker("sql_insert", engine, journal, n, dims, path)
+                b = run_worker("reopen", engine, journal, n, dims, path)
+                assert a["first_ids"] == want and b["first_ids"] == want, (engine, "disagrees")
+                assert b["integrity"] == "ok", b["integrity"]
+                r[engine] = {**a, **b}
+                os.remove(path)
+            bulk = run_worker("bulk_insert", "quiver", journal, n, dims, os.path.join(tmp, "b.db"))
+            q = r["quiver"]
+            v = r.get("vec", {})
+            name = "rollback journal" if journal == "delete" else "WAL"
+            print(f"{'-- ' + name + ' --':34s} {'sqlite-vec':>12s} {'sqlite-quiver':>15s}   ratio")
+
+            def line(label, key, rate=True, target="", q=q, v=v):
+                qv, vv = q.get(key, float("nan")), v.get(key, float("nan"))
+                if rate:
+                    print(f"{label:34s} {vv:12,.0f} {qv:15,.0f} {qv / vv:7.1f}x rows/s {target}")
+                else:
+                    print(
+                        f"{label:34s} {vv * 1e3:9.1f} ms {qv * 1e3:12.1f} ms {qv / vv:7.2f}x time {target}"
+                    )
+
+            line("SQL executemany INSERT", "insert", target="(target >= 5x)")
+            ratio = bulk["insert"] / v["insert"] if v else float("nan")
+            print(
+                f"{'insert_vectors (Python bulk)':34s} {'-':>12s} {bulk['insert']:15,.0f} "
+                f"{ratio:7.1f}x rows/s (target >= 10x)"
+            )
+            line("first query after the inserts", "first_after_insert", False, "(target <= 1.0x)")
+            line("first query in a new process", "first_new_process", False, "(target <= 1.0x)")
+            line("later queries (median)", "later", False, "(target <= 0.2x)")
+            print(
+                f"{'  numpy (X @ q, argpartition)':34s} {'':12s} {numpy_q * 1e3:12.1f} ms "
+                f"{q['later'] / numpy_q:7.2f}x numpy (target <= 1.3x)"
+            )
+            line("UPDATE embedding (executemany)", "update", target="(target >= 3x)")
+            line("DELETE (executemany)", "delete", target="(target >= 3x)")
+            print(
+                f"{'peak RSS after first query':34s} {v.get('rss_after_first', 0) / 2**20:9.0f} MiB "
+                f"{q['rss_after_first'] / 2**20:12.0f} MiB  (vectors: {n * dims * 4 / 2**20:.0f} MiB; "
+                f"quiver cache {q['cache_bytes'] / 2**20:.0f} MiB)"
+            )
+
+
 def floor(n: int, dims: int) -> float:
     """Rows/s of plain SQLite storing the same bytes as chunk-sized BLOBs (1024 vectors
     each, vec0's default chunk) in the same kind of database (:memory:, default page size
@@ -185,12 +381,31 @@ def floor(n: int, dims: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument(
+        "--million", action="store_true", help="also 1,000,000 x 768 database files"
+    )
+    parser.add_argument("--files-only", action="store_true", help="only the file table")
+    parser.add_argument("--memory-only", action="store_true", help="only the :memory: table")
     parser.add_argument("--floor", nargs=2, type=int, metavar=("N", "DIMS"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor:
         print(floor(*args.floor))
         return
-    print(f"kernels: {sqlite_quiver.kernels()}")
+    if args.worker:
+        task, engine, journal, n, dims, path = args.worker
+        print(json.dumps(worker(task, engine, journal, int(n), int(dims), path)))
+        return
+    print(
+        f"kernels: {sqlite_quiver.kernels()}; {os.cpu_count()} cores; load average {os.getloadavg()}"
+    )
+    if not args.memory_only:
+        bench_files(10_000 if args.quick else 100_000, 768)
+        if args.million:
+            bench_files(1_000_000, 768)
+    if args.files_only:
+        return
+    print("\n==== :memory: databases ====")
     if args.quick:
         bench(10_000, 768, 20, 10)
         gc.collect()

@@ -70,6 +70,8 @@ pub fn open(conn: &Connection, table: &str) -> Result<Shadow, BulkError> {
         config,
     };
     shadow.open_existing(conn)?;
+    // Rows SQL INSERTs left in memory on this connection are written first.
+    super::pending::settle(conn, &shadow)?;
     Ok(shadow)
 }
 

@@ -11,6 +11,7 @@ use super::cache::{self};
 use super::config::ColumnKind;
 use super::input;
 use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Target, MAX_K};
+use super::pending;
 use super::plan::{self, PlanToken, Token};
 use crate::sqlite::constraint::Op;
 use crate::sqlite::error::error_message;
@@ -84,6 +85,10 @@ unsafe fn filter(
     c.knn = false;
     c.source = Source::Direct;
     let shadow = &t.shadow;
+    // Rows this connection's INSERTs left in memory are written before any read.
+    pending::lock(&t.tx)
+        .flush(shadow, &t.conn)
+        .map_err(error_message)?;
     // SAFETY: argv values are live for this call.
     let arg = |i: usize| unsafe { value_ref(argv[i]) };
     match idx_num {

@@ -9,6 +9,8 @@
 //! * `plan`    — xBestIndex
 //! * `table`   — the module: create, connect, xBestIndex; `vtab` the structs SQLite holds
 //! * `cursor`  — xFilter / xColumn (reads); `write` — xUpdate (SQL writes)
+//! * `pending` — a connection's transaction state: SQL INSERTs buffered per chunk;
+//!   `transaction` the module's xBegin / xSync / xCommit / savepoint callbacks
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
 
 pub mod bulk;
@@ -17,10 +19,12 @@ pub mod config;
 mod cursor;
 pub mod input;
 pub mod knn;
+pub mod pending;
 pub mod plan;
 pub mod shadow;
 pub mod storage;
 mod table;
+mod transaction;
 mod vtab;
 mod write;
 

@@ -33,6 +33,29 @@ pub struct Contiguous<'a> {
     pub check: &'a dyn Fn(std::ops::Range<usize>) -> Result<()>,
 }
 
+/// The generation token this transaction level has already stored, if any (see
+/// `pending`: a transaction level stores a fresh token with its first write only).
+#[derive(Debug, Default)]
+pub struct Tokens {
+    known: Option<i64>,
+}
+
+impl Tokens {
+    /// (token before the write, token after it): stores a fresh token unless this level
+    /// already did.
+    pub fn before_write(&mut self, shadow: &Shadow, conn: &Connection) -> Result<(i64, i64)> {
+        match self.known {
+            Some(t) => Ok((t, t)),
+            None => {
+                let old = shadow.generation(conn)?;
+                let new = shadow.bump_generation(conn)?;
+                self.known = Some(new);
+                Ok((old, new))
+            }
+        }
+    }
+}
+
 /// Parts of an UPDATE; `None` means unchanged.
 #[derive(Debug, Default)]
 pub struct RowChange {
@@ -46,7 +69,13 @@ pub struct RowChange {
 impl Shadow {
     /// Writes `bytes` into vector column `vec` at consecutive slots from `slot` (all in
     /// one chunk).
-    fn write_vectors(&self, conn: &Connection, vec: usize, slot: i64, bytes: &[u8]) -> Result<()> {
+    pub(super) fn write_vectors(
+        &self,
+        conn: &Connection,
+        vec: usize,
+        slot: i64,
+        bytes: &[u8],
+    ) -> Result<()> {
         let (chunk_id, offset) = self.chunk_of(slot);
         let per = self.vector_bytes(vec);
         let mut blob = conn.blob_open(
@@ -65,14 +94,29 @@ impl Shadow {
             if replace {
                 self.delete(conn, rowid)?;
             } else {
-                return Err(sql_error(format!(
-                    "UNIQUE constraint failed on {0} primary key: {0}.rowid (a row with rowid \
-                     {rowid} already exists; use INSERT OR REPLACE or UPDATE)",
-                    self.name
-                )));
+                return Err(self.rowid_taken(rowid));
             }
         }
         Ok(())
+    }
+
+    /// The error for an INSERT of a rowid that a row holds.
+    pub(super) fn rowid_taken(&self, rowid: i64) -> rusqlite::Error {
+        sql_error(format!(
+            "UNIQUE constraint failed on {0} primary key: {0}.rowid (a row with rowid \
+             {rowid} already exists; use INSERT OR REPLACE or UPDATE)",
+            self.name
+        ))
+    }
+
+    /// The error for an INSERT of a text primary key that a row holds.
+    pub(super) fn text_id_taken(&self, id: &str) -> rusqlite::Error {
+        sql_error(format!(
+            "UNIQUE constraint failed on {0} primary key: {0}.{1} (a row with id '{id}' \
+             already exists)",
+            self.name,
+            self.key_name()
+        ))
     }
 
     fn claim_text_id(&self, conn: &Connection, id: &str, replace: bool) -> Result<()> {
@@ -80,12 +124,7 @@ impl Shadow {
             if replace {
                 self.delete(conn, rowid)?;
             } else {
-                return Err(sql_error(format!(
-                    "UNIQUE constraint failed on {0} primary key: {0}.{1} (a row with id '{id}' \
-                     already exists)",
-                    self.name,
-                    self.key_name()
-                )));
+                return Err(self.text_id_taken(id));
             }
         }
         Ok(())
@@ -98,21 +137,6 @@ impl Shadow {
             .find(|c| matches!(c.kind, ColumnKind::IntegerKey | ColumnKind::TextKey))
             .map(|c| c.name.clone())
             .unwrap_or_else(|| "rowid".to_string())
-    }
-
-    /// The rowid of an existing row holding `row`'s rowid or text id, if any.
-    pub fn existing_key(&self, conn: &Connection, row: &NewRow) -> Result<Option<i64>> {
-        if let Some(id) = &row.text_id {
-            if let Some(r) = self.rowid_of_text_id(conn, id)? {
-                return Ok(Some(r));
-            }
-        }
-        if let Some(r) = row.rowid {
-            if self.rowid_exists(conn, r)? {
-                return Ok(Some(r));
-            }
-        }
-        Ok(None)
     }
 
     /// Checks that the rows' keys are free (or, under REPLACE, frees them), before any
@@ -279,20 +303,7 @@ impl Shadow {
         let mut max = stored.max(current);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let r = match (row.rowid, max) {
-                (Some(r), _) => r,
-                (None, None) => 1,
-                (None, Some(i64::MAX)) => {
-                    return Err(sql_error(format!(
-                        "database or disk is full: vec0: {}: no automatic rowid left (rowid \
-                         {} was used; automatic rowids are never reused): give rowids \
-                         explicitly",
-                        self.name,
-                        i64::MAX
-                    )))
-                }
-                (None, Some(m)) => (m + 1).max(1),
-            };
+            let r = self.rowid_for(row.rowid, max)?;
             max = Some(max.map_or(r, |m| m.max(r)));
             out.push(r);
         }
@@ -313,12 +324,40 @@ impl Shadow {
         rows: &[NewRow],
         slots: &[i64],
     ) -> Result<Vec<i64>> {
+        let rowids = self.assign_rowids(conn, rows)?;
+        self.write_row_records(conn, rows, slots, &rowids)?;
+        Ok(rowids)
+    }
+
+    /// The rowid of a new row: `given`, or 1 + `max`, the largest rowid ever used.
+    pub(super) fn rowid_for(&self, given: Option<i64>, max: Option<i64>) -> Result<i64> {
+        match (given, max) {
+            (Some(r), _) => Ok(r),
+            (None, None) => Ok(1),
+            (None, Some(i64::MAX)) => Err(sql_error(format!(
+                "database or disk is full: vec0: {}: no automatic rowid left (rowid \
+                 {} was used; automatic rowids are never reused): give rowids \
+                 explicitly",
+                self.name,
+                i64::MAX
+            ))),
+            (None, Some(m)) => Ok((m + 1).max(1)),
+        }
+    }
+
+    /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots` with `rowids`.
+    pub(super) fn write_row_records(
+        &self,
+        conn: &Connection,
+        rows: &[NewRow],
+        slots: &[i64],
+        rowids: &[i64],
+    ) -> Result<()> {
         let n_scalars = self.n_scalars();
         let scalar_cols: String = (0..n_scalars).map(|i| format!(", s{i}")).collect();
         let per_row = 3 + n_scalars;
         // 999: the smallest host limit on bound parameters (SQLite before 3.32).
         let batch = (999 / per_row).clamp(1, 256);
-        let rowids = self.assign_rowids(conn, rows)?;
         if rows.len() < batch {
             // Few rows: one INSERT per row.
             let placeholders: String = (0..n_scalars).map(|i| format!(", ?{}", i + 4)).collect();
@@ -326,7 +365,7 @@ impl Shadow {
                 "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES (?1, ?2, ?3{placeholders})",
                 self.table("rows")
             ))?;
-            for ((row, &slot), &rowid) in rows.iter().zip(slots).zip(&rowids) {
+            for ((row, &slot), &rowid) in rows.iter().zip(slots).zip(rowids) {
                 insert_row.raw_bind_parameter(1, rowid)?;
                 insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
                 insert_row.raw_bind_parameter(3, slot)?;
@@ -336,8 +375,7 @@ impl Shadow {
                 insert_row.raw_execute()?;
             }
             drop(insert_row);
-            self.insert_aux_records(conn, rows, &rowids)?;
-            return Ok(rowids);
+            return self.insert_aux_records(conn, rows, rowids);
         }
         let tuple = format!("({})", vec!["?"; per_row].join(", "));
         for (start, group) in (0..rows.len())
@@ -362,8 +400,7 @@ impl Shadow {
             }
             stmt.raw_execute()?;
         }
-        self.insert_aux_records(conn, rows, &rowids)?;
-        Ok(rowids)
+        self.insert_aux_records(conn, rows, rowids)
     }
 
     /// The `_auxiliary` records of `rows`, many per INSERT.
@@ -398,7 +435,7 @@ impl Shadow {
 
     /// Inserts the `_vector_chunksNN` row of a new chunk with its whole contents,
     /// bound without a copy (the bytes go straight into the database pages).
-    fn insert_chunk(
+    pub(super) fn insert_chunk(
         &self,
         conn: &Connection,
         vec: usize,
@@ -447,10 +484,16 @@ impl Shadow {
 
     /// Deletes `rowid`; returns whether it existed.
     pub fn delete(&self, conn: &Connection, rowid: i64) -> Result<bool> {
+        self.delete_with(conn, rowid, &mut Tokens::default())
+    }
+
+    /// `delete`, storing a fresh generation token only when `tokens` has none for this
+    /// transaction level yet.
+    pub fn delete_with(&self, conn: &Connection, rowid: i64, tokens: &mut Tokens) -> Result<bool> {
         let Some(slot) = self.slot_of(conn, rowid)? else {
             return Ok(false);
         };
-        let old_token = self.generation(conn)?;
+        let (old_token, new_token) = tokens.before_write(self, conn)?;
         conn.prepare_cached(&format!(
             "DELETE FROM {} WHERE rowid = ?1",
             self.table("rows")
@@ -488,22 +531,29 @@ impl Shadow {
             let zeros = vec![0u8; self.vector_bytes(vec)];
             self.write_vectors(conn, vec, slot, &zeros)?;
         }
-        let new_token = self.bump_generation(conn)?;
         super::cache::apply(conn, self, old_token, new_token, |d| {
             d.remove(slot as usize)
         });
         Ok(true)
     }
 
-    /// Applies an UPDATE to `rowid` (validated; the new rowid checked to be free).
-    pub fn update(&self, conn: &Connection, rowid: i64, change: &RowChange) -> Result<()> {
+    /// Applies an UPDATE to `rowid` (validated; the new rowid checked to be free),
+    /// storing a fresh generation token only when `tokens` has none for this
+    /// transaction level yet.
+    pub fn update_with(
+        &self,
+        conn: &Connection,
+        rowid: i64,
+        change: &RowChange,
+        tokens: &mut Tokens,
+    ) -> Result<()> {
         let Some(slot) = self.slot_of(conn, rowid)? else {
             return Err(sql_error(format!(
                 "vec0: no row with rowid {rowid} in {}",
                 self.name
             )));
         };
-        let old_token = self.generation(conn)?;
+        let (old_token, new_token) = tokens.before_write(self, conn)?;
         let rows = self.table("rows");
         let mut target = rowid;
         if let Some(new) = change.new_rowid {
@@ -555,7 +605,6 @@ impl Shadow {
                 self.write_vectors(conn, i, slot, bytes)?;
             }
         }
-        let new_token = self.bump_generation(conn)?;
         super::cache::apply(conn, self, old_token, new_token, |d| {
             let s = slot as usize;
             if s >= d.n_slots || !d.live[s] {

@@ -19,7 +19,7 @@ use crate::sqlite::vtab::{connect_outcome, create_module, sqlite_string};
 use crate::sqlite::{constraint, host_api};
 
 use super::vtab::{guard, Vec0Tab};
-use super::{cursor, write};
+use super::{cursor, pending, transaction, write};
 
 /// # Safety
 /// `argv` must hold `argc` NUL-terminated strings.
@@ -85,12 +85,14 @@ unsafe fn init(
             shadow.open_existing(&conn).map_err(error_message)?;
             check_chunk_bytes(&shadow.config, usize::try_from(max_blob).unwrap_or(0))?;
         }
+        let tx = pending::register(&conn, &shadow);
         Ok(Box::new(Vec0Tab {
             // SAFETY: a plain C struct; SQLite fills it.
             base: unsafe { std::mem::zeroed() },
             db,
             conn,
             shadow,
+            tx,
         }))
     }));
     let result = result.map(|built| {
@@ -155,6 +157,7 @@ unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
         ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
         (*vtab).zErrMsg = ptr::null_mut();
         let t = Box::from_raw(vtab.cast::<Vec0Tab>());
+        pending::unregister(&t.conn, &t.shadow);
         cache::forget_if_memory(&t.conn, &t.shadow);
         drop(t);
     }));
@@ -166,6 +169,7 @@ unsafe extern "C" fn x_destroy(vtab: *mut ffi::sqlite3_vtab) -> c_int {
     let rc = unsafe {
         guard(vtab, || {
             let t = &*vtab.cast::<Vec0Tab>();
+            pending::lock(&t.tx).discard();
             t.conn.flush_prepared_statement_cache();
             cache::forget(&t.conn, &t.shadow);
             t.shadow.drop_all(&t.conn).map_err(error_message)?;
@@ -187,10 +191,15 @@ unsafe extern "C" fn x_rename(vtab: *mut ffi::sqlite3_vtab, new_name: *const c_c
             let new_name = CStr::from_ptr(new_name)
                 .to_str()
                 .map_err(|e| e.to_string())?;
+            pending::lock(&t.tx)
+                .new_level(&t.shadow, &t.conn)
+                .map_err(error_message)?;
             t.conn.flush_prepared_statement_cache();
             cache::forget(&t.conn, &t.shadow);
             t.shadow.rename(&t.conn, new_name).map_err(error_message)?;
+            pending::unregister(&t.conn, &t.shadow);
             t.shadow.name = new_name.to_string();
+            t.tx = pending::register(&t.conn, &t.shadow);
             Ok(ffi::SQLITE_OK)
         })
     }
@@ -285,6 +294,13 @@ static MODULE: ffi::sqlite3_module = ffi::sqlite3_module {
     xUpdate: Some(write::x_update),
     xRename: Some(x_rename),
     xShadowName: Some(x_shadow_name),
+    xBegin: Some(transaction::x_begin),
+    xSync: Some(transaction::x_sync),
+    xCommit: Some(transaction::x_commit),
+    xRollback: Some(transaction::x_rollback),
+    xSavepoint: Some(transaction::x_savepoint),
+    xRelease: Some(transaction::x_release),
+    xRollbackTo: Some(transaction::x_rollback_to),
     // SAFETY: the remaining members are optional callbacks; all-zero means None.
     ..unsafe { std::mem::zeroed() }
 };

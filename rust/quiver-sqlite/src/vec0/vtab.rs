@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use super::cache::TableData;
 use super::knn::Hit;
+use super::pending::Shared;
 use super::shadow::Shadow;
 use crate::sqlite::vtab::set_error;
 
@@ -19,6 +20,8 @@ pub(super) struct Vec0Tab {
     pub(super) db: *mut ffi::sqlite3,
     pub(super) conn: Connection,
     pub(super) shadow: Shadow,
+    /// This connection's transaction state of the table (buffered INSERTs).
+    pub(super) tx: Shared,
 }
 
 /// Where the cursor's column values come from.

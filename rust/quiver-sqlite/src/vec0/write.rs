@@ -8,6 +8,7 @@ use rusqlite::types::{Value, ValueRef};
 
 use super::config::ColumnKind;
 use super::input::{self, VectorUse};
+use super::pending::{self, Inserted};
 use super::shadow::Shadow;
 use super::storage::{NewRow, RowChange};
 use crate::sqlite::error::error_message;
@@ -138,9 +139,13 @@ unsafe fn update(
     let conn = &t.conn;
     // SAFETY: argv values are live for this call.
     let arg = |i: usize| unsafe { value_ref(argv[i]) };
+    let mut tx = pending::lock(&t.tx);
     if argv.len() == 1 {
         let rowid = input::read_rowid("rowid", arg(0))?.ok_or("vec0: DELETE of a NULL rowid")?;
-        shadow.delete(conn, rowid).map_err(error_message)?;
+        tx.flush(shadow, conn).map_err(error_message)?;
+        shadow
+            .delete_with(conn, rowid, &mut tx.tokens)
+            .map_err(error_message)?;
         return Ok(ffi::SQLITE_OK);
     }
     // SAFETY: db is live; we are inside xUpdate.
@@ -151,26 +156,20 @@ unsafe fn update(
     if matches!(arg(0), ValueRef::Null) {
         // SAFETY: cols are live values.
         let row = unsafe { new_row(shadow, arg(1), cols)? };
-        if ignore
-            && shadow
-                .existing_key(conn, &row)
-                .map_err(error_message)?
-                .is_some()
+        // Buffered in memory until the chunk is full or the table is read (pending.rs).
+        match tx
+            .insert(shadow, conn, row, replace, ignore)
+            .map_err(error_message)?
         {
             // INSERT OR IGNORE: SQLite skips the row and counts no change.
-            return Ok(ffi::SQLITE_CONSTRAINT);
+            Inserted::Ignored => return Ok(ffi::SQLITE_CONSTRAINT),
+            // SAFETY: p_rowid is writable during an INSERT.
+            Inserted::Rowid(rowid) => unsafe { *p_rowid = rowid },
         }
-        shadow
-            .check_keys(conn, std::slice::from_ref(&row), replace)
-            .map_err(error_message)?;
-        let rowids = shadow
-            .insert(conn, std::slice::from_ref(&row), replace)
-            .map_err(error_message)?;
-        // SAFETY: p_rowid is writable during an INSERT.
-        unsafe { *p_rowid = rowids[0] };
         return Ok(ffi::SQLITE_OK);
     }
     // UPDATE.
+    tx.flush(shadow, conn).map_err(error_message)?;
     let old = input::read_rowid("rowid", arg(0))?.ok_or("vec0: UPDATE of a NULL rowid")?;
     let new_arg = input::read_rowid("rowid", arg(1))?;
     let config = &shadow.config;
@@ -241,7 +240,9 @@ unsafe fn update(
                 return Ok(ffi::SQLITE_CONSTRAINT);
             }
             if replace {
-                shadow.delete(conn, new_rowid).map_err(error_message)?;
+                shadow
+                    .delete_with(conn, new_rowid, &mut tx.tokens)
+                    .map_err(error_message)?;
             } else {
                 return Err(WriteError::from(format!(
                     "UNIQUE constraint failed on {0} primary key: {0}.rowid (cannot change rowid \
@@ -252,7 +253,9 @@ unsafe fn update(
         }
         change.new_rowid = Some(new_rowid);
     }
-    shadow.update(conn, old, &change).map_err(error_message)?;
+    shadow
+        .update_with(conn, old, &change, &mut tx.tokens)
+        .map_err(error_message)?;
     Ok(ffi::SQLITE_OK)
 }
 
