@@ -2,6 +2,7 @@
 //! (entry point `sqlite3_quiver_init`), so caches are shared by Python and SQL.
 
 mod arrow;
+mod arrow_ffi;
 pub mod connection;
 mod error;
 mod host_loader;
@@ -106,5 +107,6 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arrow::query_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::insert_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::arrow_registry_len, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::arrow_deferred_releases, m)?)?;
     Ok(())
 }
