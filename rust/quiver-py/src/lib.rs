@@ -99,6 +99,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_integrity_check, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_set_scan_threads, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
     m.add_class::<arrow::ArrowResult>()?;

@@ -10,9 +10,11 @@
 //! * `table`   — the module: create, connect, xBestIndex; `vtab` the structs SQLite holds
 //! * `cursor`  — xFilter / xColumn (reads); `write` — xUpdate (SQL writes)
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
+//! * `check`   — consistency between shadow tables, the `integrity-check` command
 
 pub mod bulk;
 pub mod cache;
+mod check;
 pub mod config;
 mod cursor;
 pub mod input;

@@ -180,13 +180,16 @@ impl Shadow {
             }
         }
         let old_token = self.generation(conn)?;
+        // Rowids first: a refused rowid must not leave slots marked used with no row
+        // (SQLite does not roll back a failed single-row vtab INSERT inside BEGIN).
+        let rowids = self.assign_rowids(conn, rows)?;
         let mut alloc = Allocator::new(self);
         let mut slots = Vec::with_capacity(rows.len());
         for _ in rows {
             slots.push(alloc.next(conn)?);
         }
         let new_chunks = alloc.finish(conn)?;
-        let rowids = self.insert_row_records(conn, rows, &slots)?;
+        self.insert_row_records(conn, rows, &slots, &rowids)?;
         // Vectors: one write per run of consecutive slots in one chunk. A chunk created
         // by this insert is written whole by one INSERT of its final bytes (no zeroblob
         // written first and overwritten after).
@@ -304,21 +307,21 @@ impl Shadow {
         Ok(out)
     }
 
-    /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots`; returns the
-    /// rowids. Many rows per INSERT statement: per-statement costs (statement journal,
-    /// VDBE setup) dominate single-row inserts of these small records.
+    /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots` with `rowids`.
+    /// Many rows per INSERT statement: per-statement costs (statement journal, VDBE
+    /// setup) dominate single-row inserts of these small records.
     fn insert_row_records(
         &self,
         conn: &Connection,
         rows: &[NewRow],
         slots: &[i64],
-    ) -> Result<Vec<i64>> {
+        rowids: &[i64],
+    ) -> Result<()> {
         let n_scalars = self.n_scalars();
         let scalar_cols: String = (0..n_scalars).map(|i| format!(", s{i}")).collect();
         let per_row = 3 + n_scalars;
         // 999: the smallest host limit on bound parameters (SQLite before 3.32).
         let batch = (999 / per_row).clamp(1, 256);
-        let rowids = self.assign_rowids(conn, rows)?;
         if rows.len() < batch {
             // Few rows: one INSERT per row.
             let placeholders: String = (0..n_scalars).map(|i| format!(", ?{}", i + 4)).collect();
@@ -326,7 +329,7 @@ impl Shadow {
                 "INSERT INTO {}(rowid, id, slot{scalar_cols}) VALUES (?1, ?2, ?3{placeholders})",
                 self.table("rows")
             ))?;
-            for ((row, &slot), &rowid) in rows.iter().zip(slots).zip(&rowids) {
+            for ((row, &slot), &rowid) in rows.iter().zip(slots).zip(rowids) {
                 insert_row.raw_bind_parameter(1, rowid)?;
                 insert_row.raw_bind_parameter(2, row.text_id.as_deref())?;
                 insert_row.raw_bind_parameter(3, slot)?;
@@ -336,8 +339,8 @@ impl Shadow {
                 insert_row.raw_execute()?;
             }
             drop(insert_row);
-            self.insert_aux_records(conn, rows, &rowids)?;
-            return Ok(rowids);
+            self.insert_aux_records(conn, rows, rowids)?;
+            return Ok(());
         }
         let tuple = format!("({})", vec!["?"; per_row].join(", "));
         for (start, group) in (0..rows.len())
@@ -362,8 +365,8 @@ impl Shadow {
             }
             stmt.raw_execute()?;
         }
-        self.insert_aux_records(conn, rows, &rowids)?;
-        Ok(rowids)
+        self.insert_aux_records(conn, rows, rowids)?;
+        Ok(())
     }
 
     /// The `_auxiliary` records of `rows`, many per INSERT.
@@ -639,7 +642,7 @@ impl<'a> Allocator<'a> {
             }
             let chunks = self.shadow.table("chunks");
             let free = self.shadow.table("free");
-            let next: Option<(i64, i64, Vec<u8>)> = conn
+            let next: Option<(i64, Value, Value)> = conn
                 .prepare_cached(&format!(
                     "SELECT c.chunk_id, c.size, c.validity FROM {free} f JOIN {chunks} c \
                      ON c.chunk_id = f.chunk_id WHERE f.chunk_id > ?1 ORDER BY f.chunk_id LIMIT 1"
@@ -647,7 +650,11 @@ impl<'a> Allocator<'a> {
                 .query_row([self.last_chunk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
             let (chunk_id, size, validity) = match next {
-                Some((id, size, validity)) => (id, size as usize, validity),
+                Some((id, size, validity)) => {
+                    let (size, validity) =
+                        self.shadow.check_reused_chunk(conn, id, &size, validity)?;
+                    (id, size, validity)
+                }
                 None => (self.new_chunk(conn)?, 0, vec![0u8; cs / 8]),
             };
             self.last_chunk = chunk_id;
