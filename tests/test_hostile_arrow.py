@@ -229,3 +229,20 @@ def test_check_same_thread_is_honoured(name):
     out = _from_other_thread(lambda: CALLS[name](shared))
     assert "error" not in out, out
     shared.close()
+
+
+def test_insert_arrow_reads_schema_dot_table(conn, tmp_path):
+    """insert_arrow(conn, "other.t", ...) treated the name as one identifier (a table
+    named "other.t" in main) while insert_vectors reads schema.table."""
+    conn.execute("attach database ? as other", (str(tmp_path / "other.db"),))
+    data = pa.table({"x": [1, 2, 3]})
+    assert sqlite_quiver.insert_arrow(conn, "other.t", data, mode="create") == 3
+    assert sqlite_quiver.insert_arrow(conn, "other.t", data) == 3
+    assert conn.execute("select count(*) from other.t").fetchone() == (6,)
+    assert conn.execute("select count(*) from main.sqlite_master").fetchone() == (0,)
+    assert sqlite_quiver.insert_arrow(conn, "other.t", data, mode="replace") == 3
+    assert conn.execute("select sum(x) from other.t").fetchone() == (6,)
+    conn.execute("create virtual table other.v using vec0(emb float[2])")
+    vectors = pa.table({"emb": pa.array([[1, 0], [0, 1]], pa.list_(pa.float32(), 2))})
+    assert sqlite_quiver.insert_arrow(conn, "other.v", vectors) == 2
+    assert conn.execute("select count(*) from other.v").fetchone() == (2,)
