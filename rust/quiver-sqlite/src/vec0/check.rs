@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, Result};
+use rusqlite::{Connection, OptionalExtension, Result};
 
 use super::shadow::Shadow;
 use crate::sqlite::error::sql_error;
@@ -96,6 +96,57 @@ impl Shadow {
             self.mark_verified(conn, token);
         }
         Ok((used as usize, validity))
+    }
+
+    /// Checks the shadow rows a DELETE or UPDATE of the row in `slot` reads and
+    /// rewrites (its chunk's size and bitmap, which must mark the slot used, and its
+    /// vector chunks), so damage there is a clear error, not "Query returned no rows".
+    pub fn check_slot_for_write(&self, conn: &Connection, rowid: i64, slot: i64) -> Result<()> {
+        let (chunk_id, offset) = self.chunk_of(slot);
+        let row: Option<(Value, Value)> = conn
+            .prepare_cached(&format!(
+                "SELECT size, validity FROM {} WHERE chunk_id = ?1",
+                self.table("chunks")
+            ))?
+            .query_row([chunk_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((size, validity)) = row else {
+            return Err(self.corrupt(format!(
+                "{}_rows: row {rowid} is in slot {slot}, whose chunk {chunk_id} is not in \
+                 {}_chunks",
+                self.name, self.name
+            )));
+        };
+        self.check_chunk_row(chunk_id, (&size).into(), (&validity).into())?;
+        if let Value::Blob(bits) = &validity {
+            if bits[offset / 8] & (1 << (offset % 8)) == 0 {
+                return Err(self.free_slot_in_use(rowid, slot as usize));
+            }
+        }
+        for vec in 0..self.config.n_vectors() {
+            let suffix = Shadow::vector_suffix(vec);
+            let expected = (self.config.chunk_size * self.vector_bytes(vec)) as i64;
+            let ok: Option<bool> = conn
+                .prepare_cached(&format!(
+                    "SELECT typeof(vectors) = 'blob' AND length(vectors) = ?2 FROM {} \
+                     WHERE rowid = ?1",
+                    self.table(&suffix)
+                ))?
+                .query_row([chunk_id, expected], |r| r.get(0))
+                .optional()?;
+            if ok != Some(true) {
+                return Err(self.corrupt(format!(
+                    "{}_{suffix} chunk {chunk_id} (of row {rowid}) is {}",
+                    self.name,
+                    if ok.is_none() {
+                        "missing".to_string()
+                    } else {
+                        format!("not a BLOB of {expected} bytes")
+                    }
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Called by a write of this process before it stores `new`: a table checked in

@@ -453,6 +453,7 @@ impl Shadow {
         let Some(slot) = self.slot_of(conn, rowid)? else {
             return Ok(false);
         };
+        self.check_slot_for_write(conn, rowid, slot)?;
         let old_token = self.generation(conn)?;
         conn.prepare_cached(&format!(
             "DELETE FROM {} WHERE rowid = ?1",
@@ -506,6 +507,7 @@ impl Shadow {
                 self.name
             )));
         };
+        self.check_slot_for_write(conn, rowid, slot)?;
         let old_token = self.generation(conn)?;
         let rows = self.table("rows");
         let mut target = rowid;
