@@ -18,6 +18,8 @@ step(lambda: conn.execute(
 step(lambda: conn.execute("select rowid, emb from t where rowid = 2").fetchall())
 step(lambda: sqlite_quiver.search(conn, "t", np.eye(4, dtype=np.float32), k=2)[0].tolist())
 step(lambda: conn.execute("insert into t(rowid, emb) values (100, '[1,1,1,1]')").rowcount)
+step(lambda: sqlite_quiver.vectors.integrity_check(conn, "t"))
+step(lambda: conn.execute("insert into t(t) values ('integrity-check')").rowcount)
 """
 
 
@@ -79,7 +81,7 @@ def test_corrupt_shadow_table_is_an_error(tmp_path, name, sql, knn_fails):
     raw.commit()
     raw.close()
     steps = run_child(QUERIES.format(path=str(path)))
-    assert len(steps) == 5, steps
+    assert len(steps) == 7, steps
     errors = [s["error"] for s in steps if "error" in s]
     for e in errors:
         assert "PanicException" not in e and "internal error" not in e, (name, e)
@@ -87,6 +89,11 @@ def test_corrupt_shadow_table_is_an_error(tmp_path, name, sql, knn_fails):
     if knn_fails:
         assert "error" in knn, (name, steps)
         msg = knn["error"]
+        assert "'t'" in msg and ("is corrupt" in msg or "format version" in msg), (name, msg)
+    # The integrity check finds every mutation, from Python and from SQL.
+    for check in steps[5:]:
+        assert "error" in check, (name, steps)
+        msg = check["error"]
         assert "'t'" in msg and ("is corrupt" in msg or "format version" in msg), (name, msg)
 
 
@@ -133,6 +140,7 @@ def test_uncorrupted_table_still_answers(tmp_path):
     assert [r[0] for r in steps[1]["ok"]] == [1, 2, 3]
     assert steps[2]["ok"][0][0] == 2
     assert steps[4] == {"ok": 1}
+    assert steps[5:] == [{"ok": None}, {"ok": 1}]
 
 
 def test_huge_k_allocates_by_rows(conn):
@@ -181,3 +189,103 @@ def test_chunk_larger_than_a_blob_is_refused_at_create(decl, suggest):
     msg = steps[0]["error"]
     assert "column 'emb'" in msg and "SQLITE_LIMIT_LENGTH" in msg, msg
     assert f"use chunk_size={suggest} or less" in msg, msg
+
+
+def _corrupt(path, *sql):
+    raw = sqlite3.connect(path)
+    for statement in sql:
+        raw.execute(statement)
+    raw.commit()
+    raw.close()
+
+
+# Row 2 is in slot 1 of chunk 1 (bit 1 of the first validity byte).
+FREE_SLOT_1 = (
+    "update t_chunks set validity = x'fd', size = size - 1 where chunk_id = 1",
+    "insert or ignore into t_free values (1)",
+)
+
+
+@pytest.mark.parametrize(
+    "sql,message",
+    [
+        (FREE_SLOT_1, "in slot 1, which the validity bitmap of chunk 1 marks free"),
+        (FREE_SLOT_1[:1], "in slot 1, which the validity bitmap of chunk 1 marks free"),
+        (
+            ("update t_chunks set validity = x'fd' where chunk_id = 1",) + FREE_SLOT_1[1:],
+            "chunk 1 has size 8, but its validity bitmap marks 7 slots used",
+        ),
+    ],
+    ids=["bitmap and size", "bitmap and size, not in _free", "bitmap only"],
+)
+def test_free_slot_in_use_is_not_overwritten(tmp_path, sql, message):
+    """A validity bitmap marking a slot free while a row still points at it let the next
+    INSERT overwrite that row's vector (count(*) and integrity_check still ok)."""
+    path = tmp_path / "c.db"
+    _make_table(path)
+    _corrupt(path, *sql)
+    steps = run_child(
+        f"""
+        conn = sqlite_quiver.connect_with_vec({str(path)!r})
+        step(lambda: conn.execute("insert into t(rowid, emb) values (50, '[9,9,9,9]')").rowcount)
+        step(lambda: sqlite_quiver.insert_vectors(conn, "t", np.full((1, 4), 9.0), ids=[51]))
+        step(lambda: conn.execute(
+            "select rowid from t where emb match '[4,5,6,7]' and k = 1").fetchall())
+        step(lambda: sqlite_quiver.vectors.integrity_check(conn, "t"))
+        conn.commit()
+        """
+    )
+    # Both inserts (SQL and bulk), KNN and the integrity check: each an error.
+    assert len(steps) == 4, steps
+    for s in steps:
+        assert "table 't' is corrupt" in s.get("error", ""), steps
+        assert message in s["error"], steps
+    raw = sqlite3.connect(path)
+    vec = raw.execute("select vectors from t_vector_chunks00 where rowid = 1").fetchone()[0]
+    assert np.frombuffer(vec, np.float32)[4:8].tolist() == [4, 5, 6, 7]
+    assert raw.execute("select count(*) from t_rows where rowid in (50, 51)").fetchone() == (0,)
+    raw.close()
+
+
+def test_integrity_check_passes_after_every_kind_of_write(tmp_path):
+    conn = sqlite_quiver.connect_with_vec(str(tmp_path / "ok.db"))
+    conn.execute(
+        "create virtual table t using vec0(id text primary key, emb float[4], "
+        "part int partition key, tag text, +note text, chunk_size=8)"
+    )
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        conn.execute(
+            "insert into t(id, emb, part, tag, note) values (?, ?, ?, ?, ?)",
+            (f"k{i}", rng.random(4, dtype=np.float32).tobytes(), i % 3, f"t{i % 5}", "n"),
+        )
+    conn.execute("delete from t where part = 1")
+    conn.execute("update t set emb = ?, tag = 'x' where id = 'k3'", (np.ones(4, np.float32),))
+    sqlite_quiver.insert_vectors(
+        conn, "t", rng.random((12, 4)), ids=[f"b{i}" for i in range(12)], part=[0] * 12
+    )
+    conn.commit()
+    sqlite_quiver.vectors.integrity_check(conn, "t")
+    sqlite_quiver.vectors.integrity_check(conn, "main.t")
+    assert conn.execute("insert into t(t) values ('integrity-check')").rowcount == 1
+    assert conn.execute("select count(*) from t").fetchone() == (32,)
+    # The command column is hidden: SELECT * and table_info are as before.
+    assert [r[1] for r in conn.execute("pragma table_info(t)")] == [
+        "id",
+        "emb",
+        "part",
+        "tag",
+        "note",
+    ]
+    assert len(conn.execute("select * from t limit 1").fetchone()) == 5
+    with pytest.raises(sqlite3.OperationalError, match="unknown command 'optimize'"):
+        conn.execute("insert into t(t) values ('optimize')")
+
+
+def test_integrity_check_when_a_column_is_named_like_the_table(conn):
+    """No command column then (the name is taken); the Python function still checks."""
+    conn.execute("create virtual table emb using vec0(emb float[2])")
+    sqlite_quiver.insert_vectors(conn, "emb", np.eye(2), ids=[1, 2])
+    sqlite_quiver.vectors.integrity_check(conn, "emb")
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("insert into emb(emb) values ('integrity-check')")

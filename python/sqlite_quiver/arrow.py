@@ -114,10 +114,12 @@ def insert_arrow(conn: Any, table: str, data: Any, mode: str = "append") -> int:
     ``mode="append"`` inserts into an existing table (each Arrow column must be one of
     its columns, matched by name); ``"create"`` creates the table with declared types
     from the Arrow schema (an error if it exists); ``"replace"`` drops and re-creates it.
-    The ingest runs in one SAVEPOINT, so it nests inside an open transaction, and any
-    failure leaves the table exactly as it was. Values are bound straight from Arrow
-    memory with the same conversions as :func:`register_arrow` (fixed-size lists of
-    float32 / int8 become vector BLOBs, so vec0 tables can be filled).
+    ``table`` is ``"name"`` or ``"schema.name"`` (e.g. an attached database), read as
+    :func:`insert_vectors` reads it. The ingest runs in one SAVEPOINT, so it nests
+    inside an open transaction, and any failure leaves the table exactly as it was.
+    Values are bound straight from Arrow memory with the same conversions as
+    :func:`register_arrow` (fixed-size lists of float32 / int8 become vector BLOBs, so
+    vec0 tables can be filled).
 
     >>> import pyarrow as pa, sqlite_quiver
     >>> conn = sqlite_quiver.connect_with_vec()

@@ -129,6 +129,23 @@ def search(
     return ids, distances
 
 
+def integrity_check(conn: Any, table: str) -> None:
+    """Verifies every shadow table of vec0 table ``table`` (``"schema.table"`` for an
+    attached database) against the others: info values, chunk ids and lengths, each
+    chunk's size against its validity bitmap, every row's slot against the bitmaps, the
+    free list, text ids, auxiliary rows. Returns None; damage raises
+    ``sqlite3.OperationalError`` ("vec0: table 't' is corrupt: ..."). The same check
+    runs in SQL as ``INSERT INTO t(t) VALUES ('integrity-check')``.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[2])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(2), ids=[1, 2])
+    >>> sqlite_quiver.vectors.integrity_check(conn, "t")
+    """
+    _quiver.vec0_integrity_check(conn, table)
+
+
 def set_scan_threads(n: int) -> int:
     """Caps the threads of vec0 scans, in SQL KNN queries and :func:`search` (0 = every
     core); returns the previous cap. Inference threads are a separate setting,

@@ -5,15 +5,15 @@
 use std::ffi::{c_void, CStr};
 
 use arrow_array::cast::AsArray;
-use arrow_array::ffi::{from_ffi, FFI_ArrowArray};
-use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
-use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use arrow_array::{Array, RecordBatch, RecordBatchIterator};
 use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::SchemaRef;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rusqlite::types::Value;
 
+use crate::arrow_ffi::{check_nesting, import_array, read_stream};
 use crate::connection::with_connection;
 use crate::error::{no_panic, Error, Result};
 
@@ -30,40 +30,6 @@ fn capsule_pointer(capsule: &Bound<'_, PyAny>, name: &CStr) -> Result<*mut c_voi
         ));
     }
     Ok(p)
-}
-
-/// Reads every batch of an ArrowArrayStream.
-///
-/// # Safety
-/// `p` must be a live ArrowArrayStream owned by a capsule. It is moved out, leaving a
-/// released stream behind, which the capsule's destructor skips.
-unsafe fn read_stream(p: *mut FFI_ArrowArrayStream) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    // SAFETY: per this function's contract.
-    let reader = unsafe { RecordBatchStreamReader::from_raw(p) }
-        .map_err(|e| Error::Value(format!("cannot read the Arrow stream: {e}")))?;
-    let schema = reader.schema();
-    let mut batches = Vec::new();
-    for batch in reader {
-        batches
-            .push(batch.map_err(|e| Error::Value(format!("the Arrow stream failed midway: {e}")))?);
-    }
-    Ok((schema, batches))
-}
-
-/// Imports the array of an `__arrow_c_array__` pair.
-///
-/// # Safety
-/// `schema_ptr` and `array_ptr` must be a live ArrowSchema and ArrowArray owned by
-/// capsules. The array struct is moved out and a released (empty) one left behind, so
-/// the capsule's destructor does not release it again; the schema is only borrowed.
-unsafe fn import_array(schema_ptr: *mut c_void, array_ptr: *mut c_void) -> Result<ArrayRef> {
-    // SAFETY: per this function's contract.
-    let array_data = unsafe {
-        let array = std::ptr::replace(array_ptr.cast::<FFI_ArrowArray>(), FFI_ArrowArray::empty());
-        from_ffi(array, &*schema_ptr.cast::<FFI_ArrowSchema>())
-    }
-    .map_err(|e| Error::Value(format!("cannot import the Arrow array: {e}")))?;
-    Ok(arrow_array::make_array(array_data))
 }
 
 /// Reads every batch of `data` (anything with `__arrow_c_stream__` or
@@ -137,6 +103,7 @@ fn import_schema(schema: &Bound<'_, PyAny>) -> Result<arrow_schema::Schema> {
     let p = capsule_pointer(&capsule, c"arrow_schema")?;
     // SAFETY: the capsule holds a live ArrowSchema, only borrowed here.
     let ffi_schema = unsafe { &*p.cast::<FFI_ArrowSchema>() };
+    check_nesting(ffi_schema)?;
     arrow_schema::Schema::try_from(ffi_schema)
         .map_err(|e| Error::Value(format!("cannot read the schema: {e}")))
 }
@@ -427,4 +394,11 @@ pub fn insert_arrow(
 #[pyfunction]
 pub fn arrow_registry_len() -> usize {
     quiver_sqlite::arrow::registry::registry_len()
+}
+
+/// Number of Arrow array releases queued by threads that did not hold the GIL, not yet
+/// run; for tests.
+#[pyfunction]
+pub fn arrow_deferred_releases() -> usize {
+    crate::arrow_ffi::deferred_len()
 }

@@ -46,10 +46,15 @@ unsafe fn of_bound_library(db: *mut ffi::sqlite3) -> bool {
 
 /// The raw handle of `conn`, checked to be open and to have sqlite-quiver loaded.
 pub fn db_handle(py: Python<'_>, conn: &Bound<'_, PyAny>) -> Result<*mut ffi::sqlite3> {
+    // Array releases queued by threads without the GIL (see arrow_ffi) run here, where
+    // the GIL is held and no SQLite mutex is.
+    crate::arrow_ffi::release_deferred();
     let sqlite3_type = py.import("sqlite3")?.getattr("Connection")?;
     let db = if conn.is_instance(&sqlite3_type)? {
-        // Raises ProgrammingError on a closed connection or from the wrong thread.
-        conn.getattr("total_changes")?;
+        // sqlite3's own checks, with its own ProgrammingError: the connection is open,
+        // and this is the thread that created it unless check_same_thread=False
+        // (Connection.cursor checks both; the base class's, not an override).
+        sqlite3_type.getattr("cursor")?.call1((conn,))?;
         // SAFETY: conn is a CPython sqlite3.Connection, whose struct starts with
         // PyObject_HEAD followed by the `sqlite3 *db` pointer.
         unsafe {

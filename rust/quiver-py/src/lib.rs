@@ -2,6 +2,7 @@
 //! (entry point `sqlite3_quiver_init`), so caches are shared by Python and SQL.
 
 mod arrow;
+mod arrow_ffi;
 pub mod connection;
 mod error;
 mod host_loader;
@@ -98,6 +99,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_integrity_check, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_set_scan_threads, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
     m.add_class::<arrow::ArrowResult>()?;
@@ -106,5 +108,6 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arrow::query_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::insert_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::arrow_registry_len, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::arrow_deferred_releases, m)?)?;
     Ok(())
 }

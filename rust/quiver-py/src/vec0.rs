@@ -219,6 +219,19 @@ pub fn vec0_cache_bytes(py: Python<'_>, conn: &Bound<'_, PyAny>, table: &str) ->
     with_connection(py, conn, |c| Ok(bulk::cache_bytes(c, table)?))
 }
 
+/// Verifies every shadow table of vec0 table `table` against the others, in one read
+/// snapshot; raises `sqlite3.OperationalError` ("vec0: table 't' is corrupt: ...").
+#[pyfunction]
+pub fn vec0_integrity_check(py: Python<'_>, conn: &Bound<'_, PyAny>, table: &str) -> Result<()> {
+    with_connection(py, conn, |c| {
+        let shadow = bulk::open(c, table)?;
+        c.execute_batch("SAVEPOINT quiver_integrity_check")?;
+        let checked = shadow.integrity_check(c);
+        c.execute_batch("RELEASE quiver_integrity_check")?;
+        Ok(checked?)
+    })
+}
+
 /// Caps the threads of vec0 scans (0 = all cores); returns the previous cap.
 #[pyfunction]
 pub fn vec0_set_scan_threads(n: usize) -> usize {

@@ -16,7 +16,7 @@ use crate::arrow::render::{is_rendered, render_batch, rendered_schema};
 use crate::arrow::table::ArrowTable;
 use crate::arrow::types::{declared_type, Reader, SqlValue};
 use crate::sqlite::error::sql_error;
-use crate::sqlite::ident::quote_identifier;
+use crate::sqlite::ident::{quote_identifier, quote_table};
 use crate::sqlite::stmt::DbLock;
 
 /// What to do with the target table.
@@ -271,7 +271,7 @@ fn prepare_target(
     schema: &SchemaRef,
     mode: Mode,
 ) -> rusqlite::Result<()> {
-    let quoted = quote_identifier(table);
+    let quoted = quote_table(table);
     if mode == Mode::Replace {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {quoted}"))?;
     }
@@ -322,7 +322,7 @@ fn insert_select(
     let names = column_list(schema).join(", ");
     let sql = format!(
         "INSERT INTO {} ({names}) SELECT {names} FROM temp.{} ORDER BY rowid",
-        quote_identifier(table),
+        quote_table(table),
         quote_identifier(hidden)
     );
     conn.execute(&sql, [])
@@ -364,7 +364,7 @@ fn insert_rows(
         .collect();
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({})",
-        quote_identifier(table),
+        quote_table(table),
         column_list(schema).join(", "),
         placeholders.join(", ")
     );

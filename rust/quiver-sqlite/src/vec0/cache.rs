@@ -349,6 +349,7 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
             }
         }
     }
+    shadow.check_live_against_bitmaps(conn, &live, token)?;
     let mut columns = Vec::new();
     let mut vectors = Vec::new();
     for (vi, (_, col)) in config.vector_columns().enumerate() {

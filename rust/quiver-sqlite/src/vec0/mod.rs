@@ -12,9 +12,11 @@
 //! * `pending` — a connection's transaction state: SQL INSERTs buffered per chunk;
 //!   `transaction` the module's xBegin / xSync / xCommit / savepoint callbacks
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
+//! * `check`   — consistency between shadow tables, the `integrity-check` command
 
 pub mod bulk;
 pub mod cache;
+mod check;
 pub mod config;
 mod cursor;
 pub mod input;

@@ -30,6 +30,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::shadow::Shadow;
@@ -233,7 +234,7 @@ impl TxState {
             }
             let chunks = shadow.table("chunks");
             let free = shadow.table("free");
-            let next: Option<(i64, i64, Vec<u8>)> = conn
+            let next: Option<(i64, Value, Value)> = conn
                 .prepare_cached(&format!(
                     "SELECT c.chunk_id, c.size, c.validity FROM {free} f JOIN {chunks} c \
                      ON c.chunk_id = f.chunk_id ORDER BY f.chunk_id LIMIT 1"
@@ -242,24 +243,19 @@ impl TxState {
                 .optional()?;
             self.chunk = Some(match next {
                 Some((chunk_id, size, validity)) => {
-                    if validity.len() != cs / 8 || validity.iter().all(|&b| b == 0xff) {
+                    // Size against bitmap, and every row against the bitmaps once per
+                    // state of the table: a damaged bitmap must not hand out a live slot.
+                    let (size, validity) =
+                        shadow.check_reused_chunk(conn, chunk_id, &size, validity)?;
+                    if validity.iter().all(|&b| b == 0xff) {
                         // Listed as having room but has none: no longer free.
                         conn.prepare_cached(&format!("DELETE FROM {free} WHERE chunk_id = ?1"))?
                             .execute([chunk_id])?;
-                        if validity.len() != cs / 8 {
-                            return Err(shadow.corrupt(format!(
-                                "{}_chunks chunk {chunk_id} has a validity bitmap of {} \
-                                 bytes, expected {}",
-                                shadow.name,
-                                validity.len(),
-                                cs / 8
-                            )));
-                        }
                         continue;
                     }
                     OpenChunk {
                         chunk_id,
-                        size: usize::try_from(size).unwrap_or(0).min(cs),
+                        size: size.min(cs),
                         validity,
                         first_open: 0,
                         new: false,

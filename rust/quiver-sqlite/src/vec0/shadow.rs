@@ -255,12 +255,14 @@ impl Shadow {
 
     /// Marks a change: a fresh token that no cache has been built from; returns it.
     pub fn bump_generation(&self, conn: &Connection) -> Result<i64> {
+        let verified = self.verified_before_write(conn)?;
         let token = new_token();
         conn.prepare_cached(&format!(
             "UPDATE {} SET value = ?1 WHERE key = 'generation'",
             self.table("info")
         ))?
         .execute([token])?;
+        self.carry_verified(verified, token);
         Ok(token)
     }
 

@@ -204,13 +204,16 @@ impl Shadow {
             }
         }
         let old_token = self.generation(conn)?;
+        // Rowids first: a refused rowid must not leave slots marked used with no row
+        // (SQLite does not roll back a failed single-row vtab INSERT inside BEGIN).
+        let rowids = self.assign_rowids(conn, rows)?;
         let mut alloc = Allocator::new(self);
         let mut slots = Vec::with_capacity(rows.len());
         for _ in rows {
             slots.push(alloc.next(conn)?);
         }
         let new_chunks = alloc.finish(conn)?;
-        let rowids = self.insert_row_records(conn, rows, &slots)?;
+        self.write_row_records(conn, rows, &slots, &rowids)?;
         // Vectors: one write per run of consecutive slots in one chunk. A chunk created
         // by this insert is written whole by one INSERT of its final bytes (no zeroblob
         // written first and overwritten after).
@@ -315,20 +318,6 @@ impl Shadow {
         Ok(out)
     }
 
-    /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots`; returns the
-    /// rowids. Many rows per INSERT statement: per-statement costs (statement journal,
-    /// VDBE setup) dominate single-row inserts of these small records.
-    fn insert_row_records(
-        &self,
-        conn: &Connection,
-        rows: &[NewRow],
-        slots: &[i64],
-    ) -> Result<Vec<i64>> {
-        let rowids = self.assign_rowids(conn, rows)?;
-        self.write_row_records(conn, rows, slots, &rowids)?;
-        Ok(rowids)
-    }
-
     /// The rowid of a new row: `given`, or 1 + `max`, the largest rowid ever used.
     pub(super) fn rowid_for(&self, given: Option<i64>, max: Option<i64>) -> Result<i64> {
         match (given, max) {
@@ -346,6 +335,8 @@ impl Shadow {
     }
 
     /// Writes the `_rows` (and `_auxiliary`) records of `rows` at `slots` with `rowids`.
+    /// Many rows per INSERT statement: per-statement costs (statement journal, VDBE
+    /// setup) dominate single-row inserts of these small records.
     pub(super) fn write_row_records(
         &self,
         conn: &Connection,
@@ -493,6 +484,7 @@ impl Shadow {
         let Some(slot) = self.slot_of(conn, rowid)? else {
             return Ok(false);
         };
+        self.check_slot_for_write(conn, rowid, slot)?;
         let (old_token, new_token) = tokens.before_write(self, conn)?;
         conn.prepare_cached(&format!(
             "DELETE FROM {} WHERE rowid = ?1",
@@ -553,6 +545,7 @@ impl Shadow {
                 self.name
             )));
         };
+        self.check_slot_for_write(conn, rowid, slot)?;
         let (old_token, new_token) = tokens.before_write(self, conn)?;
         let rows = self.table("rows");
         let mut target = rowid;
@@ -688,7 +681,7 @@ impl<'a> Allocator<'a> {
             }
             let chunks = self.shadow.table("chunks");
             let free = self.shadow.table("free");
-            let next: Option<(i64, i64, Vec<u8>)> = conn
+            let next: Option<(i64, Value, Value)> = conn
                 .prepare_cached(&format!(
                     "SELECT c.chunk_id, c.size, c.validity FROM {free} f JOIN {chunks} c \
                      ON c.chunk_id = f.chunk_id WHERE f.chunk_id > ?1 ORDER BY f.chunk_id LIMIT 1"
@@ -696,7 +689,11 @@ impl<'a> Allocator<'a> {
                 .query_row([self.last_chunk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
             let (chunk_id, size, validity) = match next {
-                Some((id, size, validity)) => (id, size as usize, validity),
+                Some((id, size, validity)) => {
+                    let (size, validity) =
+                        self.shadow.check_reused_chunk(conn, id, &size, validity)?;
+                    (id, size, validity)
+                }
                 None => (self.new_chunk(conn)?, 0, vec![0u8; cs / 8]),
             };
             self.last_chunk = chunk_id;

@@ -63,7 +63,7 @@ unsafe fn init(
         // SAFETY: db is the live connection SQLite is creating the table on; the
         // Connection does not own it (from_handle) and lives no longer than the table.
         let conn = unsafe { Connection::from_handle(db) }.map_err(error_message)?;
-        let declare = CString::new(shadow.config.declare_sql()).map_err(|e| e.to_string())?;
+        let declare = CString::new(shadow.declare_sql()).map_err(|e| e.to_string())?;
         // SAFETY: db is live; declare is NUL-terminated.
         let rc = unsafe { ffi::sqlite3_declare_vtab(db, declare.as_ptr()) };
         if rc != ffi::SQLITE_OK {

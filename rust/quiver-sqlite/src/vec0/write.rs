@@ -153,6 +153,14 @@ unsafe fn update(
     let replace = on_conflict == ffi::SQLITE_REPLACE;
     let ignore = on_conflict == ffi::SQLITE_IGNORE;
     let cols = &argv[2..];
+    if let Some(c) = shadow.command_column() {
+        // SAFETY: cols are live values, one per declared column.
+        let command = unsafe { value_ref(cols[c]) };
+        if !matches!(command, ValueRef::Null) {
+            shadow.command(conn, command).map_err(error_message)?;
+            return Ok(ffi::SQLITE_OK);
+        }
+    }
     if matches!(arg(0), ValueRef::Null) {
         // SAFETY: cols are live values.
         let row = unsafe { new_row(shadow, arg(1), cols)? };
@@ -270,7 +278,9 @@ pub(super) unsafe extern "C" fn x_update(
         guard(vtab, || {
             let t = &*vtab.cast::<Vec0Tab>();
             let args = std::slice::from_raw_parts(argv, argc.max(0) as usize);
-            let expected = t.shadow.config.columns.len() + 4;
+            let expected = t.shadow.config.columns.len()
+                + 4
+                + usize::from(t.shadow.command_column().is_some());
             if args.len() != 1 && args.len() != expected {
                 return Err(format!(
                     "vec0: unexpected argument count {} in xUpdate",
