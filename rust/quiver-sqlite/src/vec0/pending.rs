@@ -266,11 +266,30 @@ impl TxState {
                     let last: Option<i64> = conn
                         .prepare_cached(&format!("SELECT max(chunk_id) FROM {chunks}"))?
                         .query_row([], |r| r.get(0))?;
+                    let chunk_id = last.unwrap_or(0) + 1;
+                    // A vector chunk the chunk list does not know of: damage, named now
+                    // (its flush would fail later on a bare UNIQUE constraint).
+                    for v in 0..shadow.config.n_vectors() {
+                        let suffix = Shadow::vector_suffix(v);
+                        let exists: Option<i64> = conn
+                            .prepare_cached(&format!(
+                                "SELECT 1 FROM {} WHERE rowid = ?1",
+                                shadow.table(&suffix)
+                            ))?
+                            .query_row([chunk_id], |r| r.get(0))
+                            .optional()?;
+                        if exists.is_some() {
+                            return Err(shadow.corrupt(format!(
+                                "{}_{suffix} has chunk {chunk_id}, which {}_chunks does not list",
+                                shadow.name, shadow.name
+                            )));
+                        }
+                    }
                     let per: Vec<usize> = (0..shadow.config.n_vectors())
                         .map(|v| shadow.vector_bytes(v) * cs)
                         .collect();
                     OpenChunk {
-                        chunk_id: last.unwrap_or(0) + 1,
+                        chunk_id,
                         size: 0,
                         validity: vec![0u8; cs / 8],
                         first_open: 0,
