@@ -96,7 +96,13 @@ def test_query_and_document_prefixes():
     c = sqlite3.connect(":memory:")
     sqlite_quiver.load(c)
     ml.save_text_model(
-        c, "e5", tiny_bert_onnx(), tokenizer_json(), query_prefix="query: ", document_prefix="the ", max_length=64
+        c,
+        "e5",
+        tiny_bert_onnx(),
+        tokenizer_json(),
+        query_prefix="query: ",
+        document_prefix="the ",
+        max_length=64,
     )
     q = np.frombuffer(c.execute("select ml_embed('e5', 'cat', 'query')").fetchone()[0], np.float32)
     d = np.frombuffer(c.execute("select ml_embed('e5', 'cat')").fetchone()[0], np.float32)
@@ -109,7 +115,9 @@ def test_query_and_document_prefixes():
 def test_cls_pooling_and_no_normalize():
     c = sqlite3.connect(":memory:")
     sqlite_quiver.load(c)
-    ml.save_text_model(c, "cls", tiny_bert_onnx(), tokenizer_json(), pooling="cls", normalize=False, max_length=64)
+    ml.save_text_model(
+        c, "cls", tiny_bert_onnx(), tokenizer_json(), pooling="cls", normalize=False, max_length=64
+    )
     v = ml.embed(c, "cls", ["the dog"])[0]
     ref = reference("the dog", 64, pooling="cls", normalize=False)
     np.testing.assert_allclose(v, ref, rtol=1e-4, atol=1e-4)
@@ -212,7 +220,9 @@ def test_progress_bar(tconn, capsys, monkeypatch):
 
 def test_kind_in_batch_third_column(tconn):
     c = tconn
-    ml.save_text_model(c, "pre", tiny_bert_onnx(), tokenizer_json(), query_prefix="the ", max_length=64)
+    ml.save_text_model(
+        c, "pre", tiny_bert_onnx(), tokenizer_json(), query_prefix="the ", max_length=64
+    )
     rows = c.execute(
         "select key, embedding from ml_embed_batch('pre', "
         "'select 1, ''cat'', ''query'' union all select 2, ''cat'', ''document''')"

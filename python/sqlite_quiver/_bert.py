@@ -31,7 +31,14 @@ def read_safetensors(path: str | os.PathLike) -> dict:
     """The float tensors of a ``.safetensors`` file as float32 numpy arrays (integer
     tensors such as ``position_ids`` buffers are skipped). The format: an 8-byte
     little-endian header length, a JSON header mapping names to dtype, shape and byte
-    offsets, then the raw little-endian data."""
+    offsets, then the raw little-endian data.
+
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+    >>> write_safetensors(path, {"a": np.ones((2, 3), np.float32)})
+    >>> read_safetensors(path)["a"].shape
+    (2, 3)
+    """
     import numpy as np
 
     with open(path, "rb") as f:
@@ -69,7 +76,14 @@ def read_safetensors(path: str | os.PathLike) -> dict:
 
 
 def write_safetensors(path: str | os.PathLike, tensors: dict) -> None:
-    """Write float32 numpy arrays as a ``.safetensors`` file (for tests and tools)."""
+    """Write float32 numpy arrays as a ``.safetensors`` file (for tests and tools).
+
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+    >>> write_safetensors(path, {"b": np.arange(4, dtype=np.float32)})
+    >>> read_safetensors(path)["b"].tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
     import numpy as np
 
     header, blobs, offset = {}, [], 0
@@ -100,7 +114,12 @@ def _strip_prefix(weights: dict) -> dict:
 
 def bert_onnx(weights: dict, config: dict) -> Any:
     """An ``onnx.ModelProto`` of a BERT encoder from its weights (HuggingFace names,
-    with or without a ``bert.`` prefix) and its ``config.json`` as a dict."""
+    with or without a ``bert.`` prefix) and its ``config.json`` as a dict.
+
+    >>> bert_onnx({}, {"model_type": "roberta"})
+    Traceback (most recent call last):
+    ValueError: unsupported architecture 'roberta' (config.json model_type): supported are bert ...
+    """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper

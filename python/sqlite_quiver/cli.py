@@ -312,7 +312,7 @@ def _ml_demo(show: _Demo, conn: sqlite3.Connection) -> None:
     show.table(conn, "select name, version, bytes, metrics, active from ml_models")
 
 
-def _stdlib_docstrings(limit: int = 400) -> List[tuple]:
+def _stdlib_docstrings(limit: int = 160) -> List[tuple]:
     """(module, first paragraph of its docstring) for the standard library's modules,
     read from the source files (nothing is imported)."""
     import ast
@@ -337,7 +337,7 @@ def _stdlib_docstrings(limit: int = 400) -> List[tuple]:
             continue
         if doc:
             first = " ".join(doc.strip().split("\n\n")[0].split())
-            out.append((name, first[:300]))
+            out.append((name, first[:200]))
         if len(out) >= limit:
             break
     return out
@@ -367,7 +367,10 @@ def _embed_demo(show: _Demo, conn: sqlite3.Connection) -> None:
     docs = _stdlib_docstrings()
     conn.execute("create table modules (id integer primary key, name text, doc text)")
     conn.executemany("insert into modules (name, doc) values (?, ?)", docs)
-    conn.execute("create virtual table module_vectors using vec0(embedding float[384])")
+    conn.execute(
+        "create virtual table module_vectors "
+        "using vec0(embedding float[384] distance_metric=cosine)"
+    )
     t0 = time.perf_counter()
     conn.execute(
         "insert into module_vectors (rowid, embedding) "

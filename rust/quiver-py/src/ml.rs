@@ -106,6 +106,7 @@ pub fn ml_native_enabled() -> bool {
 #[pyfunction]
 pub fn ml_clear_cache() {
     quiver_sqlite::ml::model::clear_cache();
+    text::clear_cache();
 }
 
 /// Loads a text model (ONNX bytes, tokenizer.json bytes, JSON config) and embeds one

@@ -22,7 +22,16 @@ const MAX_CACHED: usize = 32;
 /// Loaded models by key (the sha256 the registry stores), with the runtime settings
 /// generation they were built under: a change of settings (threads, native path) makes
 /// them stale. At most `MAX_CACHED` stay; beyond it the cache starts afresh.
-pub struct SessionCache<T>(Mutex<Option<(u64, HashMap<String, Arc<T>>)>>);
+pub struct SessionCache<T>(Mutex<Option<Generation<T>>>);
+
+/// The settings generation and the models built under it.
+type Generation<T> = (u64, HashMap<String, Arc<T>>);
+
+impl<T> Default for SessionCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl<T> SessionCache<T> {
     pub const fn new() -> Self {
@@ -67,7 +76,6 @@ static CACHE: SessionCache<Model> = SessionCache::new();
 /// Drops every cached session (a test or a user wants a cold start).
 pub fn clear_cache() {
     CACHE.clear();
-    super::text::clear_cache();
 }
 
 /// The cached model for `sha256`, if any was built under the current settings.
