@@ -547,3 +547,63 @@ fn pool(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_errors() {
+        let c = TextConfig::from_json("{}").unwrap();
+        assert_eq!(c.pooling, Pooling::Mean);
+        assert!(c.normalize && c.truncate);
+        assert_eq!(c.max_length, 256);
+        let c = TextConfig::from_json(
+            r#"{"pooling":"cls","normalize":false,"max_length":8,"query_prefix":"q: ","dimension":4}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.pooling, c.normalize, c.max_length),
+            (Pooling::Cls, false, 8)
+        );
+        assert_eq!((c.query_prefix.as_str(), c.dimension), ("q: ", Some(4)));
+        for (bad, want) in [
+            ("[]", "expected a JSON object"),
+            (
+                r#"{"pooling":"max"}"#,
+                "'pooling' must be 'mean', 'cls' or 'pooled'",
+            ),
+            (
+                r#"{"max_length":1}"#,
+                "'max_length' must be an integer from 2",
+            ),
+            (r#"{"normalize":1}"#, "'normalize' must be true or false"),
+            ("{", "not JSON"),
+        ] {
+            let e = TextConfig::from_json(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn mean_pooling_ignores_padding() {
+        // Two rows of 3 tokens, hidden 2; row 1 has one real token.
+        let data = [
+            1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 100.0, 100.0, 100.0, 100.0,
+        ];
+        let mask = [1, 1, 1, 1, 0, 0];
+        let v = pool(Pooling::Mean, &[2, 3, 2], &data, &mask, 2, 3).unwrap();
+        assert_eq!(v, [3.0, 4.0, 7.0, 8.0]);
+        let v = pool(Pooling::Cls, &[2, 3, 2], &data, &mask, 2, 3).unwrap();
+        assert_eq!(v, [1.0, 2.0, 7.0, 8.0]);
+        assert!(pool(Pooling::Mean, &[2, 2], &data[..4], &mask, 2, 3).is_none());
+    }
+
+    #[test]
+    fn digest_covers_every_part() {
+        let d = digest(b"m", b"t", b"c");
+        assert_eq!(d.len(), 64);
+        assert_ne!(d, digest(b"m", b"t", b"c2"));
+        assert_ne!(d, digest(b"mt", b"", b"c"));
+    }
+}
