@@ -244,7 +244,7 @@ unsafe impl VTabCursor for BatchCursor {
                 Usage {
                     name: NAME,
                     example: "('churn', 'SELECT id, x1, x2 FROM t')",
-                    columns: "a key and the features",
+                    columns: "a key column and then the features",
                 },
                 registry::resolve,
             )?;

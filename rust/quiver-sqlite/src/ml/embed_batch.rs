@@ -229,7 +229,8 @@ unsafe impl VTabCursor for EmbedCursor {
                 Usage {
                     name: NAME,
                     example: "('minilm', 'SELECT rowid, body FROM docs')",
-                    columns: "a key and the text (and optionally 'query' or 'document')",
+                    columns:
+                        "a key column and then the text (and optionally 'query' or 'document')",
                 },
                 registry::resolve_text,
             )?;
