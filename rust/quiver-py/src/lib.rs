@@ -96,6 +96,9 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ml::ml_clear_cache, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_set_native, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_native_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_text_inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_embed_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_tokenize_texts, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;

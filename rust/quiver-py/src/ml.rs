@@ -4,9 +4,12 @@
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use quiver_sqlite::ml::model::Model;
-use quiver_sqlite::ml::{runtime, MlError};
+use quiver_sqlite::ml::text::{self, Kind, TextConfig, TextModel};
+use quiver_sqlite::ml::{registry, runtime, MlError};
 
+use crate::connection::with_connection;
 use crate::error::{Error, Result};
 
 /// Sets the libonnxruntime file to load on first use (None: use ORT_DYLIB_PATH).
@@ -103,4 +106,72 @@ pub fn ml_native_enabled() -> bool {
 #[pyfunction]
 pub fn ml_clear_cache() {
     quiver_sqlite::ml::model::clear_cache();
+    text::clear_cache();
+}
+
+/// Loads a text model (ONNX bytes, tokenizer.json bytes, JSON config) and embeds one
+/// text; returns (dimension, input_schema JSON, output_schema JSON, registry digest).
+#[pyfunction]
+pub fn ml_text_inspect(
+    py: Python<'_>,
+    model: &[u8],
+    tokenizer: &[u8],
+    config: &str,
+) -> Result<(usize, String, String, String)> {
+    let (model, tokenizer, config) = (model.to_vec(), tokenizer.to_vec(), config.to_string());
+    let inspected = py.detach(move || -> std::result::Result<_, MlError> {
+        let parsed = TextConfig::from_json(&config)?;
+        let m = TextModel::load(&model, &tokenizer, parsed)?;
+        m.embed(&["probe"], Kind::Document)?;
+        Ok((
+            m.dimension,
+            m.input_schema.clone(),
+            m.output_schema.clone(),
+            text::digest(&model, &tokenizer, config.as_bytes()),
+        ))
+    })?;
+    Ok(inspected)
+}
+
+fn kind_of(kind: &str) -> Result<Kind> {
+    Kind::parse(kind)
+        .ok_or_else(|| Error::Value(format!("kind must be 'query' or 'document', got {kind:?}")))
+}
+
+/// Embeds `texts` with the registry's text model `name` (or `name@version`) of `conn`:
+/// (float32 bytes, row-major, dimension). The GIL is released while embedding.
+#[pyfunction]
+pub fn ml_embed_texts(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    name: &str,
+    texts: Vec<String>,
+    kind: &str,
+) -> Result<(Py<PyBytes>, usize)> {
+    let kind = kind_of(kind)?;
+    let model = with_connection(py, conn, |c| Ok(registry::resolve_text(c, name)?))?;
+    let vectors = py.detach(|| model.embed(&texts, kind))?;
+    let bytes = PyBytes::new(py, &quiver_kernels::codec::f32_to_blob(&vectors));
+    Ok((bytes.unbind(), model.dimension))
+}
+
+/// Token ids of each text as the text model `name` of `conn` sees them (prefix added,
+/// special tokens included, truncated at max_length).
+#[pyfunction]
+pub fn ml_tokenize_texts(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    name: &str,
+    texts: Vec<String>,
+    kind: &str,
+) -> Result<Vec<Vec<u32>>> {
+    let kind = kind_of(kind)?;
+    let model = with_connection(py, conn, |c| Ok(registry::resolve_text(c, name)?))?;
+    let ids = py.detach(|| {
+        texts
+            .iter()
+            .map(|t| model.encode(t, kind).map(|e| e.get_ids().to_vec()))
+            .collect::<std::result::Result<Vec<_>, MlError>>()
+    })?;
+    Ok(ids)
 }

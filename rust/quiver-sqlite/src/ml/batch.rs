@@ -43,8 +43,13 @@ const COLUMN_MODEL: c_int = 3;
 const COLUMN_SQL: c_int = 4;
 
 fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    guard(NAME, f)
+}
+
+/// Runs `f`, turning a panic into an error of table function `name`.
+pub(crate) fn guard<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(sql_error(format!("{NAME}: internal error (panic)"))))
+        .unwrap_or_else(|_| Err(sql_error(format!("{name}: internal error (panic)"))))
 }
 
 #[repr(C)]
@@ -83,35 +88,10 @@ unsafe impl<'vtab> VTab<'vtab> for BatchTab {
 
     fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
         guarded(|| {
-            let mut model = None;
-            let mut sql = None;
-            for (i, c) in info.constraints().enumerate() {
-                if !c.is_usable() || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ {
-                    continue;
-                }
-                match c.column() {
-                    COLUMN_MODEL => model = Some(i),
-                    COLUMN_SQL => sql = Some(i),
-                    _ => {}
-                }
-            }
-            match (model, sql) {
-                (Some(m), Some(s)) => {
-                    let mut u = info.constraint_usage(m);
-                    u.set_argv_index(1);
-                    u.set_omit(true);
-                    let mut u = info.constraint_usage(s);
-                    u.set_argv_index(2);
-                    u.set_omit(true);
-                    // Bit 1: arguments present; bit 2: the probabilities column is read.
-                    let proba_used = info.col_used() & (1 << COLUMN_PROBABILITIES) != 0;
-                    info.set_idx_num(if proba_used { 3 } else { 1 });
-                    info.set_estimated_cost(1e6);
-                }
-                _ => {
-                    info.set_idx_num(0);
-                    info.set_estimated_cost(1e300);
-                }
+            if plan_model_sql(info, COLUMN_MODEL, COLUMN_SQL)? {
+                // Bit 1: arguments present; bit 2: the probabilities column is read.
+                let proba_used = info.col_used() & (1 << COLUMN_PROBABILITIES) != 0;
+                info.set_idx_num(if proba_used { 3 } else { 1 });
             }
             Ok(true)
         })
@@ -170,10 +150,7 @@ impl BatchCursor {
     }
 
     fn db_message(&self) -> String {
-        // SAFETY: db is the live connection; errmsg returns a NUL-terminated string.
-        unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.db)) }
-            .to_string_lossy()
-            .into_owned()
+        db_message(self.db)
     }
 
     /// Steps the inner query for up to CHUNK_ROWS rows and predicts them.
@@ -260,60 +237,19 @@ unsafe impl VTabCursor for BatchCursor {
             self.width = 0;
             self.rowid = 0;
             self.done = true;
-            if idx_num & 1 == 0 || args.len() != 2 {
-                return Err(sql_error(format!(
-                    "{NAME}: expected {NAME}(model, sql), e.g. {NAME}('churn', 'SELECT id, x1, x2 FROM t')"
-                )));
-            }
-            let spec = match args.get::<Option<String>>(0) {
-                Ok(Some(s)) => s,
-                _ => {
-                    return Err(sql_error(format!(
-                        "{NAME}: argument 1: expected a model name"
-                    )))
-                }
-            };
-            let sql = match args.get::<Option<String>>(1) {
-                Ok(Some(s)) => s,
-                _ => {
-                    return Err(sql_error(format!(
-                        "{NAME}: argument 2: expected the text of a SELECT giving a key and the features"
-                    )))
-                }
-            };
-            // SAFETY: db is this table's live connection; the non-owning Connection
-            // only reads the registry during this call.
-            let conn = unsafe { Connection::from_handle(self.db) }?;
-            let model = registry::resolve(&conn, &spec).map_err(|e| ml_error(NAME, &e))?;
-            drop(conn);
-            if sql.contains('\0') {
-                return Err(sql_error(format!(
-                    "{NAME}: argument 2: the SQL contains a NUL"
-                )));
-            }
-            let (rc, stmt, _) = Stmt::prepare(self.db, &sql);
-            if rc != ffi::SQLITE_OK || stmt.0.is_null() {
-                let m = self.db_message();
-                return Err(sql_error(format!("{NAME}: argument 2: {m}")));
-            }
-            let raw = stmt.0;
+            let (model, stmt, n_columns) = open_query(
+                self.db,
+                idx_num,
+                args,
+                Usage {
+                    name: NAME,
+                    example: "('churn', 'SELECT id, x1, x2 FROM t')",
+                    columns: "a key column and then the features",
+                },
+                registry::resolve,
+            )?;
             self.stmt = stmt;
-            // SAFETY: raw is the live statement self.stmt owns.
-            self.n_columns = unsafe { ffi::sqlite3_column_count(raw) };
-            // SAFETY: as above.
-            if unsafe { ffi::sqlite3_stmt_readonly(raw) } == 0 {
-                self.finalize();
-                return Err(sql_error(format!(
-                    "{NAME}: argument 2: expected a read-only SELECT"
-                )));
-            }
-            if self.n_columns < 2 {
-                self.finalize();
-                return Err(sql_error(format!(
-                    "{NAME}: argument 2: the query must give a key column and then the features, got {} column(s)",
-                    self.n_columns
-                )));
-            }
+            self.n_columns = n_columns;
             self.want_proba = idx_num & 2 != 0;
             self.model = Some(model);
             self.done = false;
@@ -366,6 +302,135 @@ unsafe impl VTabCursor for BatchCursor {
     fn rowid(&self) -> Result<i64> {
         Ok(self.rowid + 1)
     }
+}
+
+/// Uses the equality constraints on the hidden `model` and `sql` columns as arguments 1
+/// and 2; whether both were there (else the plan is refused by its cost).
+pub(crate) fn plan_model_sql(
+    info: &mut IndexInfo,
+    model_col: c_int,
+    sql_col: c_int,
+) -> Result<bool> {
+    let mut model = None;
+    let mut sql = None;
+    for (i, c) in info.constraints().enumerate() {
+        if !c.is_usable() || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ {
+            continue;
+        }
+        match c.column() {
+            c if c == model_col => model = Some(i),
+            c if c == sql_col => sql = Some(i),
+            _ => {}
+        }
+    }
+    match (model, sql) {
+        (Some(m), Some(s)) => {
+            let mut u = info.constraint_usage(m);
+            u.set_argv_index(1);
+            u.set_omit(true);
+            let mut u = info.constraint_usage(s);
+            u.set_argv_index(2);
+            u.set_omit(true);
+            info.set_idx_num(1);
+            info.set_estimated_cost(1e6);
+            Ok(true)
+        }
+        _ => {
+            info.set_idx_num(0);
+            info.set_estimated_cost(1e300);
+            Ok(false)
+        }
+    }
+}
+
+/// The message of the connection's last error.
+pub(crate) fn db_message(db: *mut ffi::sqlite3) -> String {
+    // SAFETY: db is a live connection; errmsg returns a NUL-terminated string.
+    unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Prepares the read-only query `sql` (argument 2 of table function `name`) on `db`:
+/// the statement and its column count.
+pub(crate) fn prepare_query(db: *mut ffi::sqlite3, name: &str, sql: &str) -> Result<(Stmt, c_int)> {
+    if sql.contains('\0') {
+        return Err(sql_error(format!(
+            "{name}: argument 2: the SQL contains a NUL"
+        )));
+    }
+    let (rc, stmt, _) = Stmt::prepare(db, sql);
+    if rc != ffi::SQLITE_OK || stmt.0.is_null() {
+        let m = db_message(db);
+        return Err(sql_error(format!("{name}: argument 2: {m}")));
+    }
+    // SAFETY: stmt.0 is the live statement stmt owns.
+    let n_columns = unsafe { ffi::sqlite3_column_count(stmt.0) };
+    // SAFETY: as above.
+    if unsafe { ffi::sqlite3_stmt_readonly(stmt.0) } == 0 {
+        return Err(sql_error(format!(
+            "{name}: argument 2: expected a read-only SELECT"
+        )));
+    }
+    Ok((stmt, n_columns))
+}
+
+/// How a batch table function is called, for its error messages.
+pub(crate) struct Usage {
+    pub name: &'static str,
+    pub example: &'static str,
+    /// What the query's columns are.
+    pub columns: &'static str,
+}
+
+/// Checks a batch table function's arguments (model, sql), finds the model with
+/// `resolve` and prepares the query, which must give a key and at least one more
+/// column: the model, the statement and its column count.
+pub(crate) fn open_query<T>(
+    db: *mut ffi::sqlite3,
+    idx_num: c_int,
+    args: &Filters<'_>,
+    usage: Usage,
+    resolve: fn(&Connection, &str) -> std::result::Result<Arc<T>, super::MlError>,
+) -> Result<(Arc<T>, Stmt, c_int)> {
+    let Usage {
+        name,
+        example,
+        columns,
+    } = usage;
+    if idx_num & 1 == 0 || args.len() != 2 {
+        return Err(sql_error(format!(
+            "{name}: expected {name}(model, sql), e.g. {name}{example}"
+        )));
+    }
+    let spec = match args.get::<Option<String>>(0) {
+        Ok(Some(s)) => s,
+        _ => {
+            return Err(sql_error(format!(
+                "{name}: argument 1: expected a model name"
+            )))
+        }
+    };
+    let sql = match args.get::<Option<String>>(1) {
+        Ok(Some(s)) => s,
+        _ => {
+            return Err(sql_error(format!(
+                "{name}: argument 2: expected the text of a SELECT giving {columns}"
+            )))
+        }
+    };
+    // SAFETY: db is the table's live connection; the non-owning Connection only reads
+    // the registry during this call.
+    let conn = unsafe { Connection::from_handle(db) }?;
+    let model = resolve(&conn, &spec).map_err(|e| ml_error(name, &e))?;
+    drop(conn);
+    let (stmt, n_columns) = prepare_query(db, name, &sql)?;
+    if n_columns < 2 {
+        return Err(sql_error(format!(
+            "{name}: argument 2: the query must give {columns}, got {n_columns} column(s)"
+        )));
+    }
+    Ok((model, stmt, n_columns))
 }
 
 /// Registers `ml_predict_batch`.

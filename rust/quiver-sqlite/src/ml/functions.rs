@@ -35,7 +35,17 @@ impl Output {
 
 /// The model named by argument 0, from the statement's auxdata or the registry.
 fn model_arg(ctx: &Context<'_>, function: &str) -> Result<Arc<Model>> {
-    if let Ok(Some(m)) = ctx.get_aux::<Arc<Model>>(0) {
+    model_arg_with(ctx, function, registry::resolve)
+}
+
+/// The model named by argument 0, found by `resolve` (numeric or text models) and kept
+/// in the statement's auxdata.
+pub(crate) fn model_arg_with<T: Send + Sync + 'static>(
+    ctx: &Context<'_>,
+    function: &str,
+    resolve: fn(&Connection, &str) -> std::result::Result<Arc<T>, MlError>,
+) -> Result<Arc<T>> {
+    if let Ok(Some(m)) = ctx.get_aux::<Arc<T>>(0) {
         return Ok((*m).clone());
     }
     let spec = match ctx.get_raw(0) {
@@ -54,7 +64,7 @@ fn model_arg(ctx: &Context<'_>, function: &str) -> Result<Arc<Model>> {
     // SAFETY: the connection is only used for registry reads during this call, on the
     // thread SQLite calls us on.
     let conn = unsafe { ctx.get_connection() }?;
-    let model = registry::resolve(&conn, &spec).map_err(|e| ml_error(function, &e))?;
+    let model = resolve(&conn, &spec).map_err(|e| ml_error(function, &e))?;
     let _ = ctx.set_aux(0, model.clone());
     Ok(model)
 }

@@ -4,6 +4,8 @@
 //! table-valued function `ml_predict_batch`.
 
 pub mod batch;
+pub mod embed;
+pub mod embed_batch;
 pub mod features;
 pub mod functions;
 pub mod model;
@@ -13,6 +15,7 @@ pub mod predictions;
 pub mod proto;
 pub mod registry;
 pub mod runtime;
+pub mod text;
 
 use rusqlite::{Connection, Result};
 
@@ -44,6 +47,10 @@ pub enum MlError {
         "model '{name}' version {version} is corrupt: its bytes do not match the stored sha256"
     )]
     Corrupt { name: String, version: i64 },
+    #[error("{0}")]
+    WrongKind(String),
+    #[error("not a usable text model: {0}")]
+    BadText(String),
     #[error("not a usable ONNX model: {0}")]
     BadModel(String),
     #[error("{0}")]
@@ -57,5 +64,7 @@ pub enum MlError {
 /// Registers the ml_* functions and the batch table on `conn`.
 pub fn register(conn: &Connection) -> Result<()> {
     functions::register(conn)?;
+    embed::register(conn)?;
+    embed_batch::load_module(conn)?;
     batch::load_module(conn)
 }

@@ -2,12 +2,13 @@
 //! `[batch, n_features]`) and gives (a prediction, and for classifiers probabilities),
 //! and the process-wide cache of sessions keyed by the model bytes' sha256.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::{RunOptions, Session};
+use ort::session::{RunOptions, Session, SessionInputValue, SessionOutputs};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use rusqlite::types::Value;
 
@@ -18,42 +19,134 @@ use super::{runtime, MlError};
 /// At most this many sessions stay cached; beyond it the cache starts afresh.
 const MAX_CACHED: usize = 32;
 
-/// Cached sessions, with the runtime settings generation they were built under: a
-/// change of settings (threads, native path) makes them stale.
-/// Sessions by model sha256.
-type Sessions = HashMap<String, Arc<Model>>;
+/// Loaded models by key (the sha256 the registry stores), with the runtime settings
+/// generation they were built under: a change of settings (threads, native path) makes
+/// them stale. At most `MAX_CACHED` stay; beyond it the cache starts afresh.
+pub struct SessionCache<T>(Mutex<Option<Generation<T>>>);
 
-static CACHE: Mutex<Option<(u64, Sessions)>> = Mutex::new(None);
+/// The settings generation and the models built under it.
+type Generation<T> = (u64, HashMap<String, Arc<T>>);
+
+impl<T> Default for SessionCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> SessionCache<T> {
+    pub const fn new() -> Self {
+        SessionCache(Mutex::new(None))
+    }
+
+    /// Drops every cached model.
+    pub fn clear(&self) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = None;
+        }
+    }
+
+    /// The cached model for `key`, if any was built under the current settings.
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
+        let guard = self.0.lock().ok()?;
+        let (generation, map) = guard.as_ref()?;
+        if *generation != runtime::settings_generation() {
+            return None;
+        }
+        map.get(key).cloned()
+    }
+
+    /// Caches `model` under `key`.
+    pub fn insert(&self, key: &str, model: Arc<T>) {
+        if let Ok(mut c) = self.0.lock() {
+            let generation = runtime::settings_generation();
+            if c.as_ref().is_some_and(|(g, _)| *g != generation) {
+                *c = None;
+            }
+            let (_, map) = c.get_or_insert_with(|| (generation, HashMap::new()));
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+            map.insert(key.to_string(), model);
+        }
+    }
+}
+
+static CACHE: SessionCache<Model> = SessionCache::new();
 
 /// Drops every cached session (a test or a user wants a cold start).
 pub fn clear_cache() {
-    if let Ok(mut c) = CACHE.lock() {
-        *c = None;
-    }
+    CACHE.clear();
 }
 
 /// The cached model for `sha256`, if any was built under the current settings.
 pub fn cached(sha256: &str) -> Option<Arc<Model>> {
-    let guard = CACHE.lock().ok()?;
-    let (generation, map) = guard.as_ref()?;
-    if *generation != runtime::settings_generation() {
-        return None;
-    }
-    map.get(sha256).cloned()
+    CACHE.get(sha256)
 }
 
 /// Caches `model` under `sha256`.
 pub fn insert_cached(sha256: &str, model: Arc<Model>) {
-    if let Ok(mut c) = CACHE.lock() {
-        let generation = runtime::settings_generation();
-        if c.as_ref().is_some_and(|(g, _)| *g != generation) {
-            *c = None;
+    CACHE.insert(sha256, model);
+}
+
+/// A session for ONNX `bytes` with this process's thread setting, after checking that
+/// the model reads no file.
+pub fn new_session(bytes: &[u8]) -> Result<Session, MlError> {
+    // Before ONNX Runtime sees it: a stored model must not read files.
+    super::proto::check_no_file_references(bytes)
+        .map_err(|m| MlError::BadModel(format!("refused: {m}")))?;
+    let env = runtime::environment()?;
+    let bad = |e: ort::Error| MlError::BadModel(e.to_string());
+    let threads = runtime::threads();
+    Session::builder(env)
+        .map_err(bad)?
+        .with_intra_threads(threads)
+        .map_err(|e| MlError::BadModel(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| MlError::BadModel(e.to_string()))?
+        // `All` (99) is accepted by every ONNX Runtime; `Level3` (3, layout) is refused
+        // by older ones such as 1.19, the newest onnxruntime for Python 3.9.
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| MlError::BadModel(e.to_string()))?
+        .commit_from_memory(bytes)
+        .map_err(bad)
+}
+
+/// Runs `session` on `inputs` under the configured time limit (a watchdog thread sets
+/// the run's terminate flag when the limit passes) and hands the outputs to `read`.
+pub fn run_limited<T>(
+    session: &mut Session,
+    inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>,
+    read: impl FnOnce(&SessionOutputs<'_>) -> Result<T, MlError>,
+) -> Result<T, MlError> {
+    let run = |e: ort::Error| MlError::Run(e.to_string());
+    let options = RunOptions::new().map_err(run)?;
+    let limit = runtime::max_run_time();
+    let timed_out = AtomicBool::new(false);
+    // ONNX Runtime runs outside SQLite's VM: a watchdog thread (only when a time
+    // limit is set) sets the run's terminate flag when the limit passes.
+    let result = std::thread::scope(|scope| {
+        let (finished, wait) = mpsc::channel::<()>();
+        if let Some(limit) = limit {
+            let (options, timed_out) = (&options, &timed_out);
+            scope.spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                    timed_out.store(true, Ordering::Relaxed);
+                    let _ = options.terminate();
+                }
+            });
         }
-        let (_, map) = c.get_or_insert_with(|| (generation, HashMap::new()));
-        if map.len() >= MAX_CACHED {
-            map.clear();
-        }
-        map.insert(sha256.to_string(), model);
+        let result = session.run_with_options(inputs, &options);
+        drop(finished);
+        result
+    });
+    match result {
+        Ok(o) => read(&o),
+        Err(_) if timed_out.load(Ordering::Relaxed) => Err(MlError::Run(format!(
+            "the model ran longer than the time limit of {:.3} s (set with \
+             sqlite_quiver.ml.configure(max_run_seconds=...)) and was stopped",
+            limit.map_or(0.0, |l| l.as_secs_f64())
+        ))),
+        Err(e) => Err(run(e)),
     }
 }
 
@@ -78,7 +171,7 @@ pub struct Model {
     pub output_schema: String,
 }
 
-fn schema_json(outlets: &[ort::value::Outlet]) -> String {
+pub(crate) fn schema_json(outlets: &[ort::value::Outlet]) -> String {
     let parts: Vec<String> = outlets
         .iter()
         .map(|o| match o.dtype() {
@@ -123,24 +216,7 @@ pub const MAX_FEATURES: usize = 1 << 20;
 impl Model {
     /// Loads ONNX bytes into a session with this process's thread setting.
     pub fn load(bytes: &[u8]) -> Result<Model, MlError> {
-        // Before ONNX Runtime sees it: a stored model must not read files.
-        super::proto::check_no_file_references(bytes)
-            .map_err(|m| MlError::BadModel(format!("refused: {m}")))?;
-        let env = runtime::environment()?;
-        let bad = |e: ort::Error| MlError::BadModel(e.to_string());
-        let threads = runtime::threads();
-        let session = Session::builder(env)
-            .map_err(bad)?
-            .with_intra_threads(threads)
-            .map_err(|e| MlError::BadModel(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| MlError::BadModel(e.to_string()))?
-            // `All` (99) is accepted by every ONNX Runtime; `Level3` (3, layout) is refused
-            // by older ones such as 1.19, the newest onnxruntime for Python 3.9.
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| MlError::BadModel(e.to_string()))?
-            .commit_from_memory(bytes)
-            .map_err(bad)?;
+        let session = new_session(bytes)?;
         let inputs = session.inputs();
         if inputs.len() != 1 {
             return Err(MlError::BadModel(format!(
@@ -288,48 +364,22 @@ impl Model {
                     .into_dyn()
             }
         };
-        let options = RunOptions::new().map_err(run)?;
-        let limit = runtime::max_run_time();
-        let timed_out = AtomicBool::new(false);
-        // ONNX Runtime runs outside SQLite's VM: a watchdog thread (only when a time
-        // limit is set) sets the run's terminate flag when the limit passes.
-        let result = std::thread::scope(|scope| {
-            let (finished, wait) = mpsc::channel::<()>();
-            if let Some(limit) = limit {
-                let (options, timed_out) = (&options, &timed_out);
-                scope.spawn(move || {
-                    if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-                        timed_out.store(true, Ordering::Relaxed);
-                        let _ = options.terminate();
-                    }
-                });
-            }
-            let result =
-                session.run_with_options(ort::inputs![self.input_name.as_str() => input], &options);
-            drop(finished);
-            result
-        });
-        let outputs = match result {
-            Ok(o) => o,
-            Err(_) if timed_out.load(Ordering::Relaxed) => {
-                return Err(MlError::Run(format!(
-                    "the model ran longer than the time limit of {:.3} s (set with \
-                     sqlite_quiver.ml.configure(max_run_seconds=...)) and was stopped",
-                    limit.map_or(0.0, |l| l.as_secs_f64())
-                )))
-            }
-            Err(e) => return Err(run(e)),
-        };
-        let labels = labels_of(&outputs[0], rows)?;
-        let (probabilities, width) = match (proba, self.proba_output) {
-            (true, Some(i)) => floats_of(&outputs[i], rows)?,
-            _ => (Vec::new(), 0),
-        };
-        Ok(Predictions {
-            labels,
-            probabilities,
-            width,
-        })
+        run_limited(
+            &mut session,
+            ort::inputs![self.input_name.as_str() => input],
+            |outputs| {
+                let labels = labels_of(&outputs[0], rows)?;
+                let (probabilities, width) = match (proba, self.proba_output) {
+                    (true, Some(i)) => floats_of(&outputs[i], rows)?,
+                    _ => (Vec::new(), 0),
+                };
+                Ok(Predictions {
+                    labels,
+                    probabilities,
+                    width,
+                })
+            },
+        )
     }
 }
 

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::model::{self, Model};
+use super::text::{self, TextConfig, TextModel};
 use super::{runtime, MlError};
 
 pub const TABLE: &str = "quiver_models";
@@ -32,20 +33,30 @@ fn registry_exists(conn: &Connection) -> Result<bool, MlError> {
         .exists([TABLE])?)
 }
 
-/// The model named by `spec`, loaded (or found in the cache).
-pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
+/// The registry row of `spec`: (name, version, sha256, model size, format).
+fn find<'s>(conn: &Connection, spec: &'s str) -> Result<(&'s str, Row), MlError> {
     let (name, version) = parse_spec(spec);
-    let row = lookup(conn, name, version);
-    let (version, sha256, size) = match row {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(missing(conn, name, version)?),
+    match lookup(conn, name, version) {
+        Ok(Some(r)) => Ok((name, r)),
+        Ok(None) => Err(missing(conn, name, version)?),
         Err(e) => {
             if !registry_exists(conn)? {
                 return Err(MlError::NoRegistry);
             }
-            return Err(e);
+            Err(e)
         }
-    };
+    }
+}
+
+/// The model named by `spec`, loaded (or found in the cache).
+pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
+    let (name, (version, sha256, size, format)) = find(conn, spec)?;
+    if format == text::FORMAT {
+        return Err(MlError::WrongKind(format!(
+            "model '{name}' is a text model (it turns text into vectors): use \
+             ml_embed('{name}', text) or ml_embed_batch"
+        )));
+    }
     if let Some(m) = model::cached(&sha256) {
         return Ok(m);
     }
@@ -76,23 +87,83 @@ pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
     Ok(loaded)
 }
 
-type Row = (i64, String, usize);
+/// The text model named by `spec`, loaded (or found in the cache).
+pub fn resolve_text(conn: &Connection, spec: &str) -> Result<Arc<TextModel>, MlError> {
+    let (name, (version, sha256, size, format)) = find(conn, spec)?;
+    if format != text::FORMAT {
+        return Err(MlError::WrongKind(format!(
+            "model '{name}' is not a text model (it is a '{format}' model saved with \
+             save_model, for ml_predict); save a text model with \
+             sqlite_quiver.ml.save_text_model or save_sentence_transformer"
+        )));
+    }
+    if let Some(m) = text::cached(&sha256) {
+        return Ok(m);
+    }
+    let limit = runtime::max_model_bytes();
+    if size > limit {
+        return Err(MlError::TooLarge {
+            name: name.to_string(),
+            version,
+            size,
+            limit,
+        });
+    }
+    let (bytes, tokenizer, config): (Vec<u8>, Vec<u8>, String) = conn
+        .prepare(&format!(
+            "SELECT model, tokenizer, config FROM {TABLE} WHERE name = ?1 AND version = ?2"
+        ))?
+        .query_row((name, version), |r| {
+            // Text or BLOB (an edited row may hold either): the bytes are checked below.
+            let bytes = |i: usize| -> rusqlite::Result<Vec<u8>> {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                        b.to_vec()
+                    }
+                    _ => Vec::new(),
+                })
+            };
+            Ok((
+                bytes(0)?,
+                bytes(1)?,
+                String::from_utf8_lossy(&bytes(2)?).into_owned(),
+            ))
+        })?;
+    if !text::digest(&bytes, &tokenizer, config.as_bytes()).eq_ignore_ascii_case(&sha256) {
+        return Err(MlError::Corrupt {
+            name: name.to_string(),
+            version,
+        });
+    }
+    let config = TextConfig::from_json(&config)?;
+    let loaded = Arc::new(TextModel::load(&bytes, &tokenizer, config)?);
+    text::insert_cached(&sha256, loaded.clone());
+    Ok(loaded)
+}
+
+type Row = (i64, String, usize, String);
 
 fn lookup(conn: &Connection, name: &str, version: Option<i64>) -> Result<Option<Row>, MlError> {
     let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
-        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as usize))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get::<_, i64>(2)?.max(0) as usize,
+            r.get(3)?,
+        ))
     };
     let row = match version {
         None => conn
             .prepare(&format!(
-                "SELECT version, sha256, length(model) FROM {TABLE} \
+                "SELECT version, sha256, length(model), format FROM {TABLE} \
                  WHERE name = ?1 AND active = 1 ORDER BY version DESC LIMIT 1"
             ))?
             .query_row([name], map)
             .optional()?,
         Some(v) => conn
             .prepare(&format!(
-                "SELECT version, sha256, length(model) FROM {TABLE} WHERE name = ?1 AND version = ?2"
+                "SELECT version, sha256, length(model), format FROM {TABLE} \
+                 WHERE name = ?1 AND version = ?2"
             ))?
             .query_row((name, v), map)
             .optional()?,
