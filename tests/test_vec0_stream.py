@@ -1,0 +1,161 @@
+"""The first KNN query of a process (cold cache) is answered while the chunks are read.
+
+Every query here is checked against a numpy brute force with the cache cold (cleared,
+or invalidated by another connection's commit) and warm, on database files in both
+journal modes, with filters and every metric.
+"""
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+import sqlite_quiver
+from sqlite_quiver.vectors import clear_cache
+
+N, DIMS, K = 300, 16, 10
+
+
+def connect(path, journal):
+    c = sqlite3.connect(path, isolation_level=None)
+    sqlite_quiver.load(c)
+    c.execute(f"pragma journal_mode={journal}")
+    return c
+
+
+def distances(X, q, metric):
+    X64, q64 = X.astype(np.float64), q.astype(np.float64)
+    if metric == "l2":
+        return np.sqrt(((X64 - q64) ** 2).sum(1))
+    if metric == "l1":
+        return np.abs(X64 - q64).sum(1)
+    if metric == "cosine":
+        return 1 - (X64 @ q64) / (np.linalg.norm(X64, axis=1) * np.linalg.norm(q64))
+    if metric == "hamming":
+        bits = np.unpackbits(np.bitwise_xor(X, q), axis=1)
+        return bits.sum(1).astype(np.float64)
+    raise AssertionError(metric)
+
+
+def brute(X, rowids, q, metric, mask=None):
+    d = distances(X, q, metric)
+    idx = np.arange(len(rowids)) if mask is None else np.flatnonzero(mask)
+    order = sorted(idx, key=lambda i: (d[i], rowids[i]))[:K]
+    return [int(rowids[i]) for i in order], [float(d[i]) for i in order]
+
+
+def check(conn, sql, params, want):
+    rows = conn.execute(sql, params).fetchall()
+    ids, dists = want
+    assert [r[0] for r in rows] == ids
+    np.testing.assert_allclose([r[1] for r in rows], dists, rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(params=["wal", "delete"])
+def journal(request):
+    return request.param
+
+
+def make_table(path, journal, column, rng, kind="float"):
+    c = connect(path, journal)
+    c.execute(
+        f"create virtual table t using vec0({column}, user_id integer partition key, "
+        "genre text, chunk_size=32)"
+    )
+    if kind == "float":
+        X = rng.standard_normal((N, DIMS)).astype(np.float32)
+        wrap = "?"
+    elif kind == "int8":
+        X = rng.integers(-128, 128, (N, DIMS)).astype(np.int8)
+        wrap = "vec_int8(?)"
+    else:
+        X = rng.integers(0, 256, (N, DIMS // 8 * 8 // 8)).astype(np.uint8)
+        wrap = "vec_bit(?)"
+    rowids = np.arange(1, N + 1) * 3
+    users = rng.integers(0, 4, N)
+    genres = np.array(["a", "b", "c"])[rng.integers(0, 3, N)]
+    c.execute("begin")
+    c.executemany(
+        f"insert into t(rowid, emb, user_id, genre) values (?, {wrap}, ?, ?)",
+        [
+            (int(r), x.tobytes(), int(u), str(g))
+            for r, x, u, g in zip(rowids, X, users, genres, strict=True)
+        ],
+    )
+    c.execute("commit")
+    return c, X, rowids, users, genres, wrap
+
+
+@pytest.mark.parametrize(
+    "column,metric,kind",
+    [
+        ("emb float[16]", "l2", "float"),
+        ("emb float[16] distance_metric=l1", "l1", "float"),
+        ("emb float[16] distance_metric=cosine", "cosine", "float"),
+        ("emb int8[16]", "l2", "int8"),
+        ("emb bit[16]", "hamming", "bit"),
+    ],
+)
+def test_cold_warm_and_after_commit_equal_brute_force(tmp_path, rng, journal, column, metric, kind):
+    path = str(tmp_path / "db.sqlite")
+    writer, X, rowids, users, genres, wrap = make_table(path, journal, column, rng, kind)
+    reader = connect(path, journal)
+    q = X[7].copy()
+    q[0] = q[0] // 2 if kind != "float" else q[0] + 0.5
+    base = f"select rowid, distance from t where emb match {wrap} and k = {K}"
+    queries = [
+        (base, (q.tobytes(),), None),
+        (base + " and genre = 'b'", (q.tobytes(),), genres == "b"),
+        (base + " and user_id = 2", (q.tobytes(),), users == 2),
+        (
+            base + " and rowid in (3, 9, 30, 300, 600, 603, 900)",
+            (q.tobytes(),),
+            np.isin(rowids, [3, 9, 30, 300, 600, 603, 900]),
+        ),
+    ]
+
+    def check_all(conn):
+        for sql, params, mask in queries:
+            check(conn, sql, params, brute(X, rowids, q, metric, mask))
+
+    for conn in (reader, writer):
+        clear_cache()
+        check_all(conn)  # cold: answered while the chunks are read
+        check_all(conn)  # warm
+    # another connection commits: the reader's next query reloads (or sees the
+    # writer's update) and still equals brute force
+    X = X.copy()
+    X[[0, 40, 100]] = X[[1, 41, 101]]
+    writer.execute("begin")
+    for i in (0, 40, 100):
+        writer.execute(
+            f"update t set emb = {wrap} where rowid = ?", (X[i].tobytes(), int(rowids[i]))
+        )
+    writer.execute(f"delete from t where rowid = {int(rowids[5])}")
+    writer.execute("commit")
+    keep = np.ones(N, bool)
+    keep[5] = False
+    X, rowids, users, genres = X[keep], rowids[keep], users[keep], genres[keep]
+    queries = [(s, p, None if m is None else m[keep]) for s, p, m in queries]
+    check_all(reader)
+    clear_cache()
+    check_all(reader)  # cold after the commit
+    check_all(writer)
+    writer.close()
+    reader.close()
+
+
+def test_cold_query_on_a_table_with_an_empty_last_chunk(tmp_path, rng, journal):
+    path = str(tmp_path / "db.sqlite")
+    writer, X, rowids, users, genres, wrap = make_table(path, journal, "emb float[16]", rng)
+    writer.execute(f"delete from t where rowid > {int(rowids[N - 20])}")
+    clear_cache()
+    q = rng.standard_normal(DIMS).astype(np.float32)
+    keep = rowids <= rowids[N - 20]
+    check(
+        writer,
+        f"select rowid, distance from t where emb match ? and k = {K}",
+        (q.tobytes(),),
+        brute(X[keep], rowids[keep], q, "l2"),
+    )
+    writer.close()
