@@ -9,6 +9,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+from test_vec0 import brute as float_distances
 
 import sqlite_quiver
 from sqlite_quiver.vectors import clear_cache
@@ -24,17 +25,9 @@ def connect(path, journal):
 
 
 def distances(X, q, metric):
-    X64, q64 = X.astype(np.float64), q.astype(np.float64)
-    if metric == "l2":
-        return np.sqrt(((X64 - q64) ** 2).sum(1))
-    if metric == "l1":
-        return np.abs(X64 - q64).sum(1)
-    if metric == "cosine":
-        return 1 - (X64 @ q64) / (np.linalg.norm(X64, axis=1) * np.linalg.norm(q64))
     if metric == "hamming":
-        bits = np.unpackbits(np.bitwise_xor(X, q), axis=1)
-        return bits.sum(1).astype(np.float64)
-    raise AssertionError(metric)
+        return np.unpackbits(np.bitwise_xor(X, q), axis=1).sum(1).astype(np.float64)
+    return float_distances(X, q, metric)
 
 
 def brute(X, rowids, q, metric, mask=None):
