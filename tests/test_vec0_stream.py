@@ -5,6 +5,7 @@ or invalidated by another connection's commit) and warm, on database files in bo
 journal modes, with filters and every metric.
 """
 
+import json
 import sqlite3
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from test_vec0 import brute as float_distances
 
 import sqlite_quiver
-from sqlite_quiver.vectors import clear_cache
+from sqlite_quiver.vectors import cache_info, clear_cache
 
 N, DIMS, K = 300, 16, 10
 
@@ -152,3 +153,33 @@ def test_cold_query_on_a_table_with_an_empty_last_chunk(tmp_path, rng, journal):
         brute(X[keep], rowids[keep], q, "l2"),
     )
     writer.close()
+
+
+def test_cache_info_counts_loads_hits_tables_and_bytes(tmp_path, rng):
+    path = str(tmp_path / "db.sqlite")
+    writer, X, rowids, *_ = make_table(path, "wal", "emb float[16]", rng)
+    reader = connect(path, "wal")
+    clear_cache()
+    info = json.loads(reader.execute("select quiver_cache_info()").fetchone()[0])
+    assert info["tables"] == 0 and info["bytes"] == 0
+    q = X[3].tobytes()
+    sql = f"select rowid from t where emb match ? and k = {K}"
+    reader.execute(sql, (q,)).fetchall()  # cold: a load
+    reader.execute(sql, (q,)).fetchall()  # warm: a hit
+    after = cache_info()
+    assert after == json.loads(reader.execute("select quiver_cache_info()").fetchone()[0])
+    assert after["tables"] == 1
+    assert after["loads"] - info["loads"] == 1
+    assert after["hits"] - info["hits"] == 1
+    assert N * DIMS * 4 <= after["bytes"] <= 2 * N * DIMS * 4 + 64 * 1024
+    # after another connection's commit the next query sees it (from the entry the
+    # writer updated in place, or from a reload): one more hit or load
+    writer.execute(f"delete from t where rowid = {int(rowids[3])}")
+    got = [r[0] for r in reader.execute(sql, (q,))]
+    assert int(rowids[3]) not in got and len(got) == K
+    now = cache_info()
+    assert (now["loads"] + now["hits"]) - (after["loads"] + after["hits"]) == 1
+    clear_cache()
+    assert cache_info()["tables"] == 0
+    writer.close()
+    reader.close()

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use quiver_kernels::distance::norm_f32;
@@ -221,6 +222,24 @@ fn lock() -> std::sync::MutexGuard<'static, Entries> {
     entries().lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Queries answered from a valid entry, and tables loaded (decoded from the database).
+static HITS: AtomicU64 = AtomicU64::new(0);
+static LOADS: AtomicU64 = AtomicU64::new(0);
+
+/// What the cache holds, as JSON text: `{"tables": n, "bytes": b, "hits": h, "loads": l}`
+/// (bytes held by the decoded tables; hits and loads counted since the process started).
+pub fn info_json() -> String {
+    let map = lock();
+    let bytes: usize = map.values().map(|d| d.memory_bytes()).sum();
+    serde_json::json!({
+        "tables": map.len(),
+        "bytes": bytes,
+        "hits": HITS.load(Ordering::Relaxed),
+        "loads": LOADS.load(Ordering::Relaxed),
+    })
+    .to_string()
+}
+
 /// The cache key of `shadow` as seen from `conn`.
 pub fn key(conn: &Connection, shadow: &Shadow) -> String {
     let schema = std::ffi::CString::new(shadow.schema.as_str()).unwrap_or_default();
@@ -314,9 +333,11 @@ pub fn get_streaming(
     let token = shadow.generation(conn)?;
     if let Some(data) = lock().get(&key) {
         if data.token == token {
+            HITS.fetch_add(1, Ordering::Relaxed);
             return Ok((Arc::clone(data), false));
         }
     }
+    LOADS.fetch_add(1, Ordering::Relaxed);
     let data = Arc::new(load(conn, shadow, token, on_chunk)?);
     // Install only if nothing changed while loading (another connection's commit
     // between statements of an autocommit read): tokens are never reused.
