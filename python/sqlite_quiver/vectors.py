@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
@@ -191,6 +192,31 @@ def cache_bytes(conn: Any, table: str) -> int:
     True
     """
     return _quiver.vec0_cache_bytes(conn, table)
+
+
+def cache_info() -> dict[str, int]:
+    """What the process-level vector cache holds: ``tables`` cached, ``bytes`` they
+    take, and since the process started, ``hits`` (queries, SQL or Python, answered from a valid
+    entry) and ``loads`` (tables read from the database, which is what a first query
+    or a query after another connection's commit does). Same as SQL
+    ``select quiver_cache_info()`` (JSON text).
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[2])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(2), ids=[1, 2])
+    >>> clear_cache()
+    >>> before = cache_info()
+    >>> q = np.float32([0, 1]).tobytes()
+    >>> for _ in range(3):
+    ...     _ = conn.execute("select rowid from t where emb match ? and k = 1", [q]).fetchall()
+    >>> info = cache_info()
+    >>> info["tables"], info["loads"] - before["loads"], info["hits"] - before["hits"]
+    (1, 1, 2)
+    >>> info["bytes"] >= 2 * 2 * 4
+    True
+    """
+    return json.loads(_quiver.vec0_cache_info())
 
 
 def clear_cache() -> None:

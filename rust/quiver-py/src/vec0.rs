@@ -238,6 +238,12 @@ pub fn vec0_set_scan_threads(n: usize) -> usize {
     quiver_sqlite::vec0::knn::set_max_threads(n)
 }
 
+/// The process-level vector cache as JSON text (tables, bytes, hits, loads).
+#[pyfunction]
+pub fn vec0_cache_info() -> String {
+    quiver_sqlite::vec0::cache::info_json()
+}
+
 /// Drops every table from the process-level vector cache.
 #[pyfunction]
 pub fn vec0_clear_cache() {

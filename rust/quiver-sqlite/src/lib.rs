@@ -6,7 +6,7 @@
 //!
 //! | SQL name                                                   | file                        |
 //! |------------------------------------------------------------|-----------------------------|
-//! | `vec_f32`, `vec_int8`, `vec_bit`, `vec_length`, `vec_type`, `vec_to_json`, `vec_add`, `vec_sub`, `vec_normalize`, `vec_slice`, `vec_distance_*`, `vec_quantize_*`, `vec_version`, `vec_debug`, `quiver_version`, `quiver_kernels` | `vec/functions.rs` |
+//! | `vec_f32`, `vec_int8`, `vec_bit`, `vec_length`, `vec_type`, `vec_to_json`, `vec_add`, `vec_sub`, `vec_normalize`, `vec_slice`, `vec_distance_*`, `vec_quantize_*`, `vec_version`, `vec_debug`, `quiver_version`, `quiver_kernels`, `quiver_cache_info` | `vec/functions.rs` |
 //! | `vec_each`                                                 | `vec/each.rs`               |
 //! | `vec0` (virtual table)                                     | `vec0/` (`vec0/table.rs`)   |
 //! | `arrow` (virtual table behind `register_arrow`)            | `arrow/vtab.rs`             |

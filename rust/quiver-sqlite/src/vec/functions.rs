@@ -466,6 +466,10 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.create_scalar_function("vec_debug", 0, pure, |_| Ok(vec_debug_string()))?;
     conn.create_scalar_function("quiver_version", 0, pure, |_| Ok(env!("CARGO_PKG_VERSION")))?;
     conn.create_scalar_function("quiver_kernels", 0, pure, |_| Ok(dispatch::best().name))?;
+    // Not deterministic: the cache changes between calls.
+    conn.create_scalar_function("quiver_cache_info", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(crate::vec0::cache::info_json())
+    })?;
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
     conn.create_scalar_function("vec_int8", 1, makes, vec_int8)?;
     conn.create_scalar_function("vec_bit", 1, makes, vec_bit)?;

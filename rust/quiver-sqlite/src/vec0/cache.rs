@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use quiver_kernels::distance::norm_f32;
@@ -221,6 +222,24 @@ fn lock() -> std::sync::MutexGuard<'static, Entries> {
     entries().lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Queries answered from a valid entry, and tables loaded (decoded from the database).
+static HITS: AtomicU64 = AtomicU64::new(0);
+static LOADS: AtomicU64 = AtomicU64::new(0);
+
+/// What the cache holds, as JSON text: `{"tables": n, "bytes": b, "hits": h, "loads": l}`
+/// (bytes held by the decoded tables; hits and loads counted since the process started).
+pub fn info_json() -> String {
+    let map = lock();
+    let bytes: usize = map.values().map(|d| d.memory_bytes()).sum();
+    serde_json::json!({
+        "tables": map.len(),
+        "bytes": bytes,
+        "hits": HITS.load(Ordering::Relaxed),
+        "loads": LOADS.load(Ordering::Relaxed),
+    })
+    .to_string()
+}
+
 /// The cache key of `shadow` as seen from `conn`.
 pub fn key(conn: &Connection, shadow: &Shadow) -> String {
     let schema = std::ffi::CString::new(shadow.schema.as_str()).unwrap_or_default();
@@ -292,23 +311,48 @@ pub fn apply(
 
 /// The decoded table as `conn` sees it now, from the cache or freshly loaded.
 pub fn get(conn: &Connection, shadow: &Shadow) -> Result<Arc<TableData>> {
+    Ok(get_streaming(conn, shadow, &mut |_, _, _, _| {})?.0)
+}
+
+/// Called once per decoded chunk of a vector column while a table loads:
+/// `(partly loaded table, vector column, first slot, end slot)`. Every row's rowid, key
+/// and metadata are already in place; the vectors of the given slots have just been
+/// decoded (with their norms), the other chunks may still be zero.
+pub type ChunkHook<'a> = dyn FnMut(&TableData, usize, usize, usize) + 'a;
+
+/// Like [`get`], but when the table has to be loaded, `on_chunk` sees each chunk as it
+/// is decoded (so a query can be answered in the same pass). The flag says whether the
+/// table was loaded (`on_chunk` then saw every slot of every vector column once) or
+/// came from the cache (`on_chunk` was not called).
+pub fn get_streaming(
+    conn: &Connection,
+    shadow: &Shadow,
+    on_chunk: &mut ChunkHook<'_>,
+) -> Result<(Arc<TableData>, bool)> {
     let key = key(conn, shadow);
     let token = shadow.generation(conn)?;
     if let Some(data) = lock().get(&key) {
         if data.token == token {
-            return Ok(Arc::clone(data));
+            HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok((Arc::clone(data), false));
         }
     }
-    let data = Arc::new(load(conn, shadow, token)?);
+    LOADS.fetch_add(1, Ordering::Relaxed);
+    let data = Arc::new(load(conn, shadow, token, on_chunk)?);
     // Install only if nothing changed while loading (another connection's commit
     // between statements of an autocommit read): tokens are never reused.
     if shadow.generation(conn)? == token {
         lock().insert(key, Arc::clone(&data));
     }
-    Ok(data)
+    Ok((data, true))
 }
 
-fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
+fn load(
+    conn: &Connection,
+    shadow: &Shadow,
+    token: i64,
+    on_chunk: &mut ChunkHook<'_>,
+) -> Result<TableData> {
     let config = &shadow.config;
     let cs = config.chunk_size;
     let n_chunks = shadow.n_chunks(conn)?;
@@ -350,20 +394,39 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
         }
     }
     shadow.check_live_against_bitmaps(conn, &live, token)?;
-    let mut columns = Vec::new();
-    let mut vectors = Vec::new();
-    for (vi, (_, col)) in config.vector_columns().enumerate() {
-        columns.push(col.clone());
-        let bytes = col.bytes();
-        let mut out = match col.element {
+    let columns: Vec<VectorColumn> = config.vector_columns().map(|(_, c)| c.clone()).collect();
+    let vectors: Vec<VectorData> = columns
+        .iter()
+        .map(|col| match col.element {
             ElementType::Float32 => VectorData::Float32 {
                 data: vec![0.0; n_slots * col.dims],
-                norms: None,
+                norms: (col.metric == crate::vec::metric::Metric::Cosine)
+                    .then(|| vec![0.0; n_slots]),
             },
             ElementType::Int8 => VectorData::Int8(vec![0; n_slots * col.dims]),
-            ElementType::Bit => VectorData::Bit(vec![0; n_slots * bytes]),
-        };
+            ElementType::Bit => VectorData::Bit(vec![0; n_slots * col.bytes()]),
+        })
+        .collect();
+    let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
+    by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
+    let mut table = TableData {
+        token,
+        n_slots,
+        live,
+        rowids,
+        text_ids,
+        scalars,
+        vectors,
+        columns,
+        by_rowid,
+        chunk_size: cs,
+        text_key,
+    };
+    for vi in 0..table.columns.len() {
+        let dims = table.columns[vi].dims;
+        let bytes = table.columns[vi].bytes();
         let total = n_slots * bytes;
+        let mut seen = vec![false; n_chunks];
         let mut stmt = conn.prepare(&format!(
             "SELECT rowid, vectors FROM {}",
             shadow.table(&Shadow::vector_suffix(vi))
@@ -390,11 +453,17 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
                 )));
             }
             // Decoded straight into place: no second copy of the table in memory.
-            match &mut out {
-                VectorData::Float32 { data, .. } => {
+            match &mut table.vectors[vi] {
+                VectorData::Float32 { data, norms } => {
                     let dst = &mut data[start / 4..(start + blob.len()) / 4];
                     for (d, c) in dst.iter_mut().zip(blob.chunks_exact(4)) {
                         *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                    if let Some(norms) = norms {
+                        let first = start / bytes;
+                        for (i, x) in dst.chunks_exact(dims).enumerate() {
+                            norms[first + i] = norm_f32(x);
+                        }
                     }
                 }
                 VectorData::Int8(data) => {
@@ -404,31 +473,16 @@ fn load(conn: &Connection, shadow: &Shadow, token: i64) -> Result<TableData> {
                 }
                 VectorData::Bit(data) => data[start..start + blob.len()].copy_from_slice(blob),
             }
+            let chunk = start / (cs * bytes);
+            if !seen[chunk] {
+                seen[chunk] = true;
+                on_chunk(&table, vi, chunk * cs, (chunk + 1) * cs);
+            }
         }
-        if let (VectorData::Float32 { data, norms }, crate::vec::metric::Metric::Cosine) =
-            (&mut out, col.metric)
-        {
-            *norms = Some(
-                (0..n_slots)
-                    .map(|s| norm_f32(&data[s * col.dims..(s + 1) * col.dims]))
-                    .collect(),
-            );
+        // A chunk without a stored row reads as zeros, as it does from the cache.
+        for chunk in (0..n_chunks).filter(|&c| !seen[c]) {
+            on_chunk(&table, vi, chunk * cs, (chunk + 1) * cs);
         }
-        vectors.push(out);
     }
-    let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
-    by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
-    Ok(TableData {
-        token,
-        n_slots,
-        live,
-        rowids,
-        text_ids,
-        scalars,
-        vectors,
-        columns,
-        by_rowid,
-        chunk_size: cs,
-        text_key,
-    })
+    Ok(table)
 }

@@ -240,17 +240,25 @@ unsafe fn filter(
         c.knn = true;
         return Ok(ffi::SQLITE_OK);
     }
-    let data = cache::get(&t.conn, shadow).map_err(error_message)?;
-    c.hits = knn::knn(
-        &data,
-        &KnnRequest {
-            vector_column,
-            query: &query,
-            k: k as usize,
-            filters: &filters,
-            bounds,
-        },
-    );
+    let req = KnnRequest {
+        vector_column,
+        query: &query,
+        k: k as usize,
+        filters: &filters,
+        bounds,
+    };
+    // A cold cache is filled by this query, which is answered chunk by chunk as the
+    // table is read; a warm one is scanned in memory on every core.
+    let mut stream = knn::Streaming::new(&req);
+    let (data, loaded) = cache::get_streaming(&t.conn, shadow, &mut |d, col, a, b| {
+        stream.chunk(d, col, a, b)
+    })
+    .map_err(error_message)?;
+    c.hits = if loaded {
+        stream.finish(&data)
+    } else {
+        knn::knn(&data, &req)
+    };
     c.source = Source::Cached(data);
     c.knn = true;
     Ok(ffi::SQLITE_OK)

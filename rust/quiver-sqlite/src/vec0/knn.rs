@@ -367,37 +367,89 @@ fn merge_query_tops(into: &mut [TopK], other: Vec<TopK>) {
     }
 }
 
+/// Pushes the live rows of `start..end` that pass every filter into `top` (distances
+/// in scan form; [`finish`] turns them into results).
+fn scan_range(
+    data: &TableData,
+    sc: &Scorer<'_>,
+    req: &KnnRequest<'_>,
+    range: (usize, usize),
+    top: &mut TopK,
+) {
+    for slot in range.0..range.1.min(data.n_slots) {
+        if !data.live[slot] || !req.filters.iter().all(|f| f.accepts(data, slot)) {
+            continue;
+        }
+        let raw = sc.raw(slot);
+        if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(sc.finalize(raw))) {
+            continue;
+        }
+        top.push(Hit {
+            distance: raw,
+            rowid: data.rowids[slot],
+            slot: slot as u32,
+        });
+    }
+}
+
+fn finish(top: TopK, sc: &Scorer<'_>) -> Vec<Hit> {
+    let mut hits = top.finish();
+    for h in &mut hits {
+        h.distance = sc.finalize(h.distance);
+    }
+    hits
+}
+
 /// The k nearest live rows that pass every filter, closest first, ties by rowid.
 pub fn knn(data: &TableData, req: &KnnRequest<'_>) -> Vec<Hit> {
     if req.k == 0 || data.n_slots == 0 {
         return Vec::new();
     }
     let sc = scorer(data, req.vector_column, req.query);
-    let scan = |(start, end): (usize, usize)| {
+    let scan = |range: (usize, usize)| {
         let mut top = TopK::new(req.k);
-        for slot in start..end {
-            if !data.live[slot] || !req.filters.iter().all(|f| f.accepts(data, slot)) {
-                continue;
-            }
-            let raw = sc.raw(slot);
-            if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(sc.finalize(raw))) {
-                continue;
-            }
-            top.push(Hit {
-                distance: raw,
-                rowid: data.rowids[slot],
-                slot: slot as u32,
-            });
-        }
+        scan_range(data, &sc, req, range, &mut top);
         top
     };
     let threads = thread_count(data.n_slots, sc.dims, 1);
     let top = scan_parallel(data.n_slots, threads, scan, TopK::merge);
-    let mut hits = top.finish();
-    for h in &mut hits {
-        h.distance = sc.finalize(h.distance);
+    finish(top, &sc)
+}
+
+/// A KNN answered while the table is read chunk by chunk: [`Streaming::chunk`] scans
+/// each chunk of the queried column as soon as it is decoded, keeping a running top-k,
+/// so a cold query costs one pass over the chunks. Gives the same hits as [`knn`] over
+/// the finished table.
+pub struct Streaming<'a> {
+    req: &'a KnnRequest<'a>,
+    top: TopK,
+}
+
+impl<'a> Streaming<'a> {
+    pub fn new(req: &'a KnnRequest<'a>) -> Streaming<'a> {
+        Streaming {
+            req,
+            top: TopK::new(req.k.max(1)),
+        }
     }
-    hits
+
+    /// Scans slots `start..end` of vector column `column` (ignored unless it is the
+    /// queried column).
+    pub fn chunk(&mut self, data: &TableData, column: usize, start: usize, end: usize) {
+        if column != self.req.vector_column || self.req.k == 0 {
+            return;
+        }
+        let sc = scorer(data, column, self.req.query);
+        scan_range(data, &sc, self.req, (start, end), &mut self.top);
+    }
+
+    pub fn finish(self, data: &TableData) -> Vec<Hit> {
+        if self.req.k == 0 || data.n_slots == 0 {
+            return Vec::new();
+        }
+        let sc = scorer(data, self.req.vector_column, self.req.query);
+        finish(self.top, &sc)
+    }
 }
 
 /// Many queries at once: the slots are walked in cache-sized blocks and every query
