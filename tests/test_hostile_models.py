@@ -168,3 +168,39 @@ def test_time_limit_stops_a_runaway_model(tmp_path):
     assert steps[1:] == [{"ok": True}, {"ok": 0.5}, {"ok": None}]
     with pytest.raises(ValueError, match="non-negative number of seconds"):
         ml.configure(max_run_seconds=-1)
+
+
+def test_interrupt_stops_a_runaway_model(tmp_path):
+    """conn.interrupt() stops a model run (SQLite 3.41+ reports interrupts to the
+    watchdog; apsw bundles a new SQLite). No time limit is set."""
+    apsw = pytest.importorskip("apsw")
+    if apsw.sqlite_lib_version() < "3.41":
+        pytest.fail(f"apsw bundles SQLite {apsw.sqlite_lib_version()}, expected 3.41 or newer")
+    db = tmp_path / "m.db"
+    conn = sqlite3.connect(db)
+    sqlite_quiver.load(conn)
+    ml.save_model(conn, "slow", _loop_model(3))
+    _store_raw(conn, "slow", _loop_model(10**15))
+    conn.close()
+    steps = run_child(
+        f"""
+        import apsw, threading, time
+        from sqlite_quiver import ml
+        conn = apsw.Connection({str(db)!r})
+        sqlite_quiver.load(conn)
+        step(lambda: ml.settings()["max_run_seconds"])
+        threading.Timer(0.5, conn.interrupt).start()
+        t0 = time.monotonic()
+        for sql in ("select ml_predict('slow', '[1, 2]')",
+                    "select * from ml_predict_batch('slow', 'select 1, 1.0, 2.0')"):
+            step(lambda: conn.execute(sql).fetchall())
+            step(lambda: time.monotonic() - t0 < 60)
+            threading.Timer(0.5, conn.interrupt).start()
+            t0 = time.monotonic()
+        """,
+        timeout=150,
+    )
+    assert steps[0] == {"ok": None}, steps
+    for i in (1, 3):
+        assert "interrupted" in steps[i]["error"], steps
+        assert steps[i + 1] == {"ok": True}, steps

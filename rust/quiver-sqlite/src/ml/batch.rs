@@ -203,13 +203,10 @@ impl BatchCursor {
             self.features = feats;
             return Ok(());
         }
-        let p = model
-            .predict(
-                &feats,
-                keys.len(),
-                self.want_proba && model.has_probabilities(),
-            )
-            .map_err(|e| ml_error(NAME, &e))?;
+        let want_proba = self.want_proba && model.has_probabilities();
+        let p =
+            super::interrupt::watching(self.db, || model.predict(&feats, keys.len(), want_proba))
+                .map_err(|e| ml_error(NAME, &e))?;
         self.width = p.width;
         self.probabilities.extend(p.probabilities.iter().copied());
         for (key, prediction) in keys.drain(..).zip(p.labels) {

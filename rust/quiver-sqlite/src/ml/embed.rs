@@ -78,7 +78,10 @@ fn embed(ctx: &Context<'_>) -> Result<Value> {
     let Some(text) = text_arg(ctx, NAME)? else {
         return Ok(Value::Null);
     };
-    let v = model.embed(&[text], kind).map_err(|e| ml_error(NAME, &e))?;
+    // SAFETY: only the handle is taken, for the interrupt watchdog of this call.
+    let db = unsafe { ctx.get_connection()?.handle() };
+    let v = super::interrupt::watching(db, || model.embed(&[text], kind))
+        .map_err(|e| ml_error(NAME, &e))?;
     Ok(Value::Blob(quiver_kernels::codec::f32_to_blob(&v)))
 }
 

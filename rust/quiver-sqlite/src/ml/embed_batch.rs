@@ -189,7 +189,8 @@ impl EmbedCursor {
                 continue;
             }
             let strings: Vec<&str> = part.iter().map(|(_, t, _)| t.as_str()).collect();
-            let vectors = model.embed(&strings, kind).map_err(|e| {
+            let vectors = super::interrupt::watching(self.db, || model.embed(&strings, kind));
+            let vectors = vectors.map_err(|e| {
                 sql_error(format!(
                     "{NAME}: rows {}..{}: {}",
                     self.rowid + 1,

@@ -96,9 +96,12 @@ fn predict(ctx: &Context<'_>, output: Output) -> Result<Value> {
     let mut row = Vec::with_capacity(model.n_features);
     features::append_row(&values, model.n_features, 2, &mut row)
         .map_err(|m| sql_error(format!("{name}: {m}")))?;
-    let p = model
-        .predict(&row, 1, !matches!(output, Output::Label))
-        .map_err(|e| ml_error(name, &e))?;
+    // SAFETY: only the handle is taken, for the interrupt watchdog of this call.
+    let db = unsafe { ctx.get_connection()?.handle() };
+    let p = super::interrupt::watching(db, || {
+        model.predict(&row, 1, !matches!(output, Output::Label))
+    })
+    .map_err(|e| ml_error(name, &e))?;
     Ok(match output {
         Output::Label => p.labels.into_iter().next().unwrap_or(Value::Null),
         Output::ProbaJson => Value::Text(proba_json(&p.probabilities)),

@@ -8,6 +8,7 @@ pub mod embed;
 pub mod embed_batch;
 pub mod features;
 pub mod functions;
+pub mod interrupt;
 pub mod model;
 pub mod native;
 pub mod nd_functions;

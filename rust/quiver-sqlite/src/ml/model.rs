@@ -4,8 +4,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{RunOptions, Session, SessionInputValue, SessionOutputs};
@@ -14,7 +15,7 @@ use rusqlite::types::Value;
 
 use super::native::{self, Native};
 use super::predictions::Predictions;
-use super::{runtime, MlError};
+use super::{interrupt, runtime, MlError};
 
 /// At most this many sessions stay cached; beyond it the cache starts afresh.
 const MAX_CACHED: usize = 32;
@@ -111,8 +112,9 @@ pub fn new_session(bytes: &[u8]) -> Result<Session, MlError> {
         .map_err(bad)
 }
 
-/// Runs `session` on `inputs` under the configured time limit (a watchdog thread sets
-/// the run's terminate flag when the limit passes) and hands the outputs to `read`.
+/// Runs `session` on `inputs` under the configured time limit and the calling SQL
+/// function's `sqlite3_interrupt` (a watchdog thread sets the run's terminate flag when
+/// either comes) and hands the outputs to `read`.
 pub fn run_limited<T>(
     session: &mut Session,
     inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)>,
@@ -121,17 +123,37 @@ pub fn run_limited<T>(
     let run = |e: ort::Error| MlError::Run(e.to_string());
     let options = RunOptions::new().map_err(run)?;
     let limit = runtime::max_run_time();
-    let timed_out = AtomicBool::new(false);
-    // ONNX Runtime runs outside SQLite's VM: a watchdog thread (only when a time
-    // limit is set) sets the run's terminate flag when the limit passes.
+    let watched = interrupt::current();
+    let stopped = AtomicU8::new(RUNNING);
+    // ONNX Runtime runs outside SQLite's VM: a watchdog thread (only when there is a
+    // time limit or an interruptible connection) sets the run's terminate flag.
     let result = std::thread::scope(|scope| {
         let (finished, wait) = mpsc::channel::<()>();
-        if let Some(limit) = limit {
-            let (options, timed_out) = (&options, &timed_out);
+        if limit.is_some() || watched.is_some() {
+            let (options, stopped) = (&options, &stopped);
             scope.spawn(move || {
-                if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-                    timed_out.store(true, Ordering::Relaxed);
+                let start = Instant::now();
+                loop {
+                    let left = limit.map(|l| l.saturating_sub(start.elapsed()));
+                    let nap = match (left, watched) {
+                        (Some(left), None) => left,
+                        (Some(left), Some(_)) => left.min(INTERRUPT_POLL),
+                        (None, _) => INTERRUPT_POLL,
+                    };
+                    match wait.recv_timeout(nap) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return, // the run finished
+                    }
+                    let why = if watched.is_some_and(|w| w.interrupted()) {
+                        INTERRUPTED
+                    } else if left.is_some_and(|l| l <= nap) {
+                        TIMED_OUT
+                    } else {
+                        continue;
+                    };
+                    stopped.store(why, Ordering::Relaxed);
                     let _ = options.terminate();
+                    return;
                 }
             });
         }
@@ -139,16 +161,27 @@ pub fn run_limited<T>(
         drop(finished);
         result
     });
-    match result {
-        Ok(o) => read(&o),
-        Err(_) if timed_out.load(Ordering::Relaxed) => Err(MlError::Run(format!(
+    let why = stopped.load(Ordering::Relaxed);
+    let out = match (result, why) {
+        (Ok(o), _) => read(&o),
+        (Err(_), TIMED_OUT) => Err(MlError::Run(format!(
             "the model ran longer than the time limit of {:.3} s (set with \
              sqlite_quiver.ml.configure(max_run_seconds=...)) and was stopped",
             limit.map_or(0.0, |l| l.as_secs_f64())
         ))),
-        Err(e) => Err(run(e)),
-    }
+        (Err(_), INTERRUPTED) => Err(MlError::Run(
+            "interrupted: sqlite3_interrupt (conn.interrupt()) stopped the model run".to_string(),
+        )),
+        (Err(e), _) => Err(run(e)),
+    };
+    out
 }
+
+/// How often the watchdog looks at the connection's interrupt flag.
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
+const RUNNING: u8 = 0;
+const TIMED_OUT: u8 = 1;
+const INTERRUPTED: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum InputType {

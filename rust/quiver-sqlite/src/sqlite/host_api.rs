@@ -1,5 +1,7 @@
 //! SQLite APIs newer than the 3.34 bindings of rusqlite's loadable-extension mode:
-//! `sqlite3_vtab_in*` (3.38), for IN lists handed to xFilter whole.
+//! `sqlite3_vtab_in*` (3.38), for IN lists handed to xFilter whole, and
+//! `sqlite3_is_interrupted` (3.41), which lets a model run outside SQLite's VM stop on
+//! `sqlite3_interrupt`.
 //!
 //! In loadable mode they are read from the host's `sqlite3_api_routines`, whose layout
 //! only ever grows at the end: after `txn_state` (the last 3.34 member) come
@@ -20,8 +22,18 @@ type VtabInIter =
 
 #[cfg(feature = "loadable")]
 fn api_slot(extra: usize) -> Option<*const ()> {
+    // The SQLite version that added each member past the 3.34 table (see above; then
+    // deserialize, serialize, db_name (3.39), value_encoding (3.40), is_interrupted (3.41)).
+    let since = match extra {
+        0 | 1 => 3_036_001,
+        2 => 3_037_000,
+        3..=8 => 3_038_000,
+        9..=11 => 3_039_000,
+        12 => 3_040_000,
+        _ => 3_041_000,
+    };
     // SAFETY: a plain getter.
-    if unsafe { ffi::sqlite3_libversion_number() } < 3_038_000 {
+    if unsafe { ffi::sqlite3_libversion_number() } < since {
         return None;
     }
     let api = crate::sqlite::entry::bound_api();
@@ -29,7 +41,7 @@ fn api_slot(extra: usize) -> Option<*const ()> {
         return None;
     }
     let base = std::mem::size_of::<ffi::sqlite3_api_routines>() / std::mem::size_of::<usize>();
-    // SAFETY: the host is 3.38 or newer, so its API table holds these members right
+    // SAFETY: the host is new enough to have this member, which comes at this place
     // after the 3.34 ones (see the module comment); each is a function pointer.
     let p = unsafe { *(api as *const *const ()).add(base + extra) };
     (!p.is_null()).then_some(p)
@@ -46,6 +58,29 @@ fn vtab_in_iter(first: bool) -> Option<VtabInIter> {
     let slot = if first { 7 } else { 8 };
     // SAFETY: slots 7 and 8 are vtab_in_first and vtab_in_next, of this signature.
     api_slot(slot).map(|p| unsafe { std::mem::transmute::<*const (), VtabInIter>(p) })
+}
+
+type IsInterrupted = unsafe extern "C" fn(*mut ffi::sqlite3) -> c_int;
+
+#[cfg(feature = "loadable")]
+fn is_interrupted_fn() -> Option<IsInterrupted> {
+    // SAFETY: slot 13 past the 3.34 table is is_interrupted, of this signature.
+    api_slot(13).map(|p| unsafe { std::mem::transmute::<*const (), IsInterrupted>(p) })
+}
+
+#[cfg(not(feature = "loadable"))]
+fn is_interrupted_fn() -> Option<IsInterrupted> {
+    Some(ffi::sqlite3_is_interrupted as IsInterrupted)
+}
+
+/// Whether `sqlite3_interrupt` was called on `db` (None: the host SQLite is older than
+/// 3.41 and cannot tell). Callable from any thread, like `sqlite3_interrupt` itself.
+///
+/// # Safety
+/// `db` must be a live connection.
+pub unsafe fn is_interrupted(db: *mut ffi::sqlite3) -> Option<bool> {
+    // SAFETY: the caller keeps db live.
+    is_interrupted_fn().map(|f| unsafe { f(db) } != 0)
 }
 
 #[cfg(not(feature = "loadable"))]
