@@ -204,3 +204,20 @@ def test_interrupt_stops_a_runaway_model(tmp_path):
     for i in (1, 3):
         assert "interrupted" in steps[i]["error"], steps
         assert steps[i + 1] == {"ok": True}, steps
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("version", "'one'"), ("sha256", "x'00'"), ("version", "2.5")],
+)
+def test_damaged_registry_row_names_the_registry(tmp_path, column, value):
+    conn = sqlite3.connect(tmp_path / "m.db")
+    sqlite_quiver.load(conn)
+    ml.save_model(conn, "m", _identity_model(2))
+    conn.execute(f"update quiver_models set {column} = {value}")
+    conn.commit()
+    ml.configure(threads=1)  # drops cached sessions: the next call reads the row
+    with pytest.raises(sqlite3.OperationalError) as err:
+        conn.execute("select ml_predict('m', '[1, 2]')").fetchone()
+    assert "the model registry (quiver_models) is damaged" in str(err.value)
+    assert "Invalid column type" not in str(err.value)

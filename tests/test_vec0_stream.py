@@ -73,7 +73,7 @@ def make_table(path, journal, column, rng, kind="float"):
         f"insert into t(rowid, emb, user_id, genre) values (?, {wrap}, ?, ?)",
         [
             (int(r), x.tobytes(), int(u), str(g))
-            for r, x, u, g in zip(rowids, X, users, genres, strict=True)
+            for r, x, u, g in zip(rowids, X, users, genres)
         ],
     )
     c.execute("commit")

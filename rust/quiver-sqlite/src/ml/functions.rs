@@ -70,10 +70,7 @@ pub(crate) fn model_arg_with<T: Send + Sync + 'static>(
 }
 
 pub(crate) fn ml_error(function: &str, e: &MlError) -> rusqlite::Error {
-    match e {
-        MlError::Sql(inner) => sql_error(format!("{function}: {inner}")),
-        other => sql_error(format!("{function}: {other}")),
-    }
+    sql_error(format!("{function}: {e}"))
 }
 
 fn predict(ctx: &Context<'_>, output: Output) -> Result<Value> {

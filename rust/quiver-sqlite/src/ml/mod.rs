@@ -58,8 +58,29 @@ pub enum MlError {
     Features(String),
     #[error("inference failed: {0}")]
     Run(String),
-    #[error("{0}")]
+    #[error("{}", registry_message(.0))]
     Sql(#[from] rusqlite::Error),
+}
+
+/// An SQL error's message; a registry row whose value has the wrong type (a damaged or
+/// hand-edited `quiver_models`) says so instead of rusqlite's "Invalid column type".
+fn registry_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::InvalidColumnType(_, column, found) => format!(
+            "the model registry ({}) is damaged: column '{column}' holds {found}, which \
+             quiver does not write there",
+            registry::TABLE
+        ),
+        rusqlite::Error::FromSqlConversionFailure(_, found, inner) => format!(
+            "the model registry ({}) is damaged: a {found} value cannot be read ({inner})",
+            registry::TABLE
+        ),
+        rusqlite::Error::IntegralValueOutOfRange(_, value) => format!(
+            "the model registry ({}) is damaged: the value {value} is out of range",
+            registry::TABLE
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Registers the ml_* functions and the batch table on `conn`.
