@@ -71,10 +71,7 @@ def make_table(path, journal, column, rng, kind="float"):
     c.execute("begin")
     c.executemany(
         f"insert into t(rowid, emb, user_id, genre) values (?, {wrap}, ?, ?)",
-        [
-            (int(r), x.tobytes(), int(u), str(g))
-            for r, x, u, g in zip(rowids, X, users, genres)
-        ],
+        [(int(r), x.tobytes(), int(u), str(g)) for r, x, u, g in zip(rowids, X, users, genres)],
     )
     c.execute("commit")
     return c, X, rowids, users, genres, wrap
