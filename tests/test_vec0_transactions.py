@@ -181,3 +181,31 @@ def test_two_connections_interleave_writes_and_reads(tmp_path, journal):
         assert_table(writer, state)
     for c in (a, b):
         assert c.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("moved_to", [4, 50])
+def test_update_moving_a_rowid_then_automatic_insert(tmp_path, moved_to):
+    """An UPDATE that moves a row to a new rowid inside the transaction, then INSERTs
+    without a rowid: the new rows get fresh rowids (never the moved-to one), COMMIT keeps
+    every row, and the high-water mark stays at the largest rowid ever used."""
+    conn = sqlite3.connect(tmp_path / "m.db")
+    sqlite_quiver.load(conn)
+    conn.execute("create virtual table t using vec0(e float[4], chunk_size=8)")
+    conn.commit()
+    conn.executemany("insert into t(e) values (?)", [("[1,1,1,1]",)] * 3)
+    conn.execute(f"update t set rowid = {moved_to} where rowid = 3")
+    cur = conn.execute("insert into t(e) values ('[2,2,2,2]')")
+    assert cur.lastrowid == moved_to + 1
+    conn.commit()
+    assert [r for (r,) in conn.execute("select rowid from t order by rowid")] == [
+        1,
+        2,
+        moved_to,
+        moved_to + 1,
+    ]
+    # Deleting the largest rows never lets an automatic rowid come back.
+    conn.execute(f"delete from t where rowid >= {moved_to}")
+    cur = conn.execute("insert into t(e) values ('[3,3,3,3]')")
+    assert cur.lastrowid == moved_to + 2
+    conn.commit()
+    conn.execute("insert into t(t) values ('integrity-check')")

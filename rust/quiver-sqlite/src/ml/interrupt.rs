@@ -33,10 +33,16 @@ impl Watched {
 
 /// Runs `f` with `db` as the connection whose interrupt stops the model runs inside it.
 pub fn watching<T>(db: *mut ffi::sqlite3, f: impl FnOnce() -> T) -> T {
-    let previous = CURRENT.with(|c| c.replace(db));
-    let out = f();
-    CURRENT.with(|c| c.set(previous));
-    out
+    /// Puts the previous connection back, also when `f` unwinds (a caught panic must
+    /// not leave a connection that may close named here).
+    struct Restore(*mut ffi::sqlite3);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(db)));
+    f()
 }
 
 /// The connection to watch for the model run starting on this thread, when there is

@@ -82,6 +82,14 @@ impl TxState {
         self.stored_max = None;
     }
 
+    /// An UPDATE moved a row to another rowid (and stored the high-water mark itself):
+    /// the next INSERT reads the largest rowid and the stored mark again, so it never
+    /// hands out the moved-to rowid nor writes back a lower mark.
+    pub fn rowid_moved(&mut self) {
+        self.max_rowid = None;
+        self.stored_max = None;
+    }
+
     /// Drops the unwritten rows and everything known (ROLLBACK, ROLLBACK TO, DROP).
     pub fn discard(&mut self) {
         self.rows.clear();
@@ -469,13 +477,18 @@ pub fn register(conn: &Connection, shadow: &Shadow) -> Shared {
     state
 }
 
-/// Forgets the registration of `shadow` on `conn` (disconnect, rename).
-pub fn unregister(conn: &Connection, shadow: &Shadow) {
+/// Forgets the registration of `shadow` on `conn` (disconnect, rename), when it is
+/// `state`'s: a table reconnected by SQLite registers its new state under the same key
+/// before the old one disconnects.
+pub fn unregister(conn: &Connection, shadow: &Shadow, state: &Shared) {
     let key = registry_key(conn, &shadow.schema, &shadow.name);
-    registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&key);
+    let mut map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if map
+        .get(&key)
+        .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(state)))
+    {
+        map.remove(&key);
+    }
 }
 
 /// Before the Python API reads or writes `shadow` on `conn`: writes the rows SQL

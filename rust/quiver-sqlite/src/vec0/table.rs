@@ -157,7 +157,7 @@ unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
         ffi::sqlite3_free((*vtab).zErrMsg.cast::<c_void>());
         (*vtab).zErrMsg = ptr::null_mut();
         let t = Box::from_raw(vtab.cast::<Vec0Tab>());
-        pending::unregister(&t.conn, &t.shadow);
+        pending::unregister(&t.conn, &t.shadow, &t.tx);
         cache::forget_if_memory(&t.conn, &t.shadow);
         drop(t);
     }));
@@ -197,7 +197,7 @@ unsafe extern "C" fn x_rename(vtab: *mut ffi::sqlite3_vtab, new_name: *const c_c
             t.conn.flush_prepared_statement_cache();
             cache::forget(&t.conn, &t.shadow);
             t.shadow.rename(&t.conn, new_name).map_err(error_message)?;
-            pending::unregister(&t.conn, &t.shadow);
+            pending::unregister(&t.conn, &t.shadow, &t.tx);
             t.shadow.name = new_name.to_string();
             t.tx = pending::register(&t.conn, &t.shadow);
             Ok(ffi::SQLITE_OK)

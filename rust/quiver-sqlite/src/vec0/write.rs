@@ -261,9 +261,13 @@ unsafe fn update(
         }
         change.new_rowid = Some(new_rowid);
     }
+    let moved = change.new_rowid.is_some();
     shadow
         .update_with(conn, old, &change, &mut tx.tokens)
         .map_err(error_message)?;
+    if moved {
+        tx.rowid_moved();
+    }
     Ok(ffi::SQLITE_OK)
 }
 
