@@ -48,6 +48,20 @@ fn find<'s>(conn: &Connection, spec: &'s str) -> Result<(&'s str, Row), MlError>
     }
 }
 
+/// Refuses a stored model larger than the configured limit before its bytes are read.
+fn check_size(name: &str, version: i64, size: usize) -> Result<(), MlError> {
+    let limit = runtime::max_model_bytes();
+    if size > limit {
+        return Err(MlError::TooLarge {
+            name: name.to_string(),
+            version,
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
 /// The model named by `spec`, loaded (or found in the cache).
 pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
     let (name, (version, sha256, size, format)) = find(conn, spec)?;
@@ -60,15 +74,7 @@ pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
     if let Some(m) = model::cached(&sha256) {
         return Ok(m);
     }
-    let limit = runtime::max_model_bytes();
-    if size > limit {
-        return Err(MlError::TooLarge {
-            name: name.to_string(),
-            version,
-            size,
-            limit,
-        });
-    }
+    check_size(name, version, size)?;
     let bytes: Vec<u8> = conn
         .prepare(&format!(
             "SELECT model FROM {TABLE} WHERE name = ?1 AND version = ?2"
@@ -100,15 +106,7 @@ pub fn resolve_text(conn: &Connection, spec: &str) -> Result<Arc<TextModel>, MlE
     if let Some(m) = text::cached(&sha256) {
         return Ok(m);
     }
-    let limit = runtime::max_model_bytes();
-    if size > limit {
-        return Err(MlError::TooLarge {
-            name: name.to_string(),
-            version,
-            size,
-            limit,
-        });
-    }
+    check_size(name, version, size)?;
     let (bytes, tokenizer, config): (Vec<u8>, Vec<u8>, String) = conn
         .prepare(&format!(
             "SELECT model, tokenizer, config FROM {TABLE} WHERE name = ?1 AND version = ?2"
