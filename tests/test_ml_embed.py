@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -21,7 +25,7 @@ from embed_helpers import (
 )
 
 import sqlite_quiver
-from sqlite_quiver import ml
+from sqlite_quiver import _quiver, ml
 
 tokenizers = pytest.importorskip("tokenizers")  # in the test extra
 
@@ -189,9 +193,10 @@ def test_empty_inputs(tconn):
 
 
 def test_large_input_spans_chunks(tconn):
-    texts = [f"{SENTENCES[i % len(SENTENCES)]} {i % 7}" for i in range(2500)]
+    # Past ml.embed's 2,048 texts per call and ml_embed_batch's 4,096 rows per chunk.
+    texts = [f"{SENTENCES[i % len(SENTENCES)]} {i % 7}" for i in range(9000)]
     got = ml.embed(tconn, "tiny", texts)
-    assert got.shape == (2500, 32)
+    assert got.shape == (9000, 32)
     again = ml.embed(tconn, "tiny", texts[2047:2050])
     np.testing.assert_allclose(got[2047:2050], again, atol=2e-6)
     tconn.execute("create table t(k integer primary key, body)")
@@ -200,7 +205,7 @@ def test_large_input_spans_chunks(tconn):
         k
         for (k,) in tconn.execute("select key from ml_embed_batch('tiny', 'select k, body from t')")
     ]
-    assert keys == list(range(1, 2501))
+    assert keys == list(range(1, 9001))
 
 
 def test_progress_bar(tconn, capsys, monkeypatch):
@@ -430,3 +435,71 @@ def test_readme_sql_with_rowid_gaps(tconn):
         {"question": SENTENCES[3]},
     ).fetchall()
     assert titles[0] == ("t4",) and len(titles) == 5
+
+
+def test_first_load_releases_the_gil(tconn):
+    # No forced GIL switches: another thread runs only where this one gives the GIL up.
+    # The counter thread gives it back at every time.sleep(0), so it advances between
+    # `before` and `after` only if building the session (ONNX Runtime's graph
+    # optimization, the probes) ran without the GIL.
+    _quiver.ml_clear_cache()
+    counter, stop = [0], threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+            time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(30)
+    thread = threading.Thread(target=count)
+    try:
+        thread.start()
+        before = counter[0]
+        dimension = ml.preload(tconn, "tiny")
+        after = counter[0]
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        thread.join()
+    assert dimension == 32
+    assert after > before, "the counter thread never ran while the model loaded"
+    # Loaded: the next call finds it in the cache and gives the same vectors.
+    assert ml.embed(tconn, "tiny", ["hello world"]).shape == (1, 32)
+
+
+def test_preload_errors(tconn):
+    with pytest.raises(ValueError, match="no model named 'nope'"):
+        ml.preload(tconn, "nope")
+    from sklearn.linear_model import LinearRegression
+
+    ml.save_model(tconn, "lin", LinearRegression().fit(np.eye(2, dtype=np.float32), [1, 2]))
+    with pytest.raises(ValueError, match="model 'lin' is not a text model"):
+        ml.preload(tconn, "lin")
+
+
+def test_batch_embedding_column_has_the_float32_subtype(tmp_path):
+    # SQL's subtype() needs SQLite 3.45+: apsw's bundled SQLite, in a child process (one
+    # SQLite library per process).
+    pytest.importorskip("apsw")
+    db = tmp_path / "models.db"
+    disk = sqlite3.connect(db)
+    sqlite_quiver.load(disk)
+    ml.save_text_model(disk, "tiny", tiny_bert_onnx(), tokenizer_json(), max_length=24)
+    disk.commit()
+    disk.close()
+    code = f"""
+import apsw, sqlite_quiver
+c = apsw.Connection({str(db)!r})
+sqlite_quiver.load(c)
+batch = "select 1, 'a fox' union all select 2, null union all select 3, 'dogs'"
+print(list(c.execute(
+    "select key, subtype(embedding), subtype(key), typeof(embedding), length(embedding) "
+    "from ml_embed_batch('tiny', ?)", [batch])))
+print(list(c.execute("select subtype(ml_embed('tiny', 'a fox'))")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.splitlines() == [
+        "[(1, 223, 0, 'blob', 128), (2, 0, 0, 'null', None), (3, 223, 0, 'blob', 128)]",
+        "[(223,)]",
+    ], out.stderr

@@ -41,6 +41,7 @@ __all__ = [
     "get_model",
     "list_models",
     "onnxruntime_library",
+    "preload",
     "save_model",
     "save_sentence_transformer",
     "save_text_model",
@@ -646,6 +647,23 @@ def embed(
     if len(parts) == 1:
         return parts[0].copy()
     return np.concatenate(parts, axis=0)
+
+
+def preload(conn: Any, name: str) -> int:
+    """Load the text model ``name`` (or ``name@version``) of ``conn``'s registry into
+    the process's session cache now, so the first ``ml_embed`` / ``ml.embed`` does not
+    pay for it (seconds for a real model); returns its dimension. The GIL is released
+    while the session is built, so other Python threads keep running.
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.preload(conn, "minilm")
+    Traceback (most recent call last):
+    ValueError: no model registry in this database ...
+    """
+    _point_runtime()
+    return _quiver.ml_text_preload(conn, name)
 
 
 class _StderrProgress:

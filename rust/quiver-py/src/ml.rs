@@ -2,12 +2,14 @@
 //! (load a model, run it on one row, describe its inputs and outputs) for save_model.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use quiver_sqlite::ml::model::Model;
+use quiver_sqlite::ml::registry::{self, TextLookup};
 use quiver_sqlite::ml::text::{self, Kind, TextConfig, TextModel};
-use quiver_sqlite::ml::{registry, runtime, MlError};
+use quiver_sqlite::ml::{runtime, MlError};
 
 use crate::connection::with_connection;
 use crate::error::{Error, Result};
@@ -138,6 +140,24 @@ fn kind_of(kind: &str) -> Result<Kind> {
         .ok_or_else(|| Error::Value(format!("kind must be 'query' or 'document', got {kind:?}")))
 }
 
+/// The text model `name` of `conn`: the registry row is read with the GIL held (the
+/// connection is only used under it), the session is built without it (seconds for a
+/// real model), so other Python threads run meanwhile.
+fn text_model(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> Result<Arc<TextModel>> {
+    let found = with_connection(py, conn, |c| Ok(registry::fetch_text(c, name)?))?;
+    Ok(match found {
+        TextLookup::Cached(m) => m,
+        TextLookup::Stored(row) => py.detach(move || row.load())?,
+    })
+}
+
+/// Loads the text model `name` of `conn` into the session cache (without the GIL while
+/// the session is built); returns its dimension.
+#[pyfunction]
+pub fn ml_text_preload(py: Python<'_>, conn: &Bound<'_, PyAny>, name: &str) -> Result<usize> {
+    Ok(text_model(py, conn, name)?.dimension)
+}
+
 /// Embeds `texts` with the registry's text model `name` (or `name@version`) of `conn`:
 /// (float32 bytes, row-major, dimension). The GIL is released while embedding.
 #[pyfunction]
@@ -149,7 +169,7 @@ pub fn ml_embed_texts(
     kind: &str,
 ) -> Result<(Py<PyBytes>, usize)> {
     let kind = kind_of(kind)?;
-    let model = with_connection(py, conn, |c| Ok(registry::resolve_text(c, name)?))?;
+    let model = text_model(py, conn, name)?;
     let vectors = py.detach(|| model.embed(&texts, kind))?;
     let bytes = PyBytes::new(py, &quiver_kernels::codec::f32_to_blob(&vectors));
     Ok((bytes.unbind(), model.dimension))
@@ -166,7 +186,7 @@ pub fn ml_tokenize_texts(
     kind: &str,
 ) -> Result<Vec<Vec<u32>>> {
     let kind = kind_of(kind)?;
-    let model = with_connection(py, conn, |c| Ok(registry::resolve_text(c, name)?))?;
+    let model = text_model(py, conn, name)?;
     let ids = py.detach(|| {
         texts
             .iter()

@@ -16,6 +16,7 @@ pub mod predictions;
 pub mod proto;
 pub mod registry;
 pub mod runtime;
+pub(crate) mod table_fn;
 pub mod text;
 
 use rusqlite::{Connection, Result};

@@ -95,6 +95,41 @@ pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
 
 /// The text model named by `spec`, loaded (or found in the cache).
 pub fn resolve_text(conn: &Connection, spec: &str) -> Result<Arc<TextModel>, MlError> {
+    match fetch_text(conn, spec)? {
+        TextLookup::Cached(m) => Ok(m),
+        TextLookup::Stored(row) => row.load(),
+    }
+}
+
+/// A text model found in the registry: already loaded, or its stored parts (read from
+/// the database, not loaded yet).
+pub enum TextLookup {
+    Cached(Arc<TextModel>),
+    Stored(StoredText),
+}
+
+/// A registry row's text model parts, read and checked against the digest; `load` needs
+/// no connection, so a caller can run it without holding locks the database needs
+/// (Python's GIL).
+pub struct StoredText {
+    sha256: String,
+    model: Vec<u8>,
+    tokenizer: Vec<u8>,
+    config: TextConfig,
+}
+
+impl StoredText {
+    /// Builds the session (the slow part: ONNX Runtime's graph optimization and the
+    /// probes) and caches it.
+    pub fn load(self) -> Result<Arc<TextModel>, MlError> {
+        let loaded = Arc::new(TextModel::load(&self.model, &self.tokenizer, self.config)?);
+        text::insert_cached(&self.sha256, loaded.clone());
+        Ok(loaded)
+    }
+}
+
+/// The text model named by `spec`: from the cache, or its parts read from the registry.
+pub fn fetch_text(conn: &Connection, spec: &str) -> Result<TextLookup, MlError> {
     let (name, (version, sha256, size, format)) = find(conn, spec)?;
     if format != text::FORMAT {
         return Err(MlError::WrongKind(format!(
@@ -104,7 +139,7 @@ pub fn resolve_text(conn: &Connection, spec: &str) -> Result<Arc<TextModel>, MlE
         )));
     }
     if let Some(m) = text::cached(&sha256) {
-        return Ok(m);
+        return Ok(TextLookup::Cached(m));
     }
     check_size(name, version, size)?;
     let (bytes, tokenizer, config): (Vec<u8>, Vec<u8>, String) = conn
@@ -133,10 +168,12 @@ pub fn resolve_text(conn: &Connection, spec: &str) -> Result<Arc<TextModel>, MlE
             version,
         });
     }
-    let config = TextConfig::from_json(&config)?;
-    let loaded = Arc::new(TextModel::load(&bytes, &tokenizer, config)?);
-    text::insert_cached(&sha256, loaded.clone());
-    Ok(loaded)
+    Ok(TextLookup::Stored(StoredText {
+        config: TextConfig::from_json(&config)?,
+        sha256,
+        model: bytes,
+        tokenizer,
+    }))
 }
 
 type Row = (i64, String, usize, String);

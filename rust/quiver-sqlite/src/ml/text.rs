@@ -10,6 +10,7 @@
 //! ran in (up to float rounding).
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ort::session::{Session, SessionInputValue};
@@ -24,6 +25,8 @@ use super::MlError;
 pub const BATCH_ROWS: usize = 32;
 /// ... and at most this many tokens (rows x padded length).
 pub const BATCH_TOKENS: usize = 8192;
+/// From this many texts on, tokenization runs in parallel.
+const PARALLEL_TOKENIZE_MIN: usize = 64;
 /// The registry's `format` of text models.
 pub const FORMAT: &str = "onnx-text";
 
@@ -52,6 +55,19 @@ pub fn digest(model: &[u8], tokenizer: &[u8], config: &[u8]) -> String {
         h.update(part);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The process that first tokenized in parallel (0: none yet). The rayon pool's threads
+/// do not survive `fork`: a forked child (multiprocessing, a test runner) whose parent
+/// used the pool would wait on them forever, so it tokenizes sequentially.
+static POOL_PID: AtomicU32 = AtomicU32::new(0);
+
+fn parallel_pool_usable() -> bool {
+    let pid = std::process::id();
+    match POOL_PID.compare_exchange(0, pid, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => true,
+        Err(first) => first == pid,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,7 +342,7 @@ impl TextModel {
             output_schema,
         };
         // A probe: the dimension, and a clear error now rather than at query time.
-        let probe = m.run_ids(&[vec![0]])?;
+        let probe = m.run_ids(&[&[0]])?;
         m.dimension = probe.len();
         if m.dimension == 0 {
             return Err(MlError::BadText("the model gives empty vectors".into()));
@@ -340,14 +356,14 @@ impl TextModel {
         let vocab = m.counter.get_vocab_size(true);
         if vocab > 0 {
             let last = (vocab - 1) as u32;
-            m.run_ids(&[vec![last]]).map_err(|e| {
+            m.run_ids(&[&[last]]).map_err(|e| {
                 MlError::BadText(format!(
                     "the ONNX inputs do not match the tokenizer: its vocabulary has {vocab} \
                      tokens but the model refuses token id {last} ({e})"
                 ))
             })?;
         }
-        m.run_ids(&[vec![0; m.config.max_length]]).map_err(|e| {
+        m.run_ids(&[&vec![0; m.config.max_length]]).map_err(|e| {
             MlError::BadText(format!(
                 "the model does not accept max_length = {} tokens (lower max_length to the \
                  model's max_position_embeddings or less): {e}",
@@ -364,22 +380,28 @@ impl TextModel {
         }
     }
 
-    /// The encoding of `text` (prefix added, truncated or refused at max_length).
-    pub fn encode(&self, text: &str, kind: Kind) -> Result<Encoding, MlError> {
-        let prefix = self.prefix(kind);
-        let full: Cow<'_, str> = if prefix.is_empty() {
-            Cow::Borrowed(text)
-        } else {
-            Cow::Owned(format!("{prefix}{text}"))
-        };
-        let tok = if self.config.truncate {
+    /// The tokenizer that gives the model's ids (truncating unless the config refuses
+    /// over-long text).
+    fn ids_tokenizer(&self) -> &Tokenizer {
+        if self.config.truncate {
             &self.tokenizer
         } else {
             &self.counter
-        };
-        let e = tok
-            .encode_fast(full.as_ref(), true)
-            .map_err(|e| MlError::Features(format!("cannot tokenize the text: {e}")))?;
+        }
+    }
+
+    /// `text` with the kind's prefix.
+    fn with_prefix<'t>(&self, text: &'t str, kind: Kind) -> Cow<'t, str> {
+        let prefix = self.prefix(kind);
+        if prefix.is_empty() {
+            Cow::Borrowed(text)
+        } else {
+            Cow::Owned(format!("{prefix}{text}"))
+        }
+    }
+
+    /// Refuses an encoding above max_length (only reached with truncate=False).
+    fn check_length(&self, e: Encoding) -> Result<Encoding, MlError> {
         if !self.config.truncate && e.len() > self.config.max_length {
             return Err(MlError::Features(format!(
                 "the text is {} tokens long, above this model's max_length of {} (the \
@@ -389,6 +411,43 @@ impl TextModel {
             )));
         }
         Ok(e)
+    }
+
+    /// The encoding of `text` (prefix added, truncated or refused at max_length).
+    pub fn encode(&self, text: &str, kind: Kind) -> Result<Encoding, MlError> {
+        let full = self.with_prefix(text, kind);
+        let e = self
+            .ids_tokenizer()
+            .encode_fast(full.as_ref(), true)
+            .map_err(|e| MlError::Features(format!("cannot tokenize the text: {e}")))?;
+        self.check_length(e)
+    }
+
+    /// The encodings of `texts`, as `encode` gives them; many texts are tokenized in
+    /// parallel (the tokenizers crate's rayon pool, `TOKENIZERS_PARALLELISM=false` turns
+    /// it off).
+    pub fn encode_many<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        kind: Kind,
+    ) -> Result<Vec<Encoding>, MlError> {
+        if texts.len() < PARALLEL_TOKENIZE_MIN || !parallel_pool_usable() {
+            return texts
+                .iter()
+                .map(|t| self.encode(t.as_ref(), kind))
+                .collect();
+        }
+        let inputs: Vec<Cow<'_, str>> = texts
+            .iter()
+            .map(|t| self.with_prefix(t.as_ref(), kind))
+            .collect();
+        let inputs: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
+        self.ids_tokenizer()
+            .encode_batch_fast(inputs, true)
+            .map_err(|e| MlError::Features(format!("cannot tokenize the text: {e}")))?
+            .into_iter()
+            .map(|e| self.check_length(e))
+            .collect()
     }
 
     /// Tokens in `text` with special tokens and the prefix, before any truncation.
@@ -403,10 +462,7 @@ impl TextModel {
 
     /// Embeds `texts`: `texts.len() * dimension` floats, in input order.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S], kind: Kind) -> Result<Vec<f32>, MlError> {
-        let encodings = texts
-            .iter()
-            .map(|t| self.encode(t.as_ref(), kind))
-            .collect::<Result<Vec<_>, _>>()?;
+        let encodings = self.encode_many(texts, kind)?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         self.embed_ids(&ids)
     }
@@ -427,7 +483,7 @@ impl TextModel {
             {
                 end += 1;
             }
-            let batch: Vec<Vec<u32>> = order[start..end].iter().map(|&i| ids[i].to_vec()).collect();
+            let batch: Vec<&[u32]> = order[start..end].iter().map(|&i| ids[i]).collect();
             let vectors = self.run_ids(&batch)?;
             for (k, &i) in order[start..end].iter().enumerate() {
                 out[i * d..(i + 1) * d].copy_from_slice(&vectors[k * d..(k + 1) * d]);
@@ -439,9 +495,9 @@ impl TextModel {
 
     /// One ONNX Runtime run over a batch of token id rows (padded with 0 here):
     /// pooled (and normalized) vectors, row-major.
-    fn run_ids(&self, rows: &[Vec<u32>]) -> Result<Vec<f32>, MlError> {
+    fn run_ids(&self, rows: &[&[u32]]) -> Result<Vec<f32>, MlError> {
         let n = rows.len();
-        let seq = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![0i64; n * seq];
         let mut mask = vec![0i64; n * seq];
         for (r, row) in rows.iter().enumerate() {

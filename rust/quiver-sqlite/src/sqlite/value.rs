@@ -52,3 +52,50 @@ pub fn owned(value: ValueRef<'_>) -> Value {
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
+
+/// The result slot of a raw `xColumn` call: sets the cell's value, and a subtype where
+/// rusqlite's virtual-table `Context` cannot (vectors carry sqlite-vec's subtypes).
+pub struct ResultSlot(*mut ffi::sqlite3_context);
+
+impl ResultSlot {
+    /// # Safety
+    /// `ctx` must be the live result context of the running `xColumn` call, and the
+    /// slot must not outlive that call.
+    pub unsafe fn new(ctx: *mut ffi::sqlite3_context) -> ResultSlot {
+        ResultSlot(ctx)
+    }
+
+    /// Sets the cell to `value` (SQLite copies text and blobs).
+    pub fn set(&mut self, value: ValueRef<'_>) {
+        // SAFETY: self.0 is live (constructor contract); SQLITE_TRANSIENT makes SQLite
+        // copy the bytes, which are valid for their length.
+        unsafe {
+            match value {
+                ValueRef::Null => ffi::sqlite3_result_null(self.0),
+                ValueRef::Integer(i) => ffi::sqlite3_result_int64(self.0, i),
+                ValueRef::Real(r) => ffi::sqlite3_result_double(self.0, r),
+                ValueRef::Text(t) => ffi::sqlite3_result_text64(
+                    self.0,
+                    t.as_ptr().cast(),
+                    t.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                    ffi::SQLITE_UTF8 as u8,
+                ),
+                ValueRef::Blob(b) => ffi::sqlite3_result_blob64(
+                    self.0,
+                    b.as_ptr().cast(),
+                    b.len() as u64,
+                    ffi::SQLITE_TRANSIENT(),
+                ),
+            }
+        }
+    }
+
+    /// Sets the cell to the vector BLOB `bytes` with `subtype` (223 float32, 224 bit,
+    /// 225 int8), as `vec_f32` and vec0's columns give them.
+    pub fn set_vector(&mut self, bytes: &[u8], subtype: u32) {
+        self.set(ValueRef::Blob(bytes));
+        // SAFETY: self.0 is live (constructor contract).
+        unsafe { ffi::sqlite3_result_subtype(self.0, subtype) };
+    }
+}
