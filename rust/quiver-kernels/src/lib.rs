@@ -6,6 +6,8 @@
 //!   function pointers per instruction-set path.
 //! * [`dispatch`] — picks the table once at run time.
 //! * [`codec`] — sqlite-vec compatible blob and JSON formats.
+//! * [`kmeans`] — k-means (k-means++ seeding, blocked Lloyd iterations) for
+//!   IVF centroids, and nearest-centroid assignment.
 //!
 //! Every SIMD kernel must return exactly what the scalar kernel returns for
 //! integer inputs, and agree within float rounding for `f32` inputs; the
@@ -22,6 +24,7 @@ pub mod kernels;
 pub mod codec;
 pub mod dispatch;
 pub mod distance;
+pub mod kmeans;
 
 mod scalar;
 

@@ -1,0 +1,132 @@
+//! Initial centroids: k-means++ (D² sampling) or k distinct random points.
+
+use super::assign::{split, thread_count};
+use super::config::{KMeansConfig, Seeding};
+use super::rng::SplitMix64;
+use crate::kernels::Kernels;
+
+/// `config.k` initial centroids (row-major, `k * dims` floats) drawn from
+/// `points` as `config.seeding` says; spherical centroids are scaled to unit
+/// norm. `points` holds at least `k` finite vectors (checked by the caller).
+pub(crate) fn seed(
+    kern: &Kernels,
+    points: &[f32],
+    dims: usize,
+    config: &KMeansConfig,
+    rng: &mut SplitMix64,
+) -> Vec<f32> {
+    let (n, k) = (points.len() / dims, config.k);
+    let picked = match config.seeding {
+        Seeding::Random => rng.distinct(n, k),
+        Seeding::KMeansPlusPlus => plus_plus(kern, points, dims, k, config.threads, rng),
+    };
+    let mut centroids = Vec::with_capacity(k * dims);
+    for i in picked {
+        centroids.extend_from_slice(&points[i * dims..(i + 1) * dims]);
+    }
+    if config.spherical {
+        for c in centroids.chunks_exact_mut(dims) {
+            normalize(kern, c);
+        }
+    }
+    centroids
+}
+
+/// Scales `v` to unit norm; a zero vector is left as it is.
+pub(crate) fn normalize(kern: &Kernels, v: &mut [f32]) {
+    let norm = (kern.dot_f32)(v, v).sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// Indices of the k-means++ picks.
+fn plus_plus(
+    kern: &Kernels,
+    points: &[f32],
+    dims: usize,
+    k: usize,
+    threads: usize,
+    rng: &mut SplitMix64,
+) -> Vec<usize> {
+    let n = points.len() / dims;
+    let mut picked = Vec::with_capacity(k);
+    let mut mind = vec![f32::INFINITY; n];
+    let threads = thread_count(threads, n, 4096);
+    let mut next = rng.below(n);
+    loop {
+        picked.push(next);
+        if picked.len() == k {
+            return picked;
+        }
+        let c = &points[next * dims..(next + 1) * dims];
+        lower_distances(kern, points, c, dims, threads, &mut mind);
+        let total: f64 = mind.iter().map(|&d| f64::from(d)).sum();
+        next = if total > 0.0 && total.is_finite() {
+            draw(&mind, total * rng.next_f64())
+        } else {
+            // Every point sits on a centroid already: any point will do.
+            rng.below(n)
+        };
+    }
+}
+
+/// The first index where the running sum of `weights` passes `target`.
+fn draw(weights: &[f32], target: f64) -> usize {
+    let mut acc = 0.0f64;
+    for (i, &w) in weights.iter().enumerate() {
+        acc += f64::from(w);
+        if acc > target && w > 0.0 {
+            return i;
+        }
+    }
+    // Rounding left the target at the very end: the last point with weight.
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
+}
+
+/// `mind[i] = min(mind[i], ||points[i] - c||²)`.
+fn lower_distances(
+    kern: &Kernels,
+    points: &[f32],
+    c: &[f32],
+    dims: usize,
+    threads: usize,
+    mind: &mut [f32],
+) {
+    let lower = |pts: &[f32], md: &mut [f32]| {
+        for (p, m) in pts.chunks_exact(dims).zip(md) {
+            let d = (kern.l2_squared_f32)(p, c);
+            if d < *m {
+                *m = d;
+            }
+        }
+    };
+    if threads <= 1 {
+        lower(points, mind);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let mut rest = mind;
+        for range in split(rest.len(), threads, 1) {
+            let (md, tail) = rest.split_at_mut(range.len());
+            rest = tail;
+            let pts = &points[range.start * dims..range.end * dims];
+            scope.spawn(move || lower(pts, md));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draw_follows_the_weights() {
+        let w = [0.0, 1.0, 0.0, 3.0];
+        assert_eq!(draw(&w, 0.0), 1);
+        assert_eq!(draw(&w, 0.99), 1);
+        assert_eq!(draw(&w, 1.0), 3);
+        assert_eq!(draw(&w, 3.99), 3);
+        assert_eq!(draw(&w, 4.0), 3);
+    }
+}
