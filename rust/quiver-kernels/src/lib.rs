@@ -22,6 +22,7 @@ pub mod kernels;
 pub mod codec;
 pub mod dispatch;
 pub mod distance;
+pub mod quant;
 
 mod scalar;
 

@@ -1,0 +1,209 @@
+//! KNN on a column with `indexed by rescore(...)`: scan the cached codes (filters
+//! applied first, so every passing row competes), keep `k * oversample` candidates by
+//! the code distance, rescore them exactly from the float vectors and return the best
+//! `k` in exact order.
+//!
+//! Code distances (smaller is closer):
+//! * bit: Hamming distance between the sign codes of the query and the row;
+//! * int8: the metric's estimate from `x·q ≈ sx·sq·(cx·cq)` (query quantized the same
+//!   way), with the row's exact norm: L2 `|x|² - 2 x·q`, dot `-x·q`, cosine
+//!   `1 - x·q / (|x||q|)`; L1 from the dequantized row.
+//!
+//! Results are never short: every filter is applied before the shortlist, and when
+//! distance bounds leave fewer than `k` rows of a truncated shortlist, the query falls
+//! back to the exact scan.
+
+use quiver_kernels::dispatch::{self, Kernels};
+use quiver_kernels::quant::{quantize_bit, quantize_int8};
+
+use super::cache::TableData;
+use super::codes::{as_i8, Codes};
+use super::index_spec::{Quantizer, MAX_QUERY_OVERSAMPLE};
+use super::knn::{self, Filter, Hit, KnnRequest, QueryVector, TopK};
+use crate::vec::metric::Metric;
+
+/// The query in code form.
+enum QueryCode {
+    Bit(Vec<u8>),
+    Int8 {
+        code: Vec<i8>,
+        scale: f32,
+        norm: f32,
+        floats: Vec<f32>,
+    },
+}
+
+/// Scores rows' codes against one query.
+struct CodeScorer<'a> {
+    codes: &'a Codes,
+    query: QueryCode,
+    metric: Metric,
+    kernels: &'static Kernels,
+}
+
+impl CodeScorer<'_> {
+    #[inline]
+    fn estimate(&self, slot: usize) -> f32 {
+        let c = self.codes.code(slot);
+        match &self.query {
+            QueryCode::Bit(q) => (self.kernels.hamming)(q, c) as f32,
+            QueryCode::Int8 {
+                code,
+                scale,
+                norm,
+                floats,
+            } => {
+                let sx = self.codes.scale[slot];
+                if self.metric == Metric::L1 {
+                    return as_i8(c)
+                        .iter()
+                        .zip(floats)
+                        .map(|(&v, &q)| (q - f32::from(v) * sx).abs())
+                        .sum();
+                }
+                let dot = (self.kernels.dot_i8)(code, as_i8(c)) as f32 * sx * scale;
+                let nx = self.codes.norm[slot];
+                match self.metric {
+                    Metric::L2 => nx * nx - 2.0 * dot,
+                    Metric::Cosine => {
+                        let denom = nx * norm;
+                        if denom == 0.0 {
+                            1.0
+                        } else {
+                            1.0 - dot / denom
+                        }
+                    }
+                    _ => -dot,
+                }
+            }
+        }
+    }
+}
+
+fn code_scorer<'a>(codes: &'a Codes, metric: Metric, q: &[f32]) -> CodeScorer<'a> {
+    let query = match codes.spec.quantizer {
+        Quantizer::Bit => {
+            let mut out = vec![0u8; codes.code_bytes];
+            quantize_bit(q, &mut out);
+            QueryCode::Bit(out)
+        }
+        Quantizer::Int8 => {
+            let mut code = vec![0i8; codes.dims];
+            let scale = quantize_int8(q, &mut code);
+            QueryCode::Int8 {
+                code,
+                scale,
+                norm: quiver_kernels::distance::norm_f32(q),
+                floats: q.to_vec(),
+            }
+        }
+    };
+    CodeScorer {
+        codes,
+        query,
+        metric,
+        kernels: dispatch::best(),
+    }
+}
+
+/// The shortlist size for `k` results.
+fn shortlist(k: usize, codes: &Codes, oversample: Option<usize>) -> usize {
+    let os = oversample
+        .unwrap_or(codes.spec.oversample)
+        .clamp(1, MAX_QUERY_OVERSAMPLE);
+    k.saturating_mul(os)
+}
+
+/// The `n` passing rows with the smallest code distance.
+fn scan_codes(data: &TableData, sc: &CodeScorer<'_>, filters: &[Filter], n: usize) -> Vec<Hit> {
+    let scan = |(start, end): (usize, usize)| {
+        let mut top = TopK::new(n);
+        for slot in start..end.min(data.n_slots) {
+            if !data.live[slot] || !filters.iter().all(|f| f.accepts(data, slot)) {
+                continue;
+            }
+            top.push(Hit {
+                distance: sc.estimate(slot),
+                rowid: data.rowids[slot],
+                slot: slot as u32,
+            });
+        }
+        top
+    };
+    let threads = knn::thread_count(data.n_slots, sc.codes.code_bytes / 2, 1);
+    knn::scan_parallel(data.n_slots, threads, scan, TopK::merge).finish()
+}
+
+/// The KNN of `req` through the rescore index of its column, or `None` when the
+/// column has none (or the query is not float32): the caller scans exactly.
+/// `oversample` overrides the column's for this query.
+pub fn knn(data: &TableData, req: &KnnRequest<'_>, oversample: Option<usize>) -> Option<Vec<Hit>> {
+    let codes = data.codes.get(req.vector_column)?.as_ref()?;
+    let QueryVector::Float32(q) = req.query else {
+        return None;
+    };
+    if req.k == 0 || data.n_slots == 0 {
+        return Some(Vec::new());
+    }
+    let metric = data.columns[req.vector_column].metric;
+    let sc = code_scorer(codes, metric, q);
+    let n = shortlist(req.k, codes, oversample);
+    let candidates = scan_codes(data, &sc, req.filters, n);
+    let truncated = candidates.len() >= n;
+    let hits = knn::rescore_slots(
+        data,
+        req.vector_column,
+        req.query,
+        candidates.iter().map(|h| h.slot),
+        req.k,
+        req.bounds,
+    );
+    if hits.len() < req.k && truncated && !req.bounds.is_empty() {
+        // The bounds removed shortlisted rows; rows outside the shortlist may pass.
+        return Some(knn::knn(data, req));
+    }
+    Some(hits)
+}
+
+/// Many queries through the rescore index (`None` without one), one by one.
+pub fn knn_batch(
+    data: &TableData,
+    vector_column: usize,
+    queries: &[QueryVector],
+    k: usize,
+    filters: &[Filter],
+    oversample: Option<usize>,
+) -> Option<Vec<Vec<Hit>>> {
+    data.codes.get(vector_column)?.as_ref()?;
+    queries
+        .iter()
+        .map(|query| {
+            let req = KnnRequest {
+                vector_column,
+                query,
+                k,
+                filters,
+                bounds: Default::default(),
+            };
+            knn(data, &req, oversample)
+        })
+        .collect()
+}
+
+/// The state of the rescore index of vector column `column`, as JSON text: kind,
+/// quantizer, oversample, rows coded and code bytes held (`null` without an index).
+pub fn state_json(data: &TableData, column: usize) -> String {
+    let Some(Some(codes)) = data.codes.get(column) else {
+        return "null".to_string();
+    };
+    let rows = data.by_rowid.len();
+    serde_json::json!({
+        "kind": "rescore",
+        "quantizer": codes.spec.quantizer.name(),
+        "oversample": codes.spec.oversample,
+        "rows_coded": rows,
+        "code_bytes_per_row": codes.code_bytes,
+        "code_bytes": codes.memory_bytes(),
+    })
+    .to_string()
+}
