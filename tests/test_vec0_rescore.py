@@ -320,3 +320,46 @@ def test_same_rows_as_sqlite_vec_exact_scan(conn):
         a = [r[0] for r in knn(conn, "t", q, 10)]
         b = [r[0] for r in knn(ref, "t", q, 10)]
         assert a == b
+
+
+# --- control and visibility ----------------------------------------------------------
+
+
+def test_per_query_oversample_and_state(conn):
+    rng = np.random.default_rng(21)
+    n, dims = 3000, 64
+    X = clustered(rng, n, dims, centers=30, spread=0.8)
+    ids = np.arange(1, n + 1)
+    conn.execute(
+        f"create virtual table t using vec0(emb float[{dims}] indexed by rescore(quantizer=bit, oversample=1))"
+    )
+    sqlite_quiver.insert_vectors(conn, "t", X, ids=ids)
+    qs = X[:20] + 0.5 * rng.standard_normal((20, dims)).astype(np.float32)
+    low = recall(conn, "t", X, ids, qs, 10)
+    # SQL: sqlite-vec's command sets this connection's oversample for the table.
+    conn.execute("insert into t(t) values ('oversample=300')")
+    assert recall(conn, "t", X, ids, qs, 10) == 1.0 > low
+    with pytest.raises(sqlite3.OperationalError, match="oversample must be >= 1"):
+        conn.execute("insert into t(t) values ('oversample=0')")
+    conn.execute("insert into t(t) values ('oversample=1')")
+    assert recall(conn, "t", X, ids, qs, 10) == low
+    # Python: per call.
+    got, dist = sqlite_quiver.search(conn, "t", qs, 10, oversample=300)
+    for q, g, d in zip(qs, got, dist):
+        want, wd = brute(X, ids, q, 10)
+        assert g.tolist() == want
+        assert d.tolist() == pytest.approx(wd.tolist(), rel=1e-5)
+    with pytest.raises(ValueError, match="oversample"):
+        sqlite_quiver.search(conn, "t", qs, 10, oversample=0)
+    state = sqlite_quiver.vectors.index_state(conn, "t")
+    assert state["kind"] == "rescore" and state["quantizer"] == "bit"
+    assert state["oversample"] == 1 and state["rows_coded"] == n
+    assert state["code_bytes_per_row"] == dims // 8
+    assert state["code_bytes"] >= n * dims // 8
+    import json
+
+    assert json.loads(conn.execute("select quiver_index_state('t', 'emb')").fetchone()[0]) == state
+    conn.execute("create virtual table p using vec0(emb float[4])")
+    assert sqlite_quiver.vectors.index_state(conn, "p") == {"column": "emb", "kind": "none", "rows": 0}
+    with pytest.raises(sqlite3.OperationalError, match="has none"):
+        conn.execute("insert into p(p) values ('oversample=4')")

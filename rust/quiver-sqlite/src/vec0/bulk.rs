@@ -431,6 +431,19 @@ pub fn prepare_search(
     })
 }
 
+/// The state of the index of vector column `column` (default: the first) of `table`,
+/// as JSON text (see [`rescore::state_json`]); loads the table into the cache.
+pub fn index_state(
+    conn: &Connection,
+    table: &str,
+    column: Option<&str>,
+) -> Result<String, BulkError> {
+    let shadow = open(conn, table)?;
+    let (slot, name, _) = vector_column(&shadow, column)?;
+    let data = cache::get(conn, &shadow)?;
+    Ok(rescore::state_json(&data, slot, &name))
+}
+
 /// Runs a prepared search (no SQLite calls: safe without the connection).
 pub fn run_search(p: &PreparedSearch) -> SearchResult {
     let hits = rescore::knn_batch(

@@ -255,7 +255,7 @@ unsafe fn filter(
         stream.chunk(d, col, a, b)
     })
     .map_err(error_message)?;
-    c.hits = if let Some(hits) = rescore::knn(&data, &req, None) {
+    c.hits = if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
         hits
     } else if loaded {
         stream.finish(&data)

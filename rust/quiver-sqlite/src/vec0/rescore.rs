@@ -190,20 +190,41 @@ pub fn knn_batch(
         .collect()
 }
 
-/// The state of the rescore index of vector column `column`, as JSON text: kind,
-/// quantizer, oversample, rows coded and code bytes held (`null` without an index).
-pub fn state_json(data: &TableData, column: usize) -> String {
-    let Some(Some(codes)) = data.codes.get(column) else {
-        return "null".to_string();
-    };
+/// The state of vector column `column`'s index, as JSON text: `kind` ("rescore", or
+/// "none" for an exact scan), quantizer, oversample, rows coded, bytes per code and
+/// code bytes held.
+pub fn state_json(data: &TableData, column: usize, name: &str) -> String {
     let rows = data.by_rowid.len();
+    let Some(Some(codes)) = data.codes.get(column) else {
+        return serde_json::json!({"column": name, "kind": "none", "rows": rows}).to_string();
+    };
     serde_json::json!({
+        "column": name,
         "kind": "rescore",
         "quantizer": codes.spec.quantizer.name(),
         "oversample": codes.spec.oversample,
+        "rows": rows,
         "rows_coded": rows,
         "code_bytes_per_row": codes.code_bytes,
         "code_bytes": codes.memory_bytes(),
     })
     .to_string()
+}
+
+/// Reads sqlite-vec's `'oversample=N'` command: `None` if `command` is another
+/// command, the oversample otherwise (an error below 1 or above the query maximum).
+pub fn oversample_command(command: &[u8]) -> Option<Result<usize, String>> {
+    let value = command.strip_prefix(b"oversample=")?;
+    let text = String::from_utf8_lossy(value);
+    Some(
+        text.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_QUERY_OVERSAMPLE).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "oversample must be >= 1 (vec0: 'oversample=N' takes an integer between 1                      and {MAX_QUERY_OVERSAMPLE}, got '{text}')"
+                )
+            }),
+    )
 }
