@@ -14,7 +14,7 @@
 //! back to the exact scan.
 
 use quiver_kernels::dispatch::{self, Kernels};
-use quiver_kernels::quant::{quantize_bit, quantize_int8};
+use quiver_kernels::quant::{dot_i8_codes, quantize_bit, quantize_int8};
 
 use super::cache::TableData;
 use super::codes::{as_i8, Codes};
@@ -39,6 +39,8 @@ struct CodeScorer<'a> {
     query: QueryCode,
     metric: Metric,
     kernels: &'static Kernels,
+    /// `dot_i8` for codes (AVX-512 VNNI where available).
+    dot_i8: fn(&[i8], &[i8]) -> i64,
 }
 
 impl CodeScorer<'_> {
@@ -61,7 +63,7 @@ impl CodeScorer<'_> {
                         .map(|(&v, &q)| (q - f32::from(v) * sx).abs())
                         .sum();
                 }
-                let dot = (self.kernels.dot_i8)(code, as_i8(c)) as f32 * sx * scale;
+                let dot = (self.dot_i8)(code, as_i8(c)) as f32 * sx * scale;
                 let nx = self.codes.norm[slot];
                 match self.metric {
                     Metric::L2 => nx * nx - 2.0 * dot,
@@ -103,6 +105,7 @@ fn code_scorer<'a>(codes: &'a Codes, metric: Metric, q: &[f32]) -> CodeScorer<'a
         query,
         metric,
         kernels: dispatch::best(),
+        dot_i8: dot_i8_codes(),
     }
 }
 
@@ -165,7 +168,9 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>, oversample: Option<usize>) ->
     Some(hits)
 }
 
-/// Many queries through the rescore index (`None` without one), one by one.
+/// Many queries through the rescore index (`None` without one): the codes are walked
+/// in cache-sized blocks and every query scores a block before the next, so the codes
+/// stream from memory once for all queries; then each query's shortlist is rescored.
 pub fn knn_batch(
     data: &TableData,
     vector_column: usize,
@@ -174,20 +179,65 @@ pub fn knn_batch(
     filters: &[Filter],
     oversample: Option<usize>,
 ) -> Option<Vec<Vec<Hit>>> {
-    data.codes.get(vector_column)?.as_ref()?;
-    queries
+    let codes = data.codes.get(vector_column)?.as_ref()?;
+    let metric = data.columns[vector_column].metric;
+    let scorers = queries
         .iter()
-        .map(|query| {
-            let req = KnnRequest {
-                vector_column,
-                query,
-                k,
-                filters,
-                bounds: Default::default(),
-            };
-            knn(data, &req, oversample)
+        .map(|q| match q {
+            QueryVector::Float32(q) => Some(code_scorer(codes, metric, q)),
+            _ => None,
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    if k == 0 || data.n_slots == 0 {
+        return Some(queries.iter().map(|_| Vec::new()).collect());
+    }
+    let n = shortlist(k, codes, oversample);
+    let block = ((256 * 1024) / codes.code_bytes.max(1)).clamp(16, 4096);
+    let scan = |(start, end): (usize, usize)| {
+        let mut tops: Vec<TopK> = scorers.iter().map(|_| TopK::new(n)).collect();
+        let mut live: Vec<usize> = Vec::with_capacity(block);
+        let mut b = start;
+        while b < end {
+            let e = (b + block).min(end);
+            live.clear();
+            live.extend(
+                (b..e).filter(|&s| data.live[s] && filters.iter().all(|f| f.accepts(data, s))),
+            );
+            for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
+                for &slot in &live {
+                    top.push(Hit {
+                        distance: sc.estimate(slot),
+                        rowid: data.rowids[slot],
+                        slot: slot as u32,
+                    });
+                }
+            }
+            b = e;
+        }
+        tops
+    };
+    let threads = knn::thread_count(data.n_slots, codes.code_bytes / 2, queries.len());
+    let tops = knn::scan_parallel(data.n_slots, threads, scan, |a, b| {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.merge(y);
+        }
+    });
+    Some(
+        tops.into_iter()
+            .zip(queries)
+            .map(|(top, query)| {
+                let slots = top.finish();
+                knn::rescore_slots(
+                    data,
+                    vector_column,
+                    query,
+                    slots.iter().map(|h| h.slot),
+                    k,
+                    Default::default(),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The state of vector column `column`'s index, as JSON text: `kind` ("rescore", or
