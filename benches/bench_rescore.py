@@ -67,7 +67,9 @@ def main() -> None:
         (args.queries, dims)
     ).astype(np.float32)
     truth = ground_truth(X, Q, k)
-    print(f"data: {n} x {dims} clustered float32, {len(Q)} queries, k={k}, kernels={sqlite_quiver.kernels()}")
+    print(
+        f"data: {n} x {dims} clustered float32, {len(Q)} queries, k={k}, kernels={sqlite_quiver.kernels()}"
+    )
     print(f"load average: {os.getloadavg()}")
     configs = [("exact", "", [None])]
     configs.append(("int8", "indexed by rescore(quantizer=int8)", [2, 4, 8]))
@@ -81,7 +83,9 @@ def main() -> None:
             sqlite_quiver.insert_vectors(conn, name, X, ids=np.arange(1, n + 1))
             build = time.perf_counter() - t0
             t0 = time.perf_counter()
-            conn.execute(f"select rowid from {name} where emb match ? and k = 1", (Q[0].tobytes(),)).fetchall()
+            conn.execute(
+                f"select rowid from {name} where emb match ? and k = 1", (Q[0].tobytes(),)
+            ).fetchall()
             first = time.perf_counter() - t0
             state = sqlite_quiver.vectors.index_state(conn, name)
             print(

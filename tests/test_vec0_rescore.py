@@ -62,8 +62,13 @@ def conn():
 )
 def test_create_and_query(conn, decl):
     conn.execute(f"create virtual table t using vec0({decl}, genre text, +note text)")
-    conn.execute("insert into t(rowid, emb, genre) values (1, ?, 'a')", (np.ones(16, np.float32).tobytes(),))
-    conn.execute("insert into t(rowid, emb, genre) values (2, ?, 'b')", ((-np.ones(16, np.float32)).tobytes(),))
+    conn.execute(
+        "insert into t(rowid, emb, genre) values (1, ?, 'a')", (np.ones(16, np.float32).tobytes(),)
+    )
+    conn.execute(
+        "insert into t(rowid, emb, genre) values (2, ?, 'b')",
+        ((-np.ones(16, np.float32)).tobytes(),),
+    )
     rows = knn(conn, "t", np.ones(16), 2)
     assert [r[0] for r in rows] == [1, 2]
     assert rows[0][1] == pytest.approx(0.0, abs=1e-6)
@@ -81,7 +86,10 @@ def test_create_and_query(conn, decl):
         ("emb int8[16] indexed by rescore(quantizer=bit)", "only supported on float32"),
         ("emb bit[16] indexed by rescore(quantizer=bit)", "only supported on float32"),
         ("emb float[16] indexed by ivf(nlist=8)", "use 'indexed by rescore"),
-        ("emb float[16] indexed by diskann(neighbor_quantizer=binary)", "or no index for an exact scan"),
+        (
+            "emb float[16] indexed by diskann(neighbor_quantizer=binary)",
+            "or no index for an exact scan",
+        ),
         ("emb float[16] indexed by hnsw(m=16)", "unknown index 'hnsw'"),
     ],
 )
@@ -100,8 +108,13 @@ def test_bad_parameters_are_clear_errors(conn, decl, needle):
 def test_exact_when_oversample_covers_the_table(conn, quantizer, metric):
     rng = np.random.default_rng(1)
     X = clustered(rng, 600, 32)
-    for name, index in [("plain", ""), ("idx", f" indexed by rescore(quantizer={quantizer}, oversample=128)")]:
-        conn.execute(f"create virtual table {name} using vec0(emb float[32] distance_metric={metric}{index})")
+    for name, index in [
+        ("plain", ""),
+        ("idx", f" indexed by rescore(quantizer={quantizer}, oversample=128)"),
+    ]:
+        conn.execute(
+            f"create virtual table {name} using vec0(emb float[32] distance_metric={metric}{index})"
+        )
         sqlite_quiver.insert_vectors(conn, name, X, ids=np.arange(1, 601))
     for q in clustered(rng, 10, 32):
         assert knn(conn, "idx", q, 5) == knn(conn, "plain", q, 5)
@@ -126,7 +139,9 @@ def test_recall_floor_on_clustered_data(conn, quantizer, oversample, floor):
         f"rescore(quantizer={quantizer}, oversample={oversample}))"
     )
     sqlite_quiver.insert_vectors(conn, "t", X, ids=ids)
-    queries = X[rng.choice(n, 40, replace=False)] + 0.3 * rng.standard_normal((40, dims)).astype(np.float32)
+    queries = X[rng.choice(n, 40, replace=False)] + 0.3 * rng.standard_normal((40, dims)).astype(
+        np.float32
+    )
     r = recall(conn, "t", X, ids, queries, 10)
     assert r >= floor, r
     # Distances are exact float distances, not code distances.
@@ -173,7 +188,9 @@ def test_filters_never_short(conn):
     assert all(r[1] > last for r in page)
     # Every returned distance is the exact one of its row.
     for rid, dist in page:
-        assert dist == pytest.approx(float(np.linalg.norm(X[rid - 1].astype(np.float64) - q)), rel=1e-5)
+        assert dist == pytest.approx(
+            float(np.linalg.norm(X[rid - 1].astype(np.float64) - q)), rel=1e-5
+        )
     assert [r[1] for r in page] == sorted(r[1] for r in page)
 
 
@@ -212,7 +229,7 @@ def test_random_writes_match_numpy_model(tmp_path, quantizer, metric):
             want, _ = brute(np.stack([model[i][0] for i in gi]), gi, q, k, metric)
             assert [r[0] for r in knn(conn, "t", q, k, "and g = ?", (g,))] == want
 
-    for step in range(1500):
+    for _step in range(1500):
         op = rng.random()
         v = rng.standard_normal(dims).astype(np.float32)
         g = int(rng.integers(3))
@@ -223,7 +240,9 @@ def test_random_writes_match_numpy_model(tmp_path, quantizer, metric):
             model[rid] = (v, g)
         elif op < 0.36 and model:
             rid = int(rng.choice(list(model)))
-            conn.execute("insert or replace into t(rowid, emb, g) values (?, ?, ?)", (rid, v.tobytes(), g))
+            conn.execute(
+                "insert or replace into t(rowid, emb, g) values (?, ?, ?)", (rid, v.tobytes(), g)
+            )
             model[rid] = (v, g)
         elif op < 0.46 and model:
             rid = int(rng.choice(list(model)))
@@ -285,7 +304,9 @@ def test_reopen_vacuum_rename_drop(tmp_path):
     rng = np.random.default_rng(5)
     X = clustered(rng, 300, 32)
     conn = sqlite_quiver.connect_with_vec(path, isolation_level=None)
-    conn.execute("create virtual table t using vec0(emb float[32] indexed by rescore(quantizer=int8, oversample=64))")
+    conn.execute(
+        "create virtual table t using vec0(emb float[32] indexed by rescore(quantizer=int8, oversample=64))"
+    )
     sqlite_quiver.insert_vectors(conn, "t", X, ids=np.arange(1, 301))
     q = X[17]
     before = knn(conn, "t", q, 5)
@@ -298,7 +319,9 @@ def test_reopen_vacuum_rename_drop(tmp_path):
     conn.execute("alter table t rename to u")
     assert knn(conn, "u", q, 5) == before
     conn.execute("drop table u")
-    assert conn.execute("select count(*) from sqlite_master where name like 'u%'").fetchone()[0] == 0
+    assert (
+        conn.execute("select count(*) from sqlite_master where name like 'u%'").fetchone()[0] == 0
+    )
     conn.close()
 
 
@@ -312,7 +335,9 @@ def test_same_rows_as_sqlite_vec_exact_scan(conn):
     rng = np.random.default_rng(9)
     X = clustered(rng, 200, 16)
     ref.execute("create virtual table t using vec0(emb float[16])")
-    conn.execute("create virtual table t using vec0(emb float[16] indexed by rescore(quantizer=bit, oversample=128))")
+    conn.execute(
+        "create virtual table t using vec0(emb float[16] indexed by rescore(quantizer=bit, oversample=128))"
+    )
     for i, x in enumerate(X, 1):
         ref.execute("insert into t(rowid, emb) values (?, ?)", (i, x.tobytes()))
         conn.execute("insert into t(rowid, emb) values (?, ?)", (i, x.tobytes()))
@@ -360,6 +385,10 @@ def test_per_query_oversample_and_state(conn):
 
     assert json.loads(conn.execute("select quiver_index_state('t', 'emb')").fetchone()[0]) == state
     conn.execute("create virtual table p using vec0(emb float[4])")
-    assert sqlite_quiver.vectors.index_state(conn, "p") == {"column": "emb", "kind": "none", "rows": 0}
+    assert sqlite_quiver.vectors.index_state(conn, "p") == {
+        "column": "emb",
+        "kind": "none",
+        "rows": 0,
+    }
     with pytest.raises(sqlite3.OperationalError, match="has none"):
         conn.execute("insert into p(p) values ('oversample=4')")

@@ -72,7 +72,9 @@ mod tests {
 
     #[test]
     fn int8_codes_round_trip_within_half_a_step() {
-        let x: Vec<f32> = (0..100).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let x: Vec<f32> = (0..100)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
         let mut c = vec![0i8; 100];
         let s = quantize_int8(&x, &mut c);
         assert!((s - 50.0 / 7.0 / 127.0).abs() < 1e-6, "{s}");
@@ -95,11 +97,14 @@ mod tests {
     }
 }
 
+/// An exact int8 dot product kernel.
+pub type DotI8 = fn(&[i8], &[i8]) -> i64;
+
 /// `a · b` of two int8 codes, exact: AVX-512 VNNI (`vpdpbusd`) where the CPU has it,
 /// otherwise the dispatched `dot_i8` kernel. Chosen once per process.
-pub fn dot_i8_codes() -> fn(&[i8], &[i8]) -> i64 {
+pub fn dot_i8_codes() -> DotI8 {
     use std::sync::OnceLock;
-    static CHOSEN: OnceLock<fn(&[i8], &[i8]) -> i64> = OnceLock::new();
+    static CHOSEN: OnceLock<DotI8> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         if let Some(f) = vnni::detected() {
@@ -111,9 +116,8 @@ pub fn dot_i8_codes() -> fn(&[i8], &[i8]) -> i64 {
 
 /// The int8 dot product kernels of this module that this CPU can run, with names:
 /// the reference (scalar) first.
-pub fn dot_i8_code_kernels() -> Vec<(&'static str, fn(&[i8], &[i8]) -> i64)> {
-    let mut v: Vec<(&'static str, fn(&[i8], &[i8]) -> i64)> =
-        vec![("scalar", crate::dispatch::scalar().dot_i8)];
+pub fn dot_i8_code_kernels() -> Vec<(&'static str, DotI8)> {
+    let mut v: Vec<(&'static str, DotI8)> = vec![("scalar", crate::dispatch::scalar().dot_i8)];
     #[cfg(target_arch = "x86_64")]
     if let Some(f) = vnni::detected() {
         v.push(("avx512vnni", f));
@@ -126,11 +130,11 @@ mod vnni {
     use std::arch::x86_64::*;
 
     /// The VNNI kernel, if this CPU runs it.
-    pub(super) fn detected() -> Option<fn(&[i8], &[i8]) -> i64> {
+    pub(super) fn detected() -> Option<super::DotI8> {
         (is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vnni"))
-        .then_some(dot as fn(&[i8], &[i8]) -> i64)
+        .then_some(dot as super::DotI8)
     }
 
     fn dot(a: &[i8], b: &[i8]) -> i64 {
@@ -193,7 +197,11 @@ mod kernel_tests {
         for n in [0usize, 1, 63, 64, 65, 768, 1000, 300_000] {
             let a: Vec<i8> = (0..n).map(|_| next()).collect();
             let b: Vec<i8> = (0..n).map(|_| next()).collect();
-            let want: i64 = a.iter().zip(&b).map(|(&x, &y)| i64::from(x) * i64::from(y)).sum();
+            let want: i64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| i64::from(x) * i64::from(y))
+                .sum();
             for (name, f) in dot_i8_code_kernels() {
                 assert_eq!(f(&a, &b), want, "{name} n={n}");
             }

@@ -151,7 +151,7 @@ pub fn parse_index(name: &str, text: &str, float32: bool, dims: usize) -> Result
              quantizer=int8)"
         ));
     };
-    if quantizer == Quantizer::Bit && dims % 8 != 0 {
+    if quantizer == Quantizer::Bit && !dims.is_multiple_of(8) {
         return Err(format!(
             "vec0: column '{name}': rescore(quantizer=bit) needs a multiple of 8 \
              dimensions, got {dims}"
@@ -169,10 +169,15 @@ mod tests {
 
     #[test]
     fn splits_and_parses() {
-        let (def, idx) = split_indexed_by("e float[8] distance_metric=cosine INDEXED  BY rescore(quantizer=bit)");
+        let (def, idx) = split_indexed_by(
+            "e float[8] distance_metric=cosine INDEXED  BY rescore(quantizer=bit)",
+        );
         assert_eq!(def, "e float[8] distance_metric=cosine");
         assert_eq!(idx, Some("rescore(quantizer=bit)"));
-        assert_eq!(split_indexed_by("reindexed float[8]"), ("reindexed float[8]", None));
+        assert_eq!(
+            split_indexed_by("reindexed float[8]"),
+            ("reindexed float[8]", None)
+        );
         let r = parse_index("e", "rescore(quantizer=int8, oversample=16)", true, 8).unwrap();
         assert_eq!((r.quantizer, r.oversample), (Quantizer::Int8, 16));
         let r = parse_index("e", "rescore(quantizer=bit)", true, 8).unwrap();
@@ -184,13 +189,28 @@ mod tests {
         for (text, float32, dims, needle) in [
             ("rescore(oversample=8)", true, 8, "quantizer is required"),
             ("rescore(quantizer=float)", true, 8, "unknown quantizer"),
-            ("rescore(quantizer=bit, oversample=0)", true, 8, "oversample must be"),
-            ("rescore(quantizer=bit, oversample=999)", true, 8, "oversample must be"),
+            (
+                "rescore(quantizer=bit, oversample=0)",
+                true,
+                8,
+                "oversample must be",
+            ),
+            (
+                "rescore(quantizer=bit, oversample=999)",
+                true,
+                8,
+                "oversample must be",
+            ),
             ("rescore(quantizer=bit, foo=1)", true, 8, "unknown option"),
             ("rescore(quantizer=bit)", true, 100, "multiple of 8"),
             ("rescore(quantizer=bit)", false, 8, "float32"),
             ("ivf(nlist=10)", true, 8, "use 'indexed by rescore"),
-            ("diskann(neighbor_quantizer=binary)", true, 8, "use 'indexed by rescore"),
+            (
+                "diskann(neighbor_quantizer=binary)",
+                true,
+                8,
+                "use 'indexed by rescore",
+            ),
             ("hnsw()", true, 8, "unknown index"),
         ] {
             let err = parse_index("e", text, float32, dims).unwrap_err();

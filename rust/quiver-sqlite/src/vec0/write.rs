@@ -159,7 +159,11 @@ unsafe fn update(
         let command = unsafe { value_ref(cols[c]) };
         if let ValueRef::Text(text) = command {
             if let Some(n) = rescore::oversample_command(text) {
-                if shadow.config.vector_columns().all(|(_, c)| c.index.is_none()) {
+                if shadow
+                    .config
+                    .vector_columns()
+                    .all(|(_, c)| c.index.is_none())
+                {
                     return Err(WriteError::Error(format!(
                         "vec0: 'oversample=N' needs a column with 'indexed by rescore(...)'; \
                          table '{}' has none",
