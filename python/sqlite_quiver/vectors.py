@@ -155,7 +155,7 @@ def index_state(conn: Any, table: str, column: Optional[str] = None) -> Dict[str
     >>> _ = conn.execute(
     ...     "create virtual table t using vec0(emb float[16] indexed by rescore(quantizer=bit))"
     ... )
-    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(16), ids=range(1, 17))
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(16), ids=list(range(1, 17)))
     >>> s = sqlite_quiver.vectors.index_state(conn, "t")
     >>> s["kind"], s["quantizer"], s["oversample"], s["rows_coded"], s["code_bytes_per_row"]
     ('rescore', 'bit', 8, 16, 2)
