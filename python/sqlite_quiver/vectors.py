@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 from . import _quiver
 
@@ -89,6 +89,7 @@ def search(
     k: int,
     *,
     column: Optional[str] = None,
+    oversample: Optional[int] = None,
     **filters: Any,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest rows of vec0 table ``table`` for every row of ``queries``, in
@@ -96,7 +97,11 @@ def search(
 
     ``column``: the vector column (default: the first). ``filters``: ``name=value``
     (equality) or ``name=[v1, v2]`` (IN) on partition keys, metadata or the primary
-    key, applied before the top-k. Returns ``(ids, distances)``, both shaped
+    key, applied before the top-k. ``oversample``: on a column with
+    ``indexed by rescore(...)``, the candidates kept per result row before the exact
+    rescoring, for this call (default: the column's; ignored on other columns; a
+    filter on a column named ``oversample`` or ``column`` must be written in SQL).
+    Returns ``(ids, distances)``, both shaped
     ``(n_queries, min(k, rows in the table))``: ids are int64 rowids (an object array
     of strings for a text primary key); where fewer rows match, ids are -1 (None) and
     distances inf.
@@ -119,7 +124,15 @@ def search(
         for name, v in filters.items()
     }
     flt = {name: (v if isinstance(v, list) else [v]) for name, v in flt.items()}
-    id_bytes, dist_bytes, text_ids = _quiver.vec0_search(conn, table, q, k, column, flt)
+    if oversample is not None and (
+        isinstance(oversample, bool)
+        or not isinstance(oversample, (int, np.integer))
+        or not 1 <= oversample <= 65536
+    ):
+        raise ValueError(f"oversample must be an integer between 1 and 65536, got {oversample!r}")
+    id_bytes, dist_bytes, text_ids = _quiver.vec0_search(
+        conn, table, q, k, column, flt, None if oversample is None else int(oversample)
+    )
     # The result width is min(k, rows): a huge k allocates nothing for missing rows.
     width = len(dist_bytes) // 4 // max(len(q), 1)
     distances = np.frombuffer(dist_bytes, dtype=np.float32).reshape(len(q), width).copy()
@@ -128,6 +141,27 @@ def search(
     else:
         ids = np.frombuffer(id_bytes, dtype=np.int64).reshape(len(q), width).copy()
     return ids, distances
+
+
+def index_state(conn: Any, table: str, column: Optional[str] = None) -> Dict[str, Any]:
+    """The index of vector column ``column`` (default: the first) of vec0 table
+    ``table``: ``kind`` ("rescore", or "none" for an exact scan), and for a rescore
+    index its ``quantizer``, ``oversample``, ``rows_coded``, ``code_bytes_per_row`` and
+    ``code_bytes`` (codes held in memory). The same JSON comes from SQL as
+    ``select quiver_index_state('t')``.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute(
+    ...     "create virtual table t using vec0(emb float[16] indexed by rescore(quantizer=bit))"
+    ... )
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(16), ids=list(range(1, 17)))
+    >>> s = sqlite_quiver.vectors.index_state(conn, "t")
+    >>> s["kind"], s["quantizer"], s["oversample"], s["rows_coded"], s["code_bytes_per_row"]
+    ('rescore', 'bit', 8, 16, 2)
+    """
+    state: Dict[str, Any] = json.loads(_quiver.vec0_index_state(conn, table, column))
+    return state
 
 
 def integrity_check(conn: Any, table: str) -> None:

@@ -25,6 +25,7 @@ pub mod codec;
 pub mod dispatch;
 pub mod distance;
 pub mod kmeans;
+pub mod quant;
 
 mod scalar;
 

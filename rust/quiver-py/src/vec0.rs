@@ -178,7 +178,8 @@ type SearchOut<'py> = (
 
 /// Searches many queries at once; returns (rowids bytes, distances bytes, text ids).
 #[pyfunction]
-#[pyo3(signature = (conn, table, queries, k, column, filters))]
+#[pyo3(signature = (conn, table, queries, k, column, filters, oversample=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn vec0_search<'py>(
     py: Python<'py>,
     conn: &Bound<'py, PyAny>,
@@ -187,6 +188,7 @@ pub fn vec0_search<'py>(
     k: i64,
     column: Option<&str>,
     filters: &Bound<'py, PyDict>,
+    oversample: Option<usize>,
 ) -> Result<SearchOut<'py>> {
     let matrix = f32_matrix(queries, "queries")?;
     let (n, dims) = (matrix.rows, matrix.cols);
@@ -194,11 +196,12 @@ pub fn vec0_search<'py>(
     // search below run without the GIL.
     let data = unsafe { matrix.values() }.into_owned();
     let filters = columns(filters)?;
-    let prepared = with_connection(py, conn, |c| {
+    let mut prepared = with_connection(py, conn, |c| {
         Ok(bulk::prepare_search(
             c, table, column, &data, n, dims, k, filters,
         )?)
     })?;
+    prepared.oversample = oversample;
     let result = py.detach(|| bulk::run_search(&prepared));
     let ids: Vec<u8> = result.rowids.iter().flat_map(|x| x.to_le_bytes()).collect();
     let dists: Vec<u8> = result
@@ -211,6 +214,19 @@ pub fn vec0_search<'py>(
         PyBytes::new(py, &dists),
         result.text_ids,
     ))
+}
+
+/// The index state of a vector column of `table` as JSON text (see
+/// `quiver_index_state` in SQL).
+#[pyfunction]
+#[pyo3(signature = (conn, table, column=None))]
+pub fn vec0_index_state(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    table: &str,
+    column: Option<&str>,
+) -> Result<String> {
+    with_connection(py, conn, |c| Ok(bulk::index_state(c, table, column)?))
 }
 
 /// Bytes held by the process-level cache for `table` (loading it if needed).

@@ -453,6 +453,18 @@ pub fn vec_debug_string() -> String {
     )
 }
 
+/// `quiver_index_state(table [, column])`: the index state of a vec0 vector column as
+/// JSON text.
+fn index_state(ctx: &Context<'_>) -> Result<String> {
+    let table: String = ctx.get(0)?;
+    let column: Option<String> = if ctx.len() > 1 { ctx.get(1)? } else { None };
+    // SAFETY: the connection is only used for reads during this call, on the thread
+    // SQLite calls us on.
+    let conn = unsafe { ctx.get_connection() }?;
+    crate::vec0::bulk::index_state(&conn, &table, column.as_deref())
+        .map_err(|e| sql_error(format!("quiver_index_state: {e}")))
+}
+
 /// Registers every scalar function on `conn`.
 pub fn register(conn: &Connection) -> Result<()> {
     let pure = FunctionFlags::SQLITE_UTF8
@@ -470,6 +482,14 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.create_scalar_function("quiver_cache_info", 0, FunctionFlags::SQLITE_UTF8, |_| {
         Ok(crate::vec0::cache::info_json())
     })?;
+    for n_args in [1, 2] {
+        conn.create_scalar_function(
+            "quiver_index_state",
+            n_args,
+            FunctionFlags::SQLITE_UTF8,
+            index_state,
+        )?;
+    }
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
     conn.create_scalar_function("vec_int8", 1, makes, vec_int8)?;
     conn.create_scalar_function("vec_bit", 1, makes, vec_bit)?;

@@ -11,6 +11,7 @@ use super::cache::{self, TableData};
 use super::config::{module_args_from_sql, ColumnKind, TableConfig, VectorColumn};
 use super::input;
 use super::knn::{self, Filter, QueryVector, Target};
+use super::rescore;
 use super::shadow::Shadow;
 use super::storage::{Contiguous, NewRow};
 use crate::sqlite::constraint::Op;
@@ -353,6 +354,9 @@ pub struct PreparedSearch {
     pub filters: Vec<Filter>,
     pub k: usize,
     pub text_key: bool,
+    /// Overrides the rescore index's oversample for this search (set it after
+    /// [`prepare_search`]); ignored on columns without one.
+    pub oversample: Option<usize>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -423,12 +427,34 @@ pub fn prepare_search(
         filters,
         k,
         text_key: shadow.config.text_key(),
+        oversample: None,
     })
+}
+
+/// The state of the index of vector column `column` (default: the first) of `table`,
+/// as JSON text (see [`rescore::state_json`]); loads the table into the cache.
+pub fn index_state(
+    conn: &Connection,
+    table: &str,
+    column: Option<&str>,
+) -> Result<String, BulkError> {
+    let shadow = open(conn, table)?;
+    let (slot, name, _) = vector_column(&shadow, column)?;
+    let data = cache::get(conn, &shadow)?;
+    Ok(rescore::state_json(&data, slot, &name))
 }
 
 /// Runs a prepared search (no SQLite calls: safe without the connection).
 pub fn run_search(p: &PreparedSearch) -> SearchResult {
-    let hits = knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters);
+    let hits = rescore::knn_batch(
+        &p.data,
+        p.vector_slot,
+        &p.queries,
+        p.k,
+        &p.filters,
+        p.oversample,
+    )
+    .unwrap_or_else(|| knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters));
     let total = p.queries.len() * p.k;
     let mut rowids = vec![-1i64; total];
     let mut distances = vec![f32::INFINITY; total];

@@ -17,6 +17,7 @@ use quiver_kernels::distance::norm_f32;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Result};
 
+use super::codes::Codes;
 use super::config::VectorColumn;
 use super::shadow::Shadow;
 use crate::vec::vector::ElementType;
@@ -48,6 +49,8 @@ pub struct TableData {
     pub by_rowid: Vec<u32>,
     pub chunk_size: usize,
     pub text_key: bool,
+    /// Quantized codes of each vector column with a rescore index (by vector column).
+    pub codes: Vec<Option<Codes>>,
 }
 
 /// A token no write ever produces: marks an entry being changed.
@@ -94,6 +97,9 @@ impl TableData {
                 VectorData::Bit(d) => grow(d, n * c.dims / 8, 0),
             }
         }
+        for c in self.codes.iter_mut().flatten() {
+            c.resize(n);
+        }
         self.n_slots = n;
     }
 
@@ -108,6 +114,9 @@ impl TableData {
                 }
                 if let Some(norms) = norms {
                     norms[slot] = norm_f32(&data[slot * dims..(slot + 1) * dims]);
+                }
+                if let Some(codes) = &mut self.codes[vec] {
+                    codes.encode(slot, &data[slot * dims..(slot + 1) * dims]);
                 }
             }
             VectorData::Int8(data) => {
@@ -200,6 +209,12 @@ impl TableData {
                 VectorData::Bit(d) => d.capacity(),
             };
         }
+        n += self
+            .codes
+            .iter()
+            .flatten()
+            .map(Codes::memory_bytes)
+            .sum::<usize>();
         n + self
             .scalars
             .iter()
@@ -407,6 +422,10 @@ fn load(
             ElementType::Bit => VectorData::Bit(vec![0; n_slots * col.bytes()]),
         })
         .collect();
+    let codes: Vec<Option<Codes>> = columns
+        .iter()
+        .map(|c| c.index.map(|spec| Codes::new(spec, c.dims, n_slots)))
+        .collect();
     let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
     by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
     let mut table = TableData {
@@ -421,6 +440,7 @@ fn load(
         by_rowid,
         chunk_size: cs,
         text_key,
+        codes,
     };
     for vi in 0..table.columns.len() {
         let dims = table.columns[vi].dims;
@@ -464,6 +484,9 @@ fn load(
                         for (i, x) in dst.chunks_exact(dims).enumerate() {
                             norms[first + i] = norm_f32(x);
                         }
+                    }
+                    if let Some(codes) = &mut table.codes[vi] {
+                        codes.encode_range(start / bytes, dst);
                     }
                 }
                 VectorData::Int8(data) => {

@@ -11,6 +11,7 @@
 
 use quiver_kernels::MAX_DIMENSIONS;
 
+use super::index_spec::{self, Rescore};
 use crate::sqlite::ident::quote_identifier;
 use crate::vec::metric::Metric;
 use crate::vec::vector::ElementType;
@@ -31,6 +32,8 @@ pub struct VectorColumn {
     /// Number of elements (bits for bit vectors).
     pub dims: usize,
     pub metric: Metric,
+    /// `indexed by rescore(...)`, if declared.
+    pub index: Option<Rescore>,
 }
 
 impl VectorColumn {
@@ -370,6 +373,7 @@ fn parse_column(
             slot: *n_aux - 1,
         });
     }
+    let (arg, index) = index_spec::split_indexed_by(arg);
     let words = column_words(arg);
     let name = unquote(&words[0]).to_string();
     check_name(&name)?;
@@ -427,6 +431,13 @@ fn parse_column(
                 }
             };
         }
+        let index = match index {
+            Some(text) => Some(
+                index_spec::parse_index(&name, text, element == ElementType::Float32, dims)
+                    .map_err(|e| could_not_parse(arg, e))?,
+            ),
+            None => None,
+        };
         *n_vec += 1;
         return Ok(Column {
             name,
@@ -434,9 +445,15 @@ fn parse_column(
                 element,
                 dims,
                 metric,
+                index,
             }),
             slot: *n_vec - 1,
         });
+    }
+    if index.is_some() {
+        return Err(format!(
+            "vec0: column '{name}': 'indexed by' applies to vector columns only"
+        ));
     }
     let scalar = match ty.as_str() {
         "boolean" | "bool" => ScalarType::Boolean,

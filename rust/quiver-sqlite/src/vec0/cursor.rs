@@ -13,6 +13,7 @@ use super::input;
 use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Target, MAX_K};
 use super::pending;
 use super::plan::{self, PlanToken, Token};
+use super::rescore;
 use crate::sqlite::constraint::Op;
 use crate::sqlite::error::error_message;
 use crate::sqlite::host_api;
@@ -254,7 +255,9 @@ unsafe fn filter(
         stream.chunk(d, col, a, b)
     })
     .map_err(error_message)?;
-    c.hits = if loaded {
+    c.hits = if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
+        hits
+    } else if loaded {
         stream.finish(&data)
     } else {
         knn::knn(&data, &req)

@@ -147,7 +147,7 @@ impl DistanceBounds {
         true
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.lower.is_none() && self.upper.is_none()
     }
 }
@@ -318,7 +318,7 @@ fn scorer<'a>(data: &'a TableData, column: usize, query: &'a QueryVector) -> Sco
 /// Slots per thread below which a scan stays on one thread.
 const MIN_ELEMENTS_PER_THREAD: usize = 1 << 18;
 
-fn thread_count(n_slots: usize, dims: usize, work_factor: usize) -> usize {
+pub(crate) fn thread_count(n_slots: usize, dims: usize, work_factor: usize) -> usize {
     let work = n_slots
         .saturating_mul(dims)
         .saturating_mul(work_factor.max(1));
@@ -335,7 +335,7 @@ fn ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
 
 /// Runs `scan` over the slots, split into contiguous ranges on `threads` scoped threads
 /// when more than one, and folds the per-range results together with `merge`.
-fn scan_parallel<T: Send>(
+pub(crate) fn scan_parallel<T: Send>(
     n_slots: usize,
     threads: usize,
     scan: impl Fn((usize, usize)) -> T + Sync,
@@ -413,6 +413,32 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>) -> Vec<Hit> {
     };
     let threads = thread_count(data.n_slots, sc.dims, 1);
     let top = scan_parallel(data.n_slots, threads, scan, TopK::merge);
+    finish(top, &sc)
+}
+
+/// Exact distances of the candidate `slots` (a quantized scan's shortlist): the `k`
+/// closest that pass `bounds`, closest first, ties by rowid, as [`knn`] orders them.
+pub fn rescore_slots(
+    data: &TableData,
+    column: usize,
+    query: &QueryVector,
+    slots: impl Iterator<Item = u32>,
+    k: usize,
+    bounds: DistanceBounds,
+) -> Vec<Hit> {
+    let sc = scorer(data, column, query);
+    let mut top = TopK::new(k.max(1));
+    for slot in slots {
+        let raw = sc.raw(slot as usize);
+        if !bounds.is_empty() && !bounds.accepts(f64::from(sc.finalize(raw))) {
+            continue;
+        }
+        top.push(Hit {
+            distance: raw,
+            rowid: data.rowids[slot as usize],
+            slot,
+        });
+    }
     finish(top, &sc)
 }
 

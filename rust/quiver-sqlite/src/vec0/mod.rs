@@ -12,17 +12,22 @@
 //! * `pending` — a connection's transaction state: SQL INSERTs buffered per chunk;
 //!   `transaction` the module's xBegin / xSync / xCommit / savepoint callbacks
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
+//! * `index_spec` — `indexed by rescore(...)`; `codes` the cached quantized codes;
+//!   `rescore` the quantized scan with exact rescoring
 //! * `check`   — consistency between shadow tables, the `integrity-check` command
 
 pub mod bulk;
 pub mod cache;
 mod check;
+pub mod codes;
 pub mod config;
 mod cursor;
+pub mod index_spec;
 pub mod input;
 pub mod knn;
 pub mod pending;
 pub mod plan;
+pub mod rescore;
 pub mod shadow;
 pub mod storage;
 mod table;

@@ -93,6 +93,7 @@ unsafe fn init(
             conn,
             shadow,
             tx,
+            oversample: Default::default(),
         }))
     }));
     let result = result.map(|built| {

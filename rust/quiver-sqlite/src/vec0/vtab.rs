@@ -22,6 +22,9 @@ pub(super) struct Vec0Tab {
     pub(super) shadow: Shadow,
     /// This connection's transaction state of the table (buffered INSERTs).
     pub(super) tx: Shared,
+    /// The rescore oversample set by the `'oversample=N'` command on this connection's
+    /// table (sqlite-vec's command); `None`: each column's declared one.
+    pub(super) oversample: std::cell::Cell<Option<usize>>,
 }
 
 /// Where the cursor's column values come from.

@@ -9,6 +9,7 @@ use rusqlite::types::{Value, ValueRef};
 use super::config::ColumnKind;
 use super::input::{self, VectorUse};
 use super::pending::{self, Inserted};
+use super::rescore;
 use super::shadow::Shadow;
 use super::storage::{NewRow, RowChange};
 use crate::sqlite::error::error_message;
@@ -156,6 +157,23 @@ unsafe fn update(
     if let Some(c) = shadow.command_column() {
         // SAFETY: cols are live values, one per declared column.
         let command = unsafe { value_ref(cols[c]) };
+        if let ValueRef::Text(text) = command {
+            if let Some(n) = rescore::oversample_command(text) {
+                if shadow
+                    .config
+                    .vector_columns()
+                    .all(|(_, c)| c.index.is_none())
+                {
+                    return Err(WriteError::Error(format!(
+                        "vec0: 'oversample=N' needs a column with 'indexed by rescore(...)'; \
+                         table '{}' has none",
+                        shadow.name
+                    )));
+                }
+                t.oversample.set(Some(n?));
+                return Ok(ffi::SQLITE_OK);
+            }
+        }
         if !matches!(command, ValueRef::Null) {
             shadow.command(conn, command).map_err(error_message)?;
             return Ok(ffi::SQLITE_OK);

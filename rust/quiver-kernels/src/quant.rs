@@ -1,0 +1,215 @@
+//! Quantizers for `indexed by rescore(...)`: float32 vectors to compact codes that a
+//! scan compares cheaply (popcount, int8 dot products) before an exact rescoring.
+//!
+//! * bit: one sign bit per dimension, LSB-first, as `vec_quantize_binary` (a dimension
+//!   is 1 when its value is > 0); codes are compared by Hamming distance.
+//! * int8: symmetric per-vector scale, `code[i] = round(x[i] / scale)` with
+//!   `scale = max|x| / 127`. The scale is stored beside the code, so a write needs no
+//!   global state (no training, no range that later rows could overflow) and every
+//!   vector uses the full int8 range whatever its norm. `x·y ≈ sx·sy·(cx·cy)`.
+//!
+//! Both are pure functions of one vector; the distance kernels on codes are the
+//! table's `hamming` and `dot_i8` (see [`crate::dispatch`]).
+
+/// Bytes of one bit code of `dims` dimensions (rounded up to whole bytes).
+pub fn bit_code_bytes(dims: usize) -> usize {
+    dims.div_ceil(8)
+}
+
+/// Writes the sign-bit code of `x` into `out` (`bit_code_bytes(x.len())` bytes; extra
+/// bytes of `out` are cleared, missing ones truncate the code).
+pub fn quantize_bit(x: &[f32], out: &mut [u8]) {
+    out.fill(0);
+    for (byte, xs) in out.iter_mut().zip(x.chunks(8)) {
+        let mut b = 0u8;
+        for (i, &v) in xs.iter().enumerate() {
+            if v > 0.0 {
+                b |= 1 << i;
+            }
+        }
+        *byte = b;
+    }
+}
+
+/// Writes the int8 code of `x` into `out` and returns its scale (0 for an all-zero or
+/// non-finite vector, whose code is all zeros).
+pub fn quantize_int8(x: &[f32], out: &mut [i8]) -> f32 {
+    let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if max == 0.0 || !max.is_finite() {
+        out.fill(0);
+        return 0.0;
+    }
+    let scale = max / 127.0;
+    let inv = 1.0 / scale;
+    for (o, &v) in out.iter_mut().zip(x) {
+        // |v * inv| <= 127 up to rounding; the clamp keeps it exact at the edge.
+        *o = (v * inv).round().clamp(-127.0, 127.0) as i8;
+    }
+    scale
+}
+
+/// The value the int8 code `c` with `scale` stands for, element by element
+/// (for reference computations and L1 estimates).
+pub fn dequantize_int8(c: &[i8], scale: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(c) {
+        *o = f32::from(v) * scale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_codes_are_sign_bits_lsb_first() {
+        let x = [1.0, -1.0, 0.0, 2.0, -0.5, 0.1, 0.0, -3.0, 5.0];
+        let mut out = [0xffu8; 2];
+        quantize_bit(&x, &mut out);
+        assert_eq!(out, [0b0010_1001, 0b0000_0001]);
+        assert_eq!(bit_code_bytes(9), 2);
+        assert_eq!(bit_code_bytes(768), 96);
+    }
+
+    #[test]
+    fn int8_codes_round_trip_within_half_a_step() {
+        let x: Vec<f32> = (0..100)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let mut c = vec![0i8; 100];
+        let s = quantize_int8(&x, &mut c);
+        assert!((s - 50.0 / 7.0 / 127.0).abs() < 1e-6, "{s}");
+        assert!(c.iter().any(|&v| v.abs() == 127));
+        let mut back = vec![0f32; 100];
+        dequantize_int8(&c, s, &mut back);
+        for (a, b) in x.iter().zip(&back) {
+            assert!((a - b).abs() <= s * 0.5 + 1e-6, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn int8_of_zero_or_nan_is_zero() {
+        let mut c = [5i8; 3];
+        assert_eq!(quantize_int8(&[0.0; 3], &mut c), 0.0);
+        assert_eq!(c, [0; 3]);
+        let mut c = [5i8; 2];
+        assert_eq!(quantize_int8(&[f32::NAN, f32::INFINITY], &mut c), 0.0);
+        assert_eq!(c, [0; 2]);
+    }
+}
+
+/// An exact int8 dot product kernel.
+pub type DotI8 = fn(&[i8], &[i8]) -> i64;
+
+/// `a · b` of two int8 codes, exact: AVX-512 VNNI (`vpdpbusd`) where the CPU has it,
+/// otherwise the dispatched `dot_i8` kernel. Chosen once per process.
+pub fn dot_i8_codes() -> DotI8 {
+    use std::sync::OnceLock;
+    static CHOSEN: OnceLock<DotI8> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = vnni::detected() {
+            return f;
+        }
+        crate::dispatch::best().dot_i8
+    })
+}
+
+/// The int8 dot product kernels of this module that this CPU can run, with names:
+/// the reference (scalar) first.
+pub fn dot_i8_code_kernels() -> Vec<(&'static str, DotI8)> {
+    let mut v: Vec<(&'static str, DotI8)> = vec![("scalar", crate::dispatch::scalar().dot_i8)];
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = vnni::detected() {
+        v.push(("avx512vnni", f));
+    }
+    v
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    /// The VNNI kernel, if this CPU runs it.
+    pub(super) fn detected() -> Option<super::DotI8> {
+        (is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni"))
+        .then_some(dot as super::DotI8)
+    }
+
+    fn dot(a: &[i8], b: &[i8]) -> i64 {
+        // SAFETY: `dot` is handed out by `detected` only after the features were seen.
+        unsafe { dot_vnni(a, b) }
+    }
+
+    /// `vpdpbusd` multiplies unsigned by signed bytes: with `a + 128` (the sign bit
+    /// flipped) as the unsigned side, `a·b = (a+128)·b - 128·Σb`, and `Σb` comes from a
+    /// second `vpdpbusd` against ones. Per 64 bytes each i32 lane gains at most
+    /// 4·255·128 < 2^18 (and 4·128 for the sum), so the lanes cannot overflow below
+    /// 2^13 blocks (512 KiB of codes); longer inputs are summed in such blocks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn dot_vnni(a: &[i8], b: &[i8]) -> i64 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let ((a64, a_tail), (b64, b_tail)) = (a.as_chunks::<64>(), b.as_chunks::<64>());
+        let flip = _mm512_set1_epi8(i8::MIN);
+        let ones = _mm512_set1_epi8(1);
+        let mut total = 0i64;
+        for (xs, ys) in a64.chunks(1 << 12).zip(b64.chunks(1 << 12)) {
+            let mut acc = _mm512_setzero_si512();
+            let mut sum = _mm512_setzero_si512();
+            for (x, y) in xs.iter().zip(ys) {
+                // SAFETY: 64 readable bytes each; unaligned loads.
+                let (x, y) = unsafe {
+                    (
+                        _mm512_loadu_si512(x.as_ptr().cast()),
+                        _mm512_loadu_si512(y.as_ptr().cast()),
+                    )
+                };
+                acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(x, flip), y);
+                sum = _mm512_dpbusd_epi32(sum, ones, y);
+            }
+            total += i64::from(_mm512_reduce_add_epi32(acc))
+                - 128 * i64::from(_mm512_reduce_add_epi32(sum));
+        }
+        let tail: i64 = a_tail
+            .iter()
+            .zip(b_tail)
+            .map(|(&x, &y)| i64::from(x) * i64::from(y))
+            .sum();
+        total + tail
+    }
+}
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    #[test]
+    fn every_code_dot_kernel_matches_scalar() {
+        let mut seed = 99u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 56) as u8 as i8
+        };
+        for n in [0usize, 1, 63, 64, 65, 768, 1000, 300_000] {
+            let a: Vec<i8> = (0..n).map(|_| next()).collect();
+            let b: Vec<i8> = (0..n).map(|_| next()).collect();
+            let want: i64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| i64::from(x) * i64::from(y))
+                .sum();
+            for (name, f) in dot_i8_code_kernels() {
+                assert_eq!(f(&a, &b), want, "{name} n={n}");
+            }
+            // Extremes: every product at its largest magnitude.
+            let lo = vec![i8::MIN; n];
+            assert_eq!(dot_i8_codes()(&lo, &lo), 16384 * n as i64, "n={n}");
+            let hi = vec![i8::MAX; n];
+            assert_eq!(dot_i8_codes()(&lo, &hi), -16256 * n as i64, "n={n}");
+        }
+    }
+}

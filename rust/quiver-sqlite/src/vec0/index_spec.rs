@@ -1,0 +1,220 @@
+//! `indexed by ...` on a vector column: which index a column carries and its
+//! parameters, sqlite-vec 0.1.10's syntax.
+//!
+//! ```text
+//! emb float[768] indexed by rescore(quantizer=bit)
+//! emb float[768] distance_metric=cosine indexed by rescore(quantizer=int8, oversample=16)
+//! ```
+//!
+//! `rescore` keeps a quantized code of every vector (1 bit or 1 byte per dimension)
+//! next to the float vectors; a KNN query scans the codes for `k * oversample`
+//! candidates and rescores them exactly. `ivf(...)` and `diskann(...)` are refused with
+//! a message naming what works.
+
+/// How a rescore index quantizes vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantizer {
+    /// One sign bit per dimension, compared by Hamming distance.
+    Bit,
+    /// One byte per dimension with a per-vector scale, compared by int8 dot products.
+    Int8,
+}
+
+impl Quantizer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantizer::Bit => "bit",
+            Quantizer::Int8 => "int8",
+        }
+    }
+}
+
+/// `indexed by rescore(quantizer=..., oversample=...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rescore {
+    pub quantizer: Quantizer,
+    /// Candidates kept per result row before the exact rescoring.
+    pub oversample: usize,
+}
+
+/// sqlite-vec's default oversample.
+pub const DEFAULT_OVERSAMPLE: usize = 8;
+/// The largest oversample a table declares (sqlite-vec refuses larger ones too); a
+/// query may ask for up to [`MAX_QUERY_OVERSAMPLE`].
+pub const MAX_OVERSAMPLE: usize = 128;
+/// The largest per-query oversample.
+pub const MAX_QUERY_OVERSAMPLE: usize = 1 << 16;
+
+/// Splits a column definition at `indexed by` (any case): the definition before it
+/// and the index text after it.
+pub fn split_indexed_by(arg: &str) -> (&str, Option<&str>) {
+    let lower = arg.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("indexed") {
+        let start = from + at;
+        let rest = lower[start + "indexed".len()..].trim_start();
+        let preceded = start == 0 || lower.as_bytes()[start - 1].is_ascii_whitespace();
+        if preceded && rest.starts_with("by") {
+            let by_at = lower.len() - rest.len();
+            let after = arg[by_at + 2..].trim();
+            return (arg[..start].trim_end(), Some(after));
+        }
+        from = start + 1;
+    }
+    (arg, None)
+}
+
+/// Parses the index text after `indexed by` for column `name`; `float32` says whether
+/// the column holds float32 vectors, `dims` its dimensions.
+pub fn parse_index(name: &str, text: &str, float32: bool, dims: usize) -> Result<Rescore, String> {
+    let text = text.trim();
+    let (kind, params) = match text.find('(') {
+        Some(open) => {
+            let Some(inner) = text[open + 1..].strip_suffix(')') else {
+                return Err(format!(
+                    "vec0: column '{name}': expected 'indexed by rescore(...)', got \
+                     'indexed by {text}'"
+                ));
+            };
+            (text[..open].trim().to_ascii_lowercase(), inner)
+        }
+        None => (text.to_ascii_lowercase(), ""),
+    };
+    match kind.as_str() {
+        "rescore" => {}
+        "ivf" | "diskann" => {
+            return Err(format!(
+                "vec0: column '{name}': 'indexed by {kind}' is not supported by sqlite-quiver; \
+                 use 'indexed by rescore(quantizer=bit|int8, oversample=N)' for a quantized \
+                 scan with exact rescoring, or no index for an exact scan"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "vec0: column '{name}': unknown index '{other}' (expected \
+                 rescore(quantizer=bit|int8, oversample=N))"
+            ))
+        }
+    }
+    if !float32 {
+        return Err(format!(
+            "vec0: column '{name}': rescore indexes are only supported on float32 columns \
+             (float[N]); int8 and bit vectors are already compact"
+        ));
+    }
+    let mut quantizer = None;
+    let mut oversample = DEFAULT_OVERSAMPLE;
+    for param in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = param.split_once('=') else {
+            return Err(format!(
+                "vec0: column '{name}': rescore: expected key=value, got '{param}'"
+            ));
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        let value = value.trim_matches(|c| c == '\'' || c == '"');
+        match key.as_str() {
+            "quantizer" => {
+                quantizer = Some(match value.to_ascii_lowercase().as_str() {
+                    "bit" | "binary" => Quantizer::Bit,
+                    "int8" => Quantizer::Int8,
+                    other => {
+                        return Err(format!(
+                            "vec0: column '{name}': rescore: unknown quantizer '{other}' \
+                             (expected bit or int8)"
+                        ))
+                    }
+                })
+            }
+            "oversample" => {
+                oversample = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_OVERSAMPLE).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "vec0: column '{name}': rescore: oversample must be an integer \
+                             between 1 and {MAX_OVERSAMPLE}, got '{value}'"
+                        )
+                    })?
+            }
+            other => {
+                return Err(format!(
+                    "vec0: column '{name}': rescore: unknown option '{other}' (expected \
+                     quantizer or oversample)"
+                ))
+            }
+        }
+    }
+    let Some(quantizer) = quantizer else {
+        return Err(format!(
+            "vec0: column '{name}': rescore: quantizer is required (quantizer=bit or \
+             quantizer=int8)"
+        ));
+    };
+    if quantizer == Quantizer::Bit && !dims.is_multiple_of(8) {
+        return Err(format!(
+            "vec0: column '{name}': rescore(quantizer=bit) needs a multiple of 8 \
+             dimensions, got {dims}"
+        ));
+    }
+    Ok(Rescore {
+        quantizer,
+        oversample,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_parses() {
+        let (def, idx) = split_indexed_by(
+            "e float[8] distance_metric=cosine INDEXED  BY rescore(quantizer=bit)",
+        );
+        assert_eq!(def, "e float[8] distance_metric=cosine");
+        assert_eq!(idx, Some("rescore(quantizer=bit)"));
+        assert_eq!(
+            split_indexed_by("reindexed float[8]"),
+            ("reindexed float[8]", None)
+        );
+        let r = parse_index("e", "rescore(quantizer=int8, oversample=16)", true, 8).unwrap();
+        assert_eq!((r.quantizer, r.oversample), (Quantizer::Int8, 16));
+        let r = parse_index("e", "rescore(quantizer=bit)", true, 8).unwrap();
+        assert_eq!(r.oversample, DEFAULT_OVERSAMPLE);
+    }
+
+    #[test]
+    fn refuses_bad_parameters() {
+        for (text, float32, dims, needle) in [
+            ("rescore(oversample=8)", true, 8, "quantizer is required"),
+            ("rescore(quantizer=float)", true, 8, "unknown quantizer"),
+            (
+                "rescore(quantizer=bit, oversample=0)",
+                true,
+                8,
+                "oversample must be",
+            ),
+            (
+                "rescore(quantizer=bit, oversample=999)",
+                true,
+                8,
+                "oversample must be",
+            ),
+            ("rescore(quantizer=bit, foo=1)", true, 8, "unknown option"),
+            ("rescore(quantizer=bit)", true, 100, "multiple of 8"),
+            ("rescore(quantizer=bit)", false, 8, "float32"),
+            ("ivf(nlist=10)", true, 8, "use 'indexed by rescore"),
+            (
+                "diskann(neighbor_quantizer=binary)",
+                true,
+                8,
+                "use 'indexed by rescore",
+            ),
+            ("hnsw()", true, 8, "unknown index"),
+        ] {
+            let err = parse_index("e", text, float32, dims).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

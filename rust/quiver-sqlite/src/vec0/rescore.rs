@@ -1,0 +1,280 @@
+//! KNN on a column with `indexed by rescore(...)`: scan the cached codes (filters
+//! applied first, so every passing row competes), keep `k * oversample` candidates by
+//! the code distance, rescore them exactly from the float vectors and return the best
+//! `k` in exact order.
+//!
+//! Code distances (smaller is closer):
+//! * bit: Hamming distance between the sign codes of the query and the row;
+//! * int8: the metric's estimate from `x·q ≈ sx·sq·(cx·cq)` (query quantized the same
+//!   way), with the row's exact norm: L2 `|x|² - 2 x·q`, dot `-x·q`, cosine
+//!   `1 - x·q / (|x||q|)`; L1 from the dequantized row.
+//!
+//! Results are never short: every filter is applied before the shortlist, and when
+//! distance bounds leave fewer than `k` rows of a truncated shortlist, the query falls
+//! back to the exact scan.
+
+use quiver_kernels::dispatch::{self, Kernels};
+use quiver_kernels::quant::{dot_i8_codes, quantize_bit, quantize_int8};
+
+use super::cache::TableData;
+use super::codes::{as_i8, Codes};
+use super::index_spec::{Quantizer, MAX_QUERY_OVERSAMPLE};
+use super::knn::{self, Filter, Hit, KnnRequest, QueryVector, TopK};
+use crate::vec::metric::Metric;
+
+/// The query in code form.
+enum QueryCode {
+    Bit(Vec<u8>),
+    Int8 {
+        code: Vec<i8>,
+        scale: f32,
+        norm: f32,
+        floats: Vec<f32>,
+    },
+}
+
+/// Scores rows' codes against one query.
+struct CodeScorer<'a> {
+    codes: &'a Codes,
+    query: QueryCode,
+    metric: Metric,
+    kernels: &'static Kernels,
+    /// `dot_i8` for codes (AVX-512 VNNI where available).
+    dot_i8: fn(&[i8], &[i8]) -> i64,
+}
+
+impl CodeScorer<'_> {
+    #[inline]
+    fn estimate(&self, slot: usize) -> f32 {
+        let c = self.codes.code(slot);
+        match &self.query {
+            QueryCode::Bit(q) => (self.kernels.hamming)(q, c) as f32,
+            QueryCode::Int8 {
+                code,
+                scale,
+                norm,
+                floats,
+            } => {
+                let sx = self.codes.scale[slot];
+                if self.metric == Metric::L1 {
+                    return as_i8(c)
+                        .iter()
+                        .zip(floats)
+                        .map(|(&v, &q)| (q - f32::from(v) * sx).abs())
+                        .sum();
+                }
+                let dot = (self.dot_i8)(code, as_i8(c)) as f32 * sx * scale;
+                let nx = self.codes.norm[slot];
+                match self.metric {
+                    Metric::L2 => nx * nx - 2.0 * dot,
+                    Metric::Cosine => {
+                        let denom = nx * norm;
+                        if denom == 0.0 {
+                            1.0
+                        } else {
+                            1.0 - dot / denom
+                        }
+                    }
+                    _ => -dot,
+                }
+            }
+        }
+    }
+}
+
+fn code_scorer<'a>(codes: &'a Codes, metric: Metric, q: &[f32]) -> CodeScorer<'a> {
+    let query = match codes.spec.quantizer {
+        Quantizer::Bit => {
+            let mut out = vec![0u8; codes.code_bytes];
+            quantize_bit(q, &mut out);
+            QueryCode::Bit(out)
+        }
+        Quantizer::Int8 => {
+            let mut code = vec![0i8; codes.dims];
+            let scale = quantize_int8(q, &mut code);
+            QueryCode::Int8 {
+                code,
+                scale,
+                norm: quiver_kernels::distance::norm_f32(q),
+                floats: q.to_vec(),
+            }
+        }
+    };
+    CodeScorer {
+        codes,
+        query,
+        metric,
+        kernels: dispatch::best(),
+        dot_i8: dot_i8_codes(),
+    }
+}
+
+/// The shortlist size for `k` results.
+fn shortlist(k: usize, codes: &Codes, oversample: Option<usize>) -> usize {
+    let os = oversample
+        .unwrap_or(codes.spec.oversample)
+        .clamp(1, MAX_QUERY_OVERSAMPLE);
+    k.saturating_mul(os)
+}
+
+/// The `n` passing rows with the smallest code distance.
+fn scan_codes(data: &TableData, sc: &CodeScorer<'_>, filters: &[Filter], n: usize) -> Vec<Hit> {
+    let scan = |(start, end): (usize, usize)| {
+        let mut top = TopK::new(n);
+        for slot in start..end.min(data.n_slots) {
+            if !data.live[slot] || !filters.iter().all(|f| f.accepts(data, slot)) {
+                continue;
+            }
+            top.push(Hit {
+                distance: sc.estimate(slot),
+                rowid: data.rowids[slot],
+                slot: slot as u32,
+            });
+        }
+        top
+    };
+    let threads = knn::thread_count(data.n_slots, sc.codes.code_bytes / 2, 1);
+    knn::scan_parallel(data.n_slots, threads, scan, TopK::merge).finish()
+}
+
+/// The KNN of `req` through the rescore index of its column, or `None` when the
+/// column has none (or the query is not float32): the caller scans exactly.
+/// `oversample` overrides the column's for this query.
+pub fn knn(data: &TableData, req: &KnnRequest<'_>, oversample: Option<usize>) -> Option<Vec<Hit>> {
+    let codes = data.codes.get(req.vector_column)?.as_ref()?;
+    let QueryVector::Float32(q) = req.query else {
+        return None;
+    };
+    if req.k == 0 || data.n_slots == 0 {
+        return Some(Vec::new());
+    }
+    let metric = data.columns[req.vector_column].metric;
+    let sc = code_scorer(codes, metric, q);
+    let n = shortlist(req.k, codes, oversample);
+    let candidates = scan_codes(data, &sc, req.filters, n);
+    let truncated = candidates.len() >= n;
+    let hits = knn::rescore_slots(
+        data,
+        req.vector_column,
+        req.query,
+        candidates.iter().map(|h| h.slot),
+        req.k,
+        req.bounds,
+    );
+    if hits.len() < req.k && truncated && !req.bounds.is_empty() {
+        // The bounds removed shortlisted rows; rows outside the shortlist may pass.
+        return Some(knn::knn(data, req));
+    }
+    Some(hits)
+}
+
+/// Many queries through the rescore index (`None` without one): the codes are walked
+/// in cache-sized blocks and every query scores a block before the next, so the codes
+/// stream from memory once for all queries; then each query's shortlist is rescored.
+pub fn knn_batch(
+    data: &TableData,
+    vector_column: usize,
+    queries: &[QueryVector],
+    k: usize,
+    filters: &[Filter],
+    oversample: Option<usize>,
+) -> Option<Vec<Vec<Hit>>> {
+    let codes = data.codes.get(vector_column)?.as_ref()?;
+    let metric = data.columns[vector_column].metric;
+    let scorers = queries
+        .iter()
+        .map(|q| match q {
+            QueryVector::Float32(q) => Some(code_scorer(codes, metric, q)),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if k == 0 || data.n_slots == 0 {
+        return Some(queries.iter().map(|_| Vec::new()).collect());
+    }
+    let n = shortlist(k, codes, oversample);
+    let block = ((256 * 1024) / codes.code_bytes.max(1)).clamp(16, 4096);
+    let scan = |(start, end): (usize, usize)| {
+        let mut tops: Vec<TopK> = scorers.iter().map(|_| TopK::new(n)).collect();
+        let mut live: Vec<usize> = Vec::with_capacity(block);
+        let mut b = start;
+        while b < end {
+            let e = (b + block).min(end);
+            live.clear();
+            live.extend(
+                (b..e).filter(|&s| data.live[s] && filters.iter().all(|f| f.accepts(data, s))),
+            );
+            for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
+                for &slot in &live {
+                    top.push(Hit {
+                        distance: sc.estimate(slot),
+                        rowid: data.rowids[slot],
+                        slot: slot as u32,
+                    });
+                }
+            }
+            b = e;
+        }
+        tops
+    };
+    let threads = knn::thread_count(data.n_slots, codes.code_bytes / 2, queries.len());
+    let tops = knn::scan_parallel(data.n_slots, threads, scan, |a, b| {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.merge(y);
+        }
+    });
+    Some(
+        tops.into_iter()
+            .zip(queries)
+            .map(|(top, query)| {
+                let slots = top.finish();
+                knn::rescore_slots(
+                    data,
+                    vector_column,
+                    query,
+                    slots.iter().map(|h| h.slot),
+                    k,
+                    Default::default(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The state of vector column `column`'s index, as JSON text: `kind` ("rescore", or
+/// "none" for an exact scan), quantizer, oversample, rows coded, bytes per code and
+/// code bytes held.
+pub fn state_json(data: &TableData, column: usize, name: &str) -> String {
+    let rows = data.by_rowid.len();
+    let Some(Some(codes)) = data.codes.get(column) else {
+        return serde_json::json!({"column": name, "kind": "none", "rows": rows}).to_string();
+    };
+    serde_json::json!({
+        "column": name,
+        "kind": "rescore",
+        "quantizer": codes.spec.quantizer.name(),
+        "oversample": codes.spec.oversample,
+        "rows": rows,
+        "rows_coded": rows,
+        "code_bytes_per_row": codes.code_bytes,
+        "code_bytes": codes.memory_bytes(),
+    })
+    .to_string()
+}
+
+/// Reads sqlite-vec's `'oversample=N'` command: `None` if `command` is another
+/// command, the oversample otherwise (an error below 1 or above the query maximum).
+pub fn oversample_command(command: &[u8]) -> Option<Result<usize, String>> {
+    let value = command.strip_prefix(b"oversample=")?;
+    let text = String::from_utf8_lossy(value);
+    Some(
+        text.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_QUERY_OVERSAMPLE).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "oversample must be >= 1 (vec0: 'oversample=N' takes an integer between 1                      and {MAX_QUERY_OVERSAMPLE}, got '{text}')"
+                )
+            }),
+    )
+}
