@@ -353,6 +353,9 @@ pub struct PreparedSearch {
     pub filters: Vec<Filter>,
     pub k: usize,
     pub text_key: bool,
+    /// The hits, already found while the chunks were read (a table above the cache
+    /// budget is searched with the connection, in `prepare_search`).
+    pub streamed_hits: Option<Vec<Vec<knn::Hit>>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -416,6 +419,13 @@ pub fn prepare_search(
     // Results are sized by the rows that exist, not by the k asked for: k = 2**24 on a
     // 10-row table allocates 10 results per query.
     let k = (k as usize).min(data.by_rowid.len());
+    let streamed_hits = if data.is_streamed(vector_slot) {
+        let mut scan = knn::BatchStreaming::new(vector_slot, &queries, k, &filters);
+        cache::scan_streamed(conn, &shadow, &data, &mut |d, chunk| scan.chunk(d, chunk))?;
+        Some(scan.finish(&data, k))
+    } else {
+        None
+    };
     Ok(PreparedSearch {
         data,
         vector_slot,
@@ -423,12 +433,20 @@ pub fn prepare_search(
         filters,
         k,
         text_key: shadow.config.text_key(),
+        streamed_hits,
     })
 }
 
 /// Runs a prepared search (no SQLite calls: safe without the connection).
 pub fn run_search(p: &PreparedSearch) -> SearchResult {
-    let hits = knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters);
+    let computed;
+    let hits = match &p.streamed_hits {
+        Some(hits) => hits,
+        None => {
+            computed = knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters);
+            &computed
+        }
+    };
     let total = p.queries.len() * p.k;
     let mut rowids = vec![-1i64; total];
     let mut distances = vec![f32::INFINITY; total];
