@@ -230,9 +230,12 @@ def cache_bytes(conn: Any, table: str) -> int:
 
 def cache_info() -> dict[str, int]:
     """What the process-level vector cache holds: ``tables`` cached, ``bytes`` they
-    take, and since the process started, ``hits`` (queries, SQL or Python, answered from a valid
-    entry) and ``loads`` (tables read from the database, which is what a first query
-    or a query after another connection's commit does). Same as SQL
+    take, the ``budget`` (bytes, see :func:`set_cache_budget`), how many tables are
+    ``streamed`` (above the budget: their vectors are read from the database on every
+    query), and since the process started, ``hits`` (queries, SQL or Python, answered
+    from a valid entry), ``loads`` (tables read from the database, which is what a
+    first query or a query after another connection's commit does) and ``evictions``
+    (tables dropped to stay within the budget). Same as SQL
     ``select quiver_cache_info()`` (JSON text).
 
     >>> import numpy as np, sqlite_quiver
@@ -251,6 +254,37 @@ def cache_info() -> dict[str, int]:
     True
     """
     return json.loads(_quiver.vec0_cache_info())
+
+
+def set_cache_budget(bytes: int | None = None) -> int:
+    """Sets how many bytes the process-level vector cache may hold (``None``: the
+    default, half of the machine's RAM) and returns the budget now in effect. Same as
+    SQL ``select quiver_cache_budget(:bytes)``.
+
+    The least recently used tables are dropped to make room. A table whose decoded
+    vectors alone exceed the budget is not cached whole: its rowids and metadata stay
+    in memory and every query reads its vectors chunk by chunk from the database (one
+    chunk in memory at a time), giving the same results at the speed of reading the
+    file. Tables that grow past the budget are reloaded that way at their next query.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[4])")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.eye(4), ids=[1, 2, 3, 4])
+    >>> old = cache_info()["budget"]
+    >>> set_cache_budget(1024)  # smaller than the table: it is streamed
+    1024
+    >>> q = np.float32([0, 0, 1, 0]).tobytes()
+    >>> conn.execute("select rowid from t where emb match ? and k = 1", [q]).fetchall()
+    [(3,)]
+    >>> cache_info()["streamed"]
+    1
+    >>> set_cache_budget(old) == old
+    True
+    """
+    if bytes is not None and (isinstance(bytes, bool) or not isinstance(bytes, int) or bytes <= 0):
+        raise ValueError(f"cache budget must be a positive int of bytes or None, got {bytes!r}")
+    return _quiver.vec0_set_cache_budget(bytes)
 
 
 def clear_cache() -> None:

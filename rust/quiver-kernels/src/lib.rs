@@ -8,6 +8,7 @@
 //! * [`codec`] — sqlite-vec compatible blob and JSON formats.
 //! * [`kmeans`] — k-means (k-means++ seeding, blocked Lloyd iterations) for
 //!   IVF centroids, and nearest-centroid assignment.
+//! * [`quant`] — bit and int8 codes and their scans, for vec0's rescore index.
 //!
 //! Every SIMD kernel must return exactly what the scalar kernel returns for
 //! integer inputs, and agree within float rounding for `f32` inputs; the

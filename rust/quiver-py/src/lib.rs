@@ -108,6 +108,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vec0::vec0_clear_cache, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_index_state, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_set_cache_budget, m)?)?;
     m.add_class::<arrow::ArrowResult>()?;
     m.add_function(wrap_pyfunction!(arrow::register_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::unregister_arrow, m)?)?;

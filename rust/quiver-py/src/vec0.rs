@@ -260,6 +260,19 @@ pub fn vec0_cache_info() -> String {
     quiver_sqlite::vec0::cache::info_json()
 }
 
+/// Sets the process-level vector cache's budget in bytes (None: the default, half of
+/// RAM); returns the budget now in effect.
+#[pyfunction]
+#[pyo3(signature = (bytes=None))]
+pub fn vec0_set_cache_budget(bytes: Option<usize>) -> PyResult<usize> {
+    if bytes == Some(0) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "cache budget must be a positive number of bytes (or None for the default), got 0",
+        ));
+    }
+    Ok(quiver_sqlite::vec0::cache::set_budget(bytes))
+}
+
 /// Drops every table from the process-level vector cache.
 #[pyfunction]
 pub fn vec0_clear_cache() {

@@ -465,6 +465,27 @@ fn index_state(ctx: &Context<'_>) -> Result<String> {
         .map_err(|e| sql_error(format!("quiver_index_state: {e}")))
 }
 
+/// `quiver_cache_budget(bytes)`: sets the vector cache's budget (NULL: the default) and
+/// returns the budget now in effect.
+fn set_cache_budget(ctx: &Context<'_>) -> Result<i64> {
+    let bytes = match ctx.get_raw(0) {
+        ValueRef::Null => None,
+        ValueRef::Integer(n) if n > 0 => Some(n as usize),
+        other => {
+            return Err(arg_error(
+                "quiver_cache_budget",
+                0,
+                format!(
+                    "expected a positive integer number of bytes (or NULL for the default, \
+                     half of RAM), got {}",
+                    describe_value(other)
+                ),
+            ))
+        }
+    };
+    Ok(crate::vec0::cache::set_budget(bytes) as i64)
+}
+
 /// Registers every scalar function on `conn`.
 pub fn register(conn: &Connection) -> Result<()> {
     let pure = FunctionFlags::SQLITE_UTF8
@@ -490,6 +511,17 @@ pub fn register(conn: &Connection) -> Result<()> {
             index_state,
         )?;
     }
+    conn.create_scalar_function("quiver_cache_budget", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(crate::vec0::cache::budget() as i64)
+    })?;
+    // Not innocuous: changes process-wide state (kept out of triggers and views of
+    // untrusted schemas, like other settings).
+    conn.create_scalar_function(
+        "quiver_cache_budget",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        set_cache_budget,
+    )?;
     conn.create_scalar_function("vec_f32", 1, makes, vec_f32)?;
     conn.create_scalar_function("vec_int8", 1, makes, vec_int8)?;
     conn.create_scalar_function("vec_bit", 1, makes, vec_bit)?;

@@ -357,6 +357,9 @@ pub struct PreparedSearch {
     /// Overrides the rescore index's oversample for this search (set it after
     /// [`prepare_search`]); ignored on columns without one.
     pub oversample: Option<usize>,
+    /// The hits, already found while the chunks were read (a table above the cache
+    /// budget is searched with the connection, in `prepare_search`).
+    pub streamed_hits: Option<Vec<Vec<knn::Hit>>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -420,6 +423,13 @@ pub fn prepare_search(
     // Results are sized by the rows that exist, not by the k asked for: k = 2**24 on a
     // 10-row table allocates 10 results per query.
     let k = (k as usize).min(data.by_rowid.len());
+    let streamed_hits = if data.is_streamed(vector_slot) {
+        let mut scan = knn::BatchStreaming::new(vector_slot, &queries, k, &filters);
+        cache::scan_streamed(conn, &shadow, &data, &mut |d, chunk| scan.chunk(d, chunk))?;
+        Some(scan.finish(&data, k))
+    } else {
+        None
+    };
     Ok(PreparedSearch {
         data,
         vector_slot,
@@ -428,6 +438,7 @@ pub fn prepare_search(
         k,
         text_key: shadow.config.text_key(),
         oversample: None,
+        streamed_hits,
     })
 }
 
@@ -446,15 +457,22 @@ pub fn index_state(
 
 /// Runs a prepared search (no SQLite calls: safe without the connection).
 pub fn run_search(p: &PreparedSearch) -> SearchResult {
-    let hits = rescore::knn_batch(
-        &p.data,
-        p.vector_slot,
-        &p.queries,
-        p.k,
-        &p.filters,
-        p.oversample,
-    )
-    .unwrap_or_else(|| knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters));
+    let computed;
+    let hits = match &p.streamed_hits {
+        Some(hits) => hits,
+        None => {
+            computed = rescore::knn_batch(
+                &p.data,
+                p.vector_slot,
+                &p.queries,
+                p.k,
+                &p.filters,
+                p.oversample,
+            )
+            .unwrap_or_else(|| knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters));
+            &computed
+        }
+    };
     let total = p.queries.len() * p.k;
     let mut rowids = vec![-1i64; total];
     let mut distances = vec![f32::INFINITY; total];

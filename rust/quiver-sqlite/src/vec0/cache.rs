@@ -7,10 +7,15 @@
 //! ROLLBACK TO) restores the older token, and another connection's commit brings its own,
 //! so a query that reads the token sees at once whether the entry still describes what
 //! it sees. Tokens are never reused, so an old entry can never match a newer state.
+//!
+//! The cache holds at most [`budget`] bytes (default: half of the machine's RAM). The
+//! least recently used tables are dropped to make room; a table too big for the budget
+//! on its own keeps only its rowids and metadata in memory, and every query streams its
+//! vectors from the chunks ([`VectorData::Streamed`], [`scan_streamed`]).
 
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use quiver_kernels::distance::norm_f32;
@@ -19,6 +24,7 @@ use rusqlite::{Connection, Result};
 
 use super::codes::Codes;
 use super::config::VectorColumn;
+use super::memory::Prefault;
 use super::shadow::Shadow;
 use crate::vec::vector::ElementType;
 
@@ -31,6 +37,74 @@ pub enum VectorData {
     },
     Int8(Vec<i8>),
     Bit(Vec<u8>),
+    /// Not held in memory (the table is above the cache budget): queries read the
+    /// chunks from the database, one at a time ([`scan_streamed`]).
+    Streamed,
+}
+
+impl VectorData {
+    /// Room for `slots` zeroed vectors of `col`.
+    fn zeroed(col: &VectorColumn, slots: usize) -> VectorData {
+        match col.element {
+            ElementType::Float32 => VectorData::Float32 {
+                data: vec![0.0; slots * col.dims],
+                norms: (col.metric == crate::vec::metric::Metric::Cosine).then(|| vec![0.0; slots]),
+            },
+            ElementType::Int8 => VectorData::Int8(vec![0; slots * col.dims]),
+            ElementType::Bit => VectorData::Bit(vec![0; slots * col.bytes()]),
+        }
+    }
+
+    /// Decodes `bytes` (stored vectors, back to back) into place from slot `first` on.
+    fn decode(&mut self, first: usize, dims: usize, bytes: &[u8]) {
+        match self {
+            VectorData::Float32 { data, norms } => {
+                let start = first * dims;
+                let dst = &mut data[start..start + bytes.len() / 4];
+                for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                if let Some(norms) = norms {
+                    for (i, x) in dst.chunks_exact(dims).enumerate() {
+                        norms[first + i] = norm_f32(x);
+                    }
+                }
+            }
+            VectorData::Int8(data) => {
+                let start = first * dims;
+                for (d, &b) in data[start..start + bytes.len()].iter_mut().zip(bytes) {
+                    *d = b as i8;
+                }
+            }
+            VectorData::Bit(data) => {
+                let start = first * (dims / 8);
+                data[start..start + bytes.len()].copy_from_slice(bytes);
+            }
+            VectorData::Streamed => {}
+        }
+    }
+
+    /// Bytes held.
+    fn memory_bytes(&self) -> usize {
+        match self {
+            VectorData::Float32 { data, norms } => {
+                data.capacity() * 4 + norms.as_ref().map_or(0, |n| n.capacity() * 4)
+            }
+            VectorData::Int8(d) => d.capacity(),
+            VectorData::Bit(d) => d.capacity(),
+            VectorData::Streamed => 0,
+        }
+    }
+}
+
+/// Slots `start..end` of vector column `column`, whose vectors sit in `vectors` from
+/// slot `base` on: the table's own cached column (base 0), or one chunk decoded alone.
+pub struct ChunkView<'a> {
+    pub column: usize,
+    pub vectors: &'a VectorData,
+    pub base: usize,
+    pub start: usize,
+    pub end: usize,
 }
 
 /// A decoded snapshot of one vec0 table.
@@ -95,6 +169,7 @@ impl TableData {
                 }
                 VectorData::Int8(d) => grow(d, n * c.dims, 0),
                 VectorData::Bit(d) => grow(d, n * c.dims / 8, 0),
+                VectorData::Streamed => {}
             }
         }
         for c in self.codes.iter_mut().flatten() {
@@ -106,28 +181,12 @@ impl TableData {
     /// Stores vector column `vec` of `slot` from its stored bytes.
     pub fn set_vector(&mut self, vec: usize, slot: usize, bytes: &[u8]) {
         let dims = self.columns[vec].dims;
-        match &mut self.vectors[vec] {
-            VectorData::Float32 { data, norms } => {
-                let dst = &mut data[slot * dims..(slot + 1) * dims];
-                for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
-                if let Some(norms) = norms {
-                    norms[slot] = norm_f32(&data[slot * dims..(slot + 1) * dims]);
-                }
-                if let Some(codes) = &mut self.codes[vec] {
-                    codes.encode(slot, &data[slot * dims..(slot + 1) * dims]);
-                }
-            }
-            VectorData::Int8(data) => {
-                for (d, &b) in data[slot * dims..(slot + 1) * dims].iter_mut().zip(bytes) {
-                    *d = b as i8;
-                }
-            }
-            VectorData::Bit(data) => {
-                let b = dims / 8;
-                data[slot * b..(slot + 1) * b].copy_from_slice(&bytes[..b]);
-            }
+        let len = self.columns[vec].bytes();
+        self.vectors[vec].decode(slot, dims, &bytes[..len.min(bytes.len())]);
+        if let (Some(codes), VectorData::Float32 { data, .. }) =
+            (&mut self.codes[vec], &self.vectors[vec])
+        {
+            codes.encode(slot, &data[slot * dims..(slot + 1) * dims]);
         }
     }
 
@@ -177,10 +236,11 @@ impl TableData {
 }
 
 impl TableData {
-    /// Stored bytes of vector column `vec` at `slot`.
-    pub fn vector_bytes(&self, vec: usize, slot: usize) -> Vec<u8> {
+    /// Stored bytes of vector column `vec` at `slot`; `None` when the column is streamed
+    /// (read it from the chunks).
+    pub fn vector_bytes(&self, vec: usize, slot: usize) -> Option<Vec<u8>> {
         let dims = self.columns[vec].dims;
-        match &self.vectors[vec] {
+        Some(match &self.vectors[vec] {
             VectorData::Float32 { data, .. } => data[slot * dims..(slot + 1) * dims]
                 .iter()
                 .flat_map(|x| x.to_le_bytes())
@@ -193,42 +253,81 @@ impl TableData {
                 let b = dims / 8;
                 data[slot * b..(slot + 1) * b].to_vec()
             }
-        }
+            VectorData::Streamed => return None,
+        })
     }
 
-    /// Bytes held, for the memory figure in benchmarks.
+    /// Whether vector column `vec` is streamed from the chunks rather than held.
+    pub fn is_streamed(&self, vec: usize) -> bool {
+        matches!(self.vectors.get(vec), Some(VectorData::Streamed))
+    }
+
+    /// Bytes held, for the memory figure in benchmarks and the budget.
     pub fn memory_bytes(&self) -> usize {
-        let mut n =
-            self.live.capacity() + self.rowids.capacity() * 8 + self.by_rowid.capacity() * 4;
-        for v in &self.vectors {
-            n += match v {
-                VectorData::Float32 { data, norms } => {
-                    data.capacity() * 4 + norms.as_ref().map_or(0, |n| n.capacity() * 4)
-                }
-                VectorData::Int8(d) => d.capacity(),
-                VectorData::Bit(d) => d.capacity(),
-            };
-        }
-        n += self
-            .codes
-            .iter()
-            .flatten()
-            .map(Codes::memory_bytes)
-            .sum::<usize>();
+        let n = self.live.capacity()
+            + self.rowids.capacity() * 8
+            + self.by_rowid.capacity() * 4
+            + self
+                .codes
+                .iter()
+                .flatten()
+                .map(Codes::memory_bytes)
+                .sum::<usize>();
         n + self
-            .scalars
+            .vectors
             .iter()
-            .map(|s| s.capacity() * 32)
+            .map(VectorData::memory_bytes)
             .sum::<usize>()
+            + self
+                .scalars
+                .iter()
+                .map(|s| s.capacity() * 32)
+                .sum::<usize>()
             + self.text_ids.capacity() * 24
     }
 }
 
-type Entries = HashMap<String, Arc<TableData>>;
+/// A cached table and when it was last used (for least-recently-used eviction).
+struct Entry {
+    data: Arc<TableData>,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    /// Ticks on every use: the order of `Entry::used`.
+    clock: u64,
+}
+
+impl Entries {
+    fn bytes(&self) -> usize {
+        self.map.values().map(|e| e.data.memory_bytes()).sum()
+    }
+
+    /// Drops least recently used entries until `extra` more bytes fit in `budget`.
+    fn make_room(&mut self, extra: usize, budget: usize) {
+        let mut held = self.bytes();
+        while held.saturating_add(extra) > budget {
+            let Some(oldest) = self
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                return;
+            };
+            if let Some(e) = self.map.remove(&oldest) {
+                held -= e.data.memory_bytes().min(held);
+                EVICTIONS.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
 
 fn entries() -> &'static Mutex<Entries> {
     static CACHE: OnceLock<Mutex<Entries>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+    CACHE.get_or_init(|| Mutex::new(Entries::default()))
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Entries> {
@@ -237,24 +336,83 @@ fn lock() -> std::sync::MutexGuard<'static, Entries> {
     entries().lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Queries answered from a valid entry, and tables loaded (decoded from the database).
+/// Queries answered from a valid entry, tables loaded (decoded from the database), and
+/// entries dropped to stay within the budget.
 static HITS: AtomicU64 = AtomicU64::new(0);
 static LOADS: AtomicU64 = AtomicU64::new(0);
+static EVICTIONS: AtomicU64 = AtomicU64::new(0);
 
-/// What the cache holds, as JSON text: `{"tables": n, "bytes": b, "hits": h, "loads": l}`
-/// (bytes held by the decoded tables; hits and loads counted since the process started).
+/// The budget in bytes; 0 until first read (then the default is computed).
+static BUDGET: AtomicUsize = AtomicUsize::new(0);
+
+/// Half of the machine's physical memory (4 GiB where it cannot be read).
+fn default_budget() -> usize {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages > 0 && size > 0 {
+            return (pages as usize).saturating_mul(size as usize) / 2;
+        }
+    }
+    4 << 30
+}
+
+/// The most bytes the cache holds (decoded vectors, norms, rowids and metadata of every
+/// cached table).
+pub fn budget() -> usize {
+    match BUDGET.load(Ordering::Relaxed) {
+        0 => {
+            let b = default_budget();
+            // Another thread may have set a budget meanwhile: keep theirs.
+            let _ = BUDGET.compare_exchange(0, b, Ordering::Relaxed, Ordering::Relaxed);
+            BUDGET.load(Ordering::Relaxed)
+        }
+        b => b,
+    }
+}
+
+/// Sets the budget (bytes, at least 1; `None` restores the default) and drops least
+/// recently used tables until the cache fits. Returns the budget now in effect.
+pub fn set_budget(bytes: Option<usize>) -> usize {
+    let b = bytes.unwrap_or_else(default_budget).max(1);
+    BUDGET.store(b, Ordering::Relaxed);
+    lock().make_room(0, b);
+    b
+}
+
+/// What the cache holds, as JSON text: `{"tables": n, "bytes": b, "budget": B,
+/// "streamed": s, "hits": h, "loads": l, "evictions": e}` (bytes held by the cached
+/// tables; streamed: tables above the budget, whose vectors are read from the chunks on
+/// every query; hits, loads and evictions counted since the process started).
 pub fn info_json() -> String {
     let map = lock();
-    let bytes: usize = map.values().map(|d| d.memory_bytes()).sum();
+    let streamed = map
+        .map
+        .values()
+        .filter(|e| {
+            e.data
+                .vectors
+                .iter()
+                .any(|v| matches!(v, VectorData::Streamed))
+        })
+        .count();
     serde_json::json!({
-        "tables": map.len(),
-        "bytes": bytes,
+        "tables": map.map.len(),
+        "bytes": map.bytes(),
+        "budget": budget(),
+        "streamed": streamed,
         "hits": HITS.load(Ordering::Relaxed),
         "loads": LOADS.load(Ordering::Relaxed),
+        "evictions": EVICTIONS.load(Ordering::Relaxed),
     })
     .to_string()
 }
-
 /// The cache key of `shadow` as seen from `conn`.
 pub fn key(conn: &Connection, shadow: &Shadow) -> String {
     let schema = std::ffi::CString::new(shadow.schema.as_str()).unwrap_or_default();
@@ -283,18 +441,18 @@ pub fn key(conn: &Connection, shadow: &Shadow) -> String {
 pub fn forget_if_memory(conn: &Connection, shadow: &Shadow) {
     let key = key(conn, shadow);
     if key.starts_with("memory:") {
-        lock().remove(&key);
+        lock().map.remove(&key);
     }
 }
 
 /// Drops every entry (memory is given back; the next queries reload).
 pub fn clear() {
-    lock().clear();
+    lock().map.clear();
 }
 
 /// Drops the entry of `shadow` (DROP TABLE, rename, bulk loads).
 pub fn forget(conn: &Connection, shadow: &Shadow) {
-    lock().remove(&key(conn, shadow));
+    lock().map.remove(&key(conn, shadow));
 }
 
 /// Applies this connection's write to the cached entry, if the entry describes the
@@ -309,63 +467,221 @@ pub fn apply(
 ) {
     let key = key(conn, shadow);
     let mut map = lock();
-    let Some(entry) = map.get_mut(&key) else {
+    let Some(entry) = map.map.get_mut(&key) else {
         return;
     };
-    if entry.token == old && old != CHANGING {
-        if let Some(data) = Arc::get_mut(entry) {
+    if entry.data.token == old && old != CHANGING {
+        if let Some(data) = Arc::get_mut(&mut entry.data) {
             // If `f` panics, the entry keeps the CHANGING token and is never used.
             data.token = CHANGING;
             f(data);
             data.token = new;
-            return;
+            // Grown past the budget: the next query reloads it (streamed if it is too
+            // big on its own).
+            if map.bytes() <= budget() {
+                return;
+            }
         }
     }
-    map.remove(&key);
+    map.map.remove(&key);
 }
 
 /// The decoded table as `conn` sees it now, from the cache or freshly loaded.
+/// The vectors of a table above the budget are not read: see [`TableData::is_streamed`].
 pub fn get(conn: &Connection, shadow: &Shadow) -> Result<Arc<TableData>> {
-    Ok(get_streaming(conn, shadow, &mut |_, _, _, _| {})?.0)
+    Ok(get_or_load(conn, shadow, &mut |_, _| {})?.0)
 }
 
-/// Called once per decoded chunk of a vector column while a table loads:
-/// `(partly loaded table, vector column, first slot, end slot)`. Every row's rowid, key
-/// and metadata are already in place; the vectors of the given slots have just been
-/// decoded (with their norms), the other chunks may still be zero.
-pub type ChunkHook<'a> = dyn FnMut(&TableData, usize, usize, usize) + 'a;
+/// Called once per decoded chunk of a vector column while a table is read, with the
+/// partly loaded table (every row's rowid, key and metadata already in place) and the
+/// chunk's slots and vectors.
+pub type ChunkHook<'a> = dyn FnMut(&TableData, &ChunkView<'_>) + 'a;
 
-/// Like [`get`], but when the table has to be loaded, `on_chunk` sees each chunk as it
-/// is decoded (so a query can be answered in the same pass). The flag says whether the
-/// table was loaded (`on_chunk` then saw every slot of every vector column once) or
-/// came from the cache (`on_chunk` was not called).
+/// Like [`get`], but when the table's vectors have to be read from the chunks (a load,
+/// or a table above the budget, which is streamed on every query), `on_chunk` sees each
+/// chunk of every vector column as it is decoded, so a query can be answered in the same
+/// pass. The flag says whether that happened (`on_chunk` then saw every slot of every
+/// vector column once) or the table came from memory (`on_chunk` was not called).
 pub fn get_streaming(
+    conn: &Connection,
+    shadow: &Shadow,
+    on_chunk: &mut ChunkHook<'_>,
+) -> Result<(Arc<TableData>, bool)> {
+    let (data, loaded) = get_or_load(conn, shadow, on_chunk)?;
+    if data
+        .vectors
+        .iter()
+        .any(|v| matches!(v, VectorData::Streamed))
+    {
+        scan_streamed(conn, shadow, &data, on_chunk)?;
+        return Ok((data, true));
+    }
+    Ok((data, loaded))
+}
+
+/// The table from the cache, or loaded (`on_chunk` then sees every chunk of the vector
+/// columns held in memory as they are decoded; streamed columns are not read).
+fn get_or_load(
     conn: &Connection,
     shadow: &Shadow,
     on_chunk: &mut ChunkHook<'_>,
 ) -> Result<(Arc<TableData>, bool)> {
     let key = key(conn, shadow);
     let token = shadow.generation(conn)?;
-    if let Some(data) = lock().get(&key) {
-        if data.token == token {
-            HITS.fetch_add(1, Ordering::Relaxed);
-            return Ok((Arc::clone(data), false));
+    let cached = {
+        let mut map = lock();
+        map.clock += 1;
+        let now = map.clock;
+        match map.map.get_mut(&key) {
+            Some(e) if e.data.token == token => {
+                e.used = now;
+                Some(Arc::clone(&e.data))
+            }
+            _ => None,
         }
+    };
+    if let Some(data) = cached {
+        HITS.fetch_add(1, Ordering::Relaxed);
+        return Ok((data, false));
     }
     LOADS.fetch_add(1, Ordering::Relaxed);
-    let data = Arc::new(load(conn, shadow, token, on_chunk)?);
+    let budget = budget();
+    let n_slots = shadow.n_chunks(conn)? * shadow.config.chunk_size;
+    let vector_bytes = shadow
+        .config
+        .vector_columns()
+        .map(|(_, c)| vector_memory(c, n_slots))
+        .fold(0usize, usize::saturating_add);
+    let streamed = vector_bytes > budget;
+    if !streamed {
+        lock().make_room(vector_bytes, budget);
+    }
+    let data = Arc::new(load(conn, shadow, token, streamed, on_chunk)?);
     // Install only if nothing changed while loading (another connection's commit
     // between statements of an autocommit read): tokens are never reused.
     if shadow.generation(conn)? == token {
-        lock().insert(key, Arc::clone(&data));
+        let mut map = lock();
+        map.make_room(data.memory_bytes(), budget);
+        map.clock += 1;
+        let used = map.clock;
+        map.map.insert(
+            key,
+            Entry {
+                data: Arc::clone(&data),
+                used,
+            },
+        );
     }
     Ok((data, true))
+}
+
+/// Bytes the decoded vectors of `col` take for `slots` slots.
+fn vector_memory(col: &VectorColumn, slots: usize) -> usize {
+    let norms = if col.element == ElementType::Float32
+        && col.metric == crate::vec::metric::Metric::Cosine
+    {
+        4
+    } else {
+        0
+    };
+    slots.saturating_mul(col.bytes() + norms)
+}
+
+/// Reads the stored chunks of vector column `vi` (`n_chunks` of `cs` slots), calling
+/// `f(chunk index, bytes)` for each in storage order, then `f(chunk, None)` for every
+/// chunk without a stored row (it reads as zeros, as it does from the cache).
+fn for_each_chunk(
+    conn: &Connection,
+    shadow: &Shadow,
+    vi: usize,
+    n_chunks: usize,
+    mut f: impl FnMut(usize, Option<&[u8]>),
+) -> Result<()> {
+    let cs = shadow.config.chunk_size;
+    let bytes = shadow.vector_bytes(vi);
+    let mut seen = vec![false; n_chunks];
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT rowid, vectors FROM {}",
+        shadow.table(&Shadow::vector_suffix(vi))
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let chunk_id: i64 = row.get(0)?;
+        // n_chunks() checked ids and lengths; checked again here, as the rows are read
+        // in a later statement.
+        let blob = match row.get_ref(1)? {
+            rusqlite::types::ValueRef::Blob(b) => b,
+            _ => &[],
+        };
+        let chunk = usize::try_from(chunk_id.wrapping_sub(1)).unwrap_or(usize::MAX);
+        if blob.len() != cs * bytes || chunk >= n_chunks {
+            return Err(shadow.corrupt(format!(
+                "{}_{} chunk {chunk_id} has {} bytes, expected {}",
+                shadow.name,
+                Shadow::vector_suffix(vi),
+                blob.len(),
+                cs * bytes
+            )));
+        }
+        if !seen[chunk] {
+            seen[chunk] = true;
+            f(chunk, Some(blob));
+        }
+    }
+    for chunk in (0..n_chunks).filter(|&c| !seen[c]) {
+        f(chunk, None);
+    }
+    Ok(())
+}
+
+/// Reads the streamed vector columns of `data` chunk by chunk (one chunk in memory at a
+/// time), showing each to `on_chunk`; columns held in memory are shown whole, as one
+/// chunk, so `on_chunk` sees every slot of every column once.
+pub fn scan_streamed(
+    conn: &Connection,
+    shadow: &Shadow,
+    data: &TableData,
+    on_chunk: &mut ChunkHook<'_>,
+) -> Result<()> {
+    let cs = data.chunk_size;
+    for (vi, col) in data.columns.iter().enumerate() {
+        if !data.is_streamed(vi) {
+            on_chunk(
+                data,
+                &ChunkView {
+                    column: vi,
+                    vectors: &data.vectors[vi],
+                    base: 0,
+                    start: 0,
+                    end: data.n_slots,
+                },
+            );
+            continue;
+        }
+        let mut buf = VectorData::zeroed(col, cs);
+        let zeros = vec![0u8; cs * col.bytes()];
+        for_each_chunk(conn, shadow, vi, data.n_slots / cs, |chunk, blob| {
+            buf.decode(0, col.dims, blob.unwrap_or(&zeros));
+            on_chunk(
+                data,
+                &ChunkView {
+                    column: vi,
+                    vectors: &buf,
+                    base: chunk * cs,
+                    start: chunk * cs,
+                    end: (chunk + 1) * cs,
+                },
+            );
+        })?;
+    }
+    Ok(())
 }
 
 fn load(
     conn: &Connection,
     shadow: &Shadow,
     token: i64,
+    streamed: bool,
     on_chunk: &mut ChunkHook<'_>,
 ) -> Result<TableData> {
     let config = &shadow.config;
@@ -412,19 +728,22 @@ fn load(
     let columns: Vec<VectorColumn> = config.vector_columns().map(|(_, c)| c.clone()).collect();
     let vectors: Vec<VectorData> = columns
         .iter()
-        .map(|col| match col.element {
-            ElementType::Float32 => VectorData::Float32 {
-                data: vec![0.0; n_slots * col.dims],
-                norms: (col.metric == crate::vec::metric::Metric::Cosine)
-                    .then(|| vec![0.0; n_slots]),
-            },
-            ElementType::Int8 => VectorData::Int8(vec![0; n_slots * col.dims]),
-            ElementType::Bit => VectorData::Bit(vec![0; n_slots * col.bytes()]),
+        .map(|col| {
+            if streamed {
+                VectorData::Streamed
+            } else {
+                VectorData::zeroed(col, n_slots)
+            }
         })
         .collect();
     let codes: Vec<Option<Codes>> = columns
         .iter()
-        .map(|c| c.index.map(|spec| Codes::new(spec, c.dims, n_slots)))
+        // A streamed table has no floats in memory to code (its queries scan exactly).
+        .map(|c| {
+            c.index
+                .filter(|_| !streamed)
+                .map(|spec| Codes::new(spec, c.dims, n_slots))
+        })
         .collect();
     let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
     by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
@@ -442,70 +761,61 @@ fn load(
         text_key,
         codes,
     };
+    if streamed {
+        return Ok(table);
+    }
+    // The pages of the fresh vectors are faulted in on a second thread meanwhile.
+    let prefault = Prefault::new(&table.vectors);
+    std::thread::scope(|s| {
+        if !prefault.is_empty() {
+            s.spawn(|| prefault.run());
+        }
+        decode_vectors(conn, shadow, &mut table, on_chunk)
+    })?;
+    Ok(table)
+}
+
+/// Reads every chunk of every vector column into `table`, showing each chunk to
+/// `on_chunk` as soon as it is decoded.
+fn decode_vectors(
+    conn: &Connection,
+    shadow: &Shadow,
+    table: &mut TableData,
+    on_chunk: &mut ChunkHook<'_>,
+) -> Result<()> {
+    let cs = table.chunk_size;
+    let n_chunks = table.n_slots / cs;
     for vi in 0..table.columns.len() {
         let dims = table.columns[vi].dims;
-        let bytes = table.columns[vi].bytes();
-        let total = n_slots * bytes;
-        let mut seen = vec![false; n_chunks];
-        let mut stmt = conn.prepare(&format!(
-            "SELECT rowid, vectors FROM {}",
-            shadow.table(&Shadow::vector_suffix(vi))
-        ))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let chunk_id: i64 = row.get(0)?;
-            // n_chunks() checked ids and lengths; checked again here, as the rows are
-            // read in a later statement.
-            let blob = match row.get_ref(1)? {
-                rusqlite::types::ValueRef::Blob(b) => b,
-                _ => &[],
-            };
-            let start = usize::try_from(chunk_id.wrapping_sub(1))
-                .unwrap_or(usize::MAX)
-                .saturating_mul(cs * bytes);
-            if blob.len() != cs * bytes || start >= total {
-                return Err(shadow.corrupt(format!(
-                    "{}_{} chunk {chunk_id} has {} bytes, expected {}",
-                    shadow.name,
-                    Shadow::vector_suffix(vi),
-                    blob.len(),
-                    cs * bytes
-                )));
-            }
-            // Decoded straight into place: no second copy of the table in memory.
-            match &mut table.vectors[vi] {
-                VectorData::Float32 { data, norms } => {
-                    let dst = &mut data[start / 4..(start + blob.len()) / 4];
-                    for (d, c) in dst.iter_mut().zip(blob.chunks_exact(4)) {
-                        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                    }
-                    if let Some(norms) = norms {
-                        let first = start / bytes;
-                        for (i, x) in dst.chunks_exact(dims).enumerate() {
-                            norms[first + i] = norm_f32(x);
-                        }
-                    }
-                    if let Some(codes) = &mut table.codes[vi] {
-                        codes.encode_range(start / bytes, dst);
-                    }
+        // Decoded straight into place (no second copy of the table in memory). The
+        // column is taken out of the table meanwhile, so the hook can see the table
+        // beside it.
+        let mut vectors = std::mem::replace(&mut table.vectors[vi], VectorData::Streamed);
+        let read = for_each_chunk(conn, shadow, vi, n_chunks, |chunk, blob| {
+            if let Some(blob) = blob {
+                vectors.decode(chunk * cs, dims, blob);
+                if let (Some(codes), VectorData::Float32 { data, .. }) =
+                    (&mut table.codes[vi], &vectors)
+                {
+                    codes.encode_range(
+                        chunk * cs,
+                        &data[chunk * cs * dims..(chunk + 1) * cs * dims],
+                    );
                 }
-                VectorData::Int8(data) => {
-                    for (d, &b) in data[start..start + blob.len()].iter_mut().zip(blob) {
-                        *d = b as i8;
-                    }
-                }
-                VectorData::Bit(data) => data[start..start + blob.len()].copy_from_slice(blob),
             }
-            let chunk = start / (cs * bytes);
-            if !seen[chunk] {
-                seen[chunk] = true;
-                on_chunk(&table, vi, chunk * cs, (chunk + 1) * cs);
-            }
-        }
-        // A chunk without a stored row reads as zeros, as it does from the cache.
-        for chunk in (0..n_chunks).filter(|&c| !seen[c]) {
-            on_chunk(&table, vi, chunk * cs, (chunk + 1) * cs);
-        }
+            on_chunk(
+                table,
+                &ChunkView {
+                    column: vi,
+                    vectors: &vectors,
+                    base: 0,
+                    start: chunk * cs,
+                    end: (chunk + 1) * cs,
+                },
+            );
+        });
+        table.vectors[vi] = vectors;
+        read?;
     }
-    Ok(table)
+    Ok(())
 }

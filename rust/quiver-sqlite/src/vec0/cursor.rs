@@ -251,14 +251,15 @@ unsafe fn filter(
     // A cold cache is filled by this query, which is answered chunk by chunk as the
     // table is read; a warm one is scanned in memory on every core.
     let mut stream = knn::Streaming::new(&req);
-    let (data, loaded) = cache::get_streaming(&t.conn, shadow, &mut |d, col, a, b| {
-        stream.chunk(d, col, a, b)
-    })
-    .map_err(error_message)?;
-    c.hits = if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
-        hits
-    } else if loaded {
+    let (data, loaded) =
+        cache::get_streaming(&t.conn, shadow, &mut |d, chunk| stream.chunk(d, chunk))
+            .map_err(error_message)?;
+    // A query that read the chunks has its exact answer already; otherwise the rescore
+    // index (if any) or the exact scan of the cache.
+    c.hits = if loaded {
         stream.finish(&data)
+    } else if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
+        hits
     } else {
         knn::knn(&data, &req)
     };
@@ -391,7 +392,14 @@ unsafe fn column(
             .map_or(Value::Null, Value::Text),
         (ColumnKind::Vector(v), src) => {
             let bytes = match src {
-                Source::Cached(d) => d.vector_bytes(col.slot, slot),
+                Source::Cached(d) => match d.vector_bytes(col.slot, slot) {
+                    Some(bytes) => bytes,
+                    // Above the cache budget: read from the chunk.
+                    None => t
+                        .shadow
+                        .read_vector(&t.conn, col.slot, slot as i64)
+                        .map_err(error_message)?,
+                },
                 Source::Direct => t
                     .shadow
                     .read_vector(&t.conn, col.slot, slot as i64)

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use quiver_kernels::dispatch::{self, Kernels};
 use rusqlite::types::Value;
 
-use super::cache::{TableData, VectorData};
+use super::cache::{ChunkView, TableData, VectorData};
 use crate::sqlite::constraint::Op;
 use crate::vec::metric::Metric;
 
@@ -225,7 +225,9 @@ impl TopK {
 struct Scorer<'a> {
     kernels: &'static Kernels,
     metric: Metric,
+    /// The vectors, from slot `base` on.
     data: &'a VectorData,
+    base: usize,
     dims: usize,
     query: &'a QueryVector,
     query_norm: f32,
@@ -236,6 +238,7 @@ impl Scorer<'_> {
     fn raw(&self, slot: usize) -> f32 {
         let k = self.kernels;
         let d = self.dims;
+        let slot = slot - self.base;
         match (self.data, self.query) {
             (VectorData::Float32 { data, norms }, QueryVector::Float32(q)) => {
                 let x = &data[slot * d..(slot + 1) * d];
@@ -283,11 +286,17 @@ impl Scorer<'_> {
 
     #[inline]
     fn finalize(&self, raw: f32) -> f32 {
-        if self.metric == Metric::L2 {
-            raw.sqrt()
-        } else {
-            raw
-        }
+        finalize(self.metric, raw)
+    }
+}
+
+/// A distance in scan form (squared for L2) made final.
+#[inline]
+fn finalize(metric: Metric, raw: f32) -> f32 {
+    if metric == Metric::L2 {
+        raw.sqrt()
+    } else {
+        raw
     }
 }
 
@@ -300,6 +309,16 @@ pub struct KnnRequest<'a> {
 }
 
 fn scorer<'a>(data: &'a TableData, column: usize, query: &'a QueryVector) -> Scorer<'a> {
+    chunk_scorer(data, column, &data.vectors[column], 0, query)
+}
+
+fn chunk_scorer<'a>(
+    data: &TableData,
+    column: usize,
+    vectors: &'a VectorData,
+    base: usize,
+    query: &'a QueryVector,
+) -> Scorer<'a> {
     let col = &data.columns[column];
     let query_norm = match query {
         QueryVector::Float32(q) => quiver_kernels::distance::norm_f32(q),
@@ -308,7 +327,8 @@ fn scorer<'a>(data: &'a TableData, column: usize, query: &'a QueryVector) -> Sco
     Scorer {
         kernels: dispatch::best(),
         metric: col.metric,
-        data: &data.vectors[column],
+        data: vectors,
+        base,
         dims: col.dims,
         query,
         query_norm,
@@ -459,22 +479,32 @@ impl<'a> Streaming<'a> {
         }
     }
 
-    /// Scans slots `start..end` of vector column `column` (ignored unless it is the
-    /// queried column).
-    pub fn chunk(&mut self, data: &TableData, column: usize, start: usize, end: usize) {
-        if column != self.req.vector_column || self.req.k == 0 {
+    /// Scans the slots of `chunk` (ignored unless it holds the queried column).
+    pub fn chunk(&mut self, data: &TableData, chunk: &ChunkView<'_>) {
+        if chunk.column != self.req.vector_column || self.req.k == 0 {
             return;
         }
-        let sc = scorer(data, column, self.req.query);
-        scan_range(data, &sc, self.req, (start, end), &mut self.top);
+        let sc = chunk_scorer(
+            data,
+            chunk.column,
+            chunk.vectors,
+            chunk.base,
+            self.req.query,
+        );
+        scan_range(data, &sc, self.req, (chunk.start, chunk.end), &mut self.top);
     }
 
+    /// The hits, closest first (their distances need no vector: the chunks may be gone).
     pub fn finish(self, data: &TableData) -> Vec<Hit> {
         if self.req.k == 0 || data.n_slots == 0 {
             return Vec::new();
         }
-        let sc = scorer(data, self.req.vector_column, self.req.query);
-        finish(self.top, &sc)
+        let metric = data.columns[self.req.vector_column].metric;
+        let mut hits = self.top.finish();
+        for h in &mut hits {
+            h.distance = finalize(metric, h.distance);
+        }
+        hits
     }
 }
 
@@ -518,27 +548,9 @@ pub fn knn_batch(
         _ => 1,
     };
     let block = ((256 * 1024) / (dims * elem_bytes).max(1)).clamp(16, 4096);
-    let scan = |(start, end): (usize, usize)| {
+    let scan = |range: (usize, usize)| {
         let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
-        let mut live: Vec<usize> = Vec::with_capacity(block);
-        let mut b = start;
-        while b < end {
-            let e = (b + block).min(end);
-            live.clear();
-            live.extend(
-                (b..e).filter(|&s| data.live[s] && filters.iter().all(|f| f.accepts(data, s))),
-            );
-            for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
-                for &slot in &live {
-                    top.push(Hit {
-                        distance: sc.raw(slot),
-                        rowid: data.rowids[slot],
-                        slot: slot as u32,
-                    });
-                }
-            }
-            b = e;
-        }
+        scan_queries(data, &scorers, filters, range, block, &mut tops);
         tops
     };
     let threads = thread_count(data.n_slots, dims, queries.len());
@@ -553,6 +565,95 @@ pub fn knn_batch(
             hits
         })
         .collect()
+}
+
+/// Pushes the live rows of `start..end` that pass every filter into each query's top-k,
+/// walking the slots in blocks of `block` so that every query runs over a block while it
+/// is in the CPU cache.
+fn scan_queries(
+    data: &TableData,
+    scorers: &[Scorer<'_>],
+    filters: &[Filter],
+    (start, end): (usize, usize),
+    block: usize,
+    tops: &mut [TopK],
+) {
+    let mut live: Vec<usize> = Vec::with_capacity(block);
+    let mut b = start;
+    while b < end {
+        let e = (b + block).min(end);
+        live.clear();
+        live.extend((b..e).filter(|&s| data.live[s] && filters.iter().all(|f| f.accepts(data, s))));
+        for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
+            for &slot in &live {
+                top.push(Hit {
+                    distance: sc.raw(slot),
+                    rowid: data.rowids[slot],
+                    slot: slot as u32,
+                });
+            }
+        }
+        b = e;
+    }
+}
+
+/// Many queries answered while the table is read chunk by chunk (a table above the
+/// cache budget): like [`Streaming`], for [`knn_batch`].
+pub struct BatchStreaming<'a> {
+    vector_column: usize,
+    queries: &'a [QueryVector],
+    filters: &'a [Filter],
+    tops: Vec<TopK>,
+}
+
+impl<'a> BatchStreaming<'a> {
+    pub fn new(
+        vector_column: usize,
+        queries: &'a [QueryVector],
+        k: usize,
+        filters: &'a [Filter],
+    ) -> BatchStreaming<'a> {
+        BatchStreaming {
+            vector_column,
+            queries,
+            filters,
+            tops: queries.iter().map(|_| TopK::new(k.max(1))).collect(),
+        }
+    }
+
+    /// Scans the slots of `chunk` (ignored unless it holds the queried column).
+    pub fn chunk(&mut self, data: &TableData, chunk: &ChunkView<'_>) {
+        if chunk.column != self.vector_column {
+            return;
+        }
+        let scorers: Vec<Scorer<'_>> = self
+            .queries
+            .iter()
+            .map(|q| chunk_scorer(data, chunk.column, chunk.vectors, chunk.base, q))
+            .collect();
+        let dims = data.columns[chunk.column].dims;
+        let block = ((256 * 1024) / (dims * 4).max(1)).clamp(16, 4096);
+        let range = (chunk.start, chunk.end.min(data.n_slots));
+        scan_queries(data, &scorers, self.filters, range, block, &mut self.tops);
+    }
+
+    /// Each query's hits, closest first.
+    pub fn finish(self, data: &TableData, k: usize) -> Vec<Vec<Hit>> {
+        let metric = data.columns[self.vector_column].metric;
+        self.tops
+            .into_iter()
+            .map(|t| {
+                if k == 0 {
+                    return Vec::new();
+                }
+                let mut hits = t.finish();
+                for h in &mut hits {
+                    h.distance = finalize(metric, h.distance);
+                }
+                hits
+            })
+            .collect()
+    }
 }
 
 /// Batched float32 search with the register-blocked dot kernel: distances from dot

@@ -4,7 +4,9 @@
 //! * `config`  — the CREATE VIRTUAL TABLE arguments
 //! * `shadow`  — shadow table names, creation, format checks, single-row reads
 //! * `storage` — inserts, updates, deletes, slot allocation
-//! * `cache`   — decoded tables shared by the process, validated by a generation token
+//! * `cache`   — decoded tables shared by the process, validated by a generation token,
+//!   within a memory budget (tables above it are streamed); `memory` prepares fresh
+//!   memory for a load on a second thread
 //! * `knn`     — filters, distances, fused top-k, threads
 //! * `plan`    — xBestIndex
 //! * `table`   — the module: create, connect, xBestIndex; `vtab` the structs SQLite holds
@@ -25,6 +27,7 @@ mod cursor;
 pub mod index_spec;
 pub mod input;
 pub mod knn;
+mod memory;
 pub mod pending;
 pub mod plan;
 pub mod rescore;

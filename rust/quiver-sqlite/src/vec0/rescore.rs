@@ -245,8 +245,26 @@ pub fn knn_batch(
 /// code bytes held.
 pub fn state_json(data: &TableData, column: usize, name: &str) -> String {
     let rows = data.by_rowid.len();
+    let streamed = data.is_streamed(column);
     let Some(Some(codes)) = data.codes.get(column) else {
-        return serde_json::json!({"column": name, "kind": "none", "rows": rows}).to_string();
+        // A streamed table (above the cache budget) keeps no codes: its queries scan
+        // the chunks exactly.
+        let declared = data.columns.get(column).and_then(|c| c.index);
+        return match declared {
+            Some(spec) => serde_json::json!({
+                "column": name,
+                "kind": "rescore",
+                "quantizer": spec.quantizer.name(),
+                "oversample": spec.oversample,
+                "rows": rows,
+                "rows_coded": 0,
+                "streamed": streamed,
+            }),
+            None => serde_json::json!({
+                "column": name, "kind": "none", "rows": rows, "streamed": streamed
+            }),
+        }
+        .to_string();
     };
     serde_json::json!({
         "column": name,
@@ -257,6 +275,7 @@ pub fn state_json(data: &TableData, column: usize, name: &str) -> String {
         "rows_coded": rows,
         "code_bytes_per_row": codes.code_bytes,
         "code_bytes": codes.memory_bytes(),
+        "streamed": false,
     })
     .to_string()
 }
@@ -273,7 +292,7 @@ pub fn oversample_command(command: &[u8]) -> Option<Result<usize, String>> {
             .filter(|n| (1..=MAX_QUERY_OVERSAMPLE).contains(n))
             .ok_or_else(|| {
                 format!(
-                    "oversample must be >= 1 (vec0: 'oversample=N' takes an integer between 1                      and {MAX_QUERY_OVERSAMPLE}, got '{text}')"
+                    "oversample must be >= 1 (vec0: 'oversample=N' takes an integer between 1 and {MAX_QUERY_OVERSAMPLE}, got '{text}')"
                 )
             }),
     )
