@@ -254,12 +254,13 @@ unsafe fn filter(
     let (data, loaded) =
         cache::get_streaming(&t.conn, shadow, &mut |d, chunk| stream.chunk(d, chunk))
             .map_err(error_message)?;
-    // A query that read the chunks has its exact answer already; otherwise the rescore
-    // index (if any) or the exact scan of the cache.
-    c.hits = if loaded {
-        stream.finish(&data)
-    } else if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
+    // A rescore index answers every query the same way, the first included (so a
+    // query's rows do not depend on whether it filled the cache); without one, a query
+    // that read the chunks has its exact answer already, else the cache is scanned.
+    c.hits = if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
         hits
+    } else if loaded {
+        stream.finish(&data)
     } else {
         knn::knn(&data, &req)
     };
