@@ -389,6 +389,7 @@ def test_per_query_oversample_and_state(conn):
         "column": "emb",
         "kind": "none",
         "rows": 0,
+        "streamed": False,
     }
     with pytest.raises(sqlite3.OperationalError, match="has none"):
         conn.execute("insert into p(p) values ('oversample=4')")

@@ -147,7 +147,9 @@ def index_state(conn: Any, table: str, column: Optional[str] = None) -> Dict[str
     """The index of vector column ``column`` (default: the first) of vec0 table
     ``table``: ``kind`` ("rescore", or "none" for an exact scan), and for a rescore
     index its ``quantizer``, ``oversample``, ``rows_coded``, ``code_bytes_per_row`` and
-    ``code_bytes`` (codes held in memory). The same JSON comes from SQL as
+    ``code_bytes`` (codes held in memory); ``streamed`` says the table is above the
+    cache budget (see :func:`set_cache_budget`), which keeps no codes and is scanned
+    exactly. The same JSON comes from SQL as
     ``select quiver_index_state('t')``.
 
     >>> import numpy as np, sqlite_quiver
