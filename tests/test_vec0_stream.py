@@ -180,3 +180,68 @@ def test_cache_info_counts_loads_hits_tables_and_bytes(tmp_path, rng):
     assert cache_info()["tables"] == 0
     writer.close()
     reader.close()
+
+
+# Above 8 MiB of vectors (the size from which the first query streams instead of
+# loading): 2,800 x 768 float32 = 8.2 MiB, in chunks of 64 rows.
+BIG_N, BIG_DIMS = 2800, 768
+
+
+@pytest.mark.parametrize("index", ["", " indexed by rescore(quantizer=int8)"])
+def test_a_large_table_is_cached_from_the_second_query_of_a_state(tmp_path, rng, journal, index):
+    path = str(tmp_path / "big.sqlite")
+    writer = connect(path, journal)
+    writer.execute(
+        f"create virtual table t using vec0(emb float[{BIG_DIMS}]{index}, chunk_size=64)"
+    )
+    X = rng.standard_normal((BIG_N, BIG_DIMS)).astype(np.float32)
+    rowids = np.arange(1, BIG_N + 1)
+    writer.execute("begin")
+    writer.executemany(
+        "insert into t(rowid, emb) values (?, ?)",
+        ((int(i), x.tobytes()) for i, x in zip(rowids, X)),
+    )
+    writer.execute("commit")
+    reader = connect(path, journal)
+    clear_cache()
+    sql = f"select rowid, distance from t where emb match ? and k = {K}"
+    qs = rng.standard_normal((4, BIG_DIMS)).astype(np.float32)
+    before = cache_info()
+    check(reader, sql, (qs[0].tobytes(),), brute(X, rowids, qs[0], "l2"))
+    first = cache_info()
+    if index:
+        # An indexed table is loaded by its first query: its answers come from its codes.
+        assert first["loads"] - before["loads"] == 1
+        return
+    # The first query of this table state streamed the chunks: nothing loaded, only
+    # rowids and metadata held; it is not counted as a table above the budget.
+    assert first["loads"] == before["loads"] and first["hits"] == before["hits"]
+    assert first["tables"] == 1 and first["streamed"] == 0
+    assert first["bytes"] < BIG_N * BIG_DIMS * 4 // 10
+    assert sqlite_quiver.vectors.index_state(reader, "t")["streamed"] is False
+    # The second loads it (answered in the same pass), the third is a hit.
+    check(reader, sql, (qs[1].tobytes(),), brute(X, rowids, qs[1], "l2"))
+    second = cache_info()
+    assert second["loads"] - first["loads"] == 1
+    assert second["bytes"] >= BIG_N * BIG_DIMS * 4
+    check(reader, sql, (qs[2].tobytes(),), brute(X, rowids, qs[2], "l2"))
+    assert cache_info()["hits"] - second["hits"] == 1
+    # Another connection's commit: a new state, streamed once more, then loaded.
+    writer.execute("delete from t where rowid <= 100")
+    X, rowids = X[100:], rowids[100:]
+    loads = cache_info()["loads"]
+    check(reader, sql, (qs[3].tobytes(),), brute(X, rowids, qs[3], "l2"))
+    assert cache_info()["loads"] == loads
+    got, dist = sqlite_quiver.search(reader, "t", qs, K)
+    for q, g, d in zip(qs, got, dist):
+        want_ids, want_d = brute(X, rowids, q, "l2")
+        assert g.tolist() == want_ids
+        np.testing.assert_allclose(d, want_d, rtol=1e-4, atol=1e-4)
+    assert cache_info()["loads"] == loads + 1
+    # This connection's own writes keep the loaded entry in step (no reload).
+    reader.execute("insert into t(rowid, emb) values (?, ?)", (10**6, qs[0].tobytes()))
+    rows = reader.execute(sql, (qs[0].tobytes(),)).fetchall()
+    assert rows[0][0] == 10**6 and rows[0][1] == 0.0
+    assert cache_info()["loads"] == loads + 1
+    writer.close()
+    reader.close()

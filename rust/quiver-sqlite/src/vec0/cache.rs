@@ -12,6 +12,16 @@
 //! least recently used tables are dropped to make room; a table too big for the budget
 //! on its own keeps only its rowids and metadata in memory, and every query streams its
 //! vectors from the chunks ([`VectorData::Streamed`], [`scan_streamed`]).
+//!
+//! A table is cached from the second query of a table state on, not the first: the
+//! first query of a process (or after another connection's commit) streams the chunks
+//! like sqlite-vec does, keeping only rowids and metadata ([`TableData::deferred`]).
+//! Filling the cache means writing the whole table into memory the process has never
+//! touched, and the kernel's zeroing of those pages made a cold query slower than
+//! sqlite-vec's; a one-shot script never pays it, and a table that another process
+//! rewrites between every two queries is never loaded in vain. Small tables (below
+//! [`DEFER_MIN_BYTES`]) and tables with an index (whose answers come from its codes)
+//! are loaded by their first query.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -24,7 +34,7 @@ use rusqlite::{Connection, Result};
 
 use super::codes::Codes;
 use super::config::VectorColumn;
-use super::memory::Prefault;
+use super::memory::{Prefault, MIN_BYTES as DEFER_MIN_BYTES};
 use super::shadow::Shadow;
 use crate::vec::vector::ElementType;
 
@@ -125,6 +135,9 @@ pub struct TableData {
     pub text_key: bool,
     /// Quantized codes of each vector column with a rescore index (by vector column).
     pub codes: Vec<Option<Codes>>,
+    /// The vectors are streamed because this table state has been queried only once
+    /// (the next query loads them), not because the table is above the budget.
+    pub deferred: bool,
 }
 
 /// A token no write ever produces: marks an entry being changed.
@@ -262,6 +275,12 @@ impl TableData {
         matches!(self.vectors.get(vec), Some(VectorData::Streamed))
     }
 
+    /// Whether vector column `vec` is streamed because the table is above the budget
+    /// (rather than not loaded yet: see [`TableData::deferred`]).
+    pub fn is_over_budget(&self, vec: usize) -> bool {
+        self.is_streamed(vec) && !self.deferred
+    }
+
     /// Bytes held, for the memory figure in benchmarks and the budget.
     pub fn memory_bytes(&self) -> usize {
         let n = self.live.capacity()
@@ -395,12 +414,7 @@ pub fn info_json() -> String {
     let streamed = map
         .map
         .values()
-        .filter(|e| {
-            e.data
-                .vectors
-                .iter()
-                .any(|v| matches!(v, VectorData::Streamed))
-        })
+        .filter(|e| (0..e.data.columns.len()).any(|v| e.data.is_over_budget(v)))
         .count();
     serde_json::json!({
         "tables": map.map.len(),
@@ -528,6 +542,8 @@ fn get_or_load(
 ) -> Result<(Arc<TableData>, bool)> {
     let key = key(conn, shadow);
     let token = shadow.generation(conn)?;
+    // Whether this table state was queried before (its entry waits for a full load).
+    let mut seen = false;
     let cached = {
         let mut map = lock();
         map.clock += 1;
@@ -535,7 +551,8 @@ fn get_or_load(
         match map.map.get_mut(&key) {
             Some(e) if e.data.token == token => {
                 e.used = now;
-                Some(Arc::clone(&e.data))
+                seen = e.data.deferred;
+                (!seen).then(|| Arc::clone(&e.data))
             }
             _ => None,
         }
@@ -544,7 +561,6 @@ fn get_or_load(
         HITS.fetch_add(1, Ordering::Relaxed);
         return Ok((data, false));
     }
-    LOADS.fetch_add(1, Ordering::Relaxed);
     let budget = budget();
     let n_slots = shadow.n_chunks(conn)? * shadow.config.chunk_size;
     let vector_bytes = shadow
@@ -552,11 +568,21 @@ fn get_or_load(
         .vector_columns()
         .map(|(_, c)| vector_memory(c, n_slots))
         .fold(0usize, usize::saturating_add);
-    let streamed = vector_bytes > budget;
-    if !streamed {
+    let over_budget = vector_bytes > budget;
+    let defer = !over_budget
+        && !seen
+        && vector_bytes >= DEFER_MIN_BYTES
+        && shadow
+            .config
+            .vector_columns()
+            .all(|(_, c)| c.index.is_none());
+    if !over_budget && !defer {
+        LOADS.fetch_add(1, Ordering::Relaxed);
         lock().make_room(vector_bytes, budget);
     }
-    let data = Arc::new(load(conn, shadow, token, streamed, on_chunk)?);
+    let mut table = load(conn, shadow, token, over_budget || defer, on_chunk)?;
+    table.deferred = defer;
+    let data = Arc::new(table);
     // Install only if nothing changed while loading (another connection's commit
     // between statements of an autocommit read): tokens are never reused.
     if shadow.generation(conn)? == token {
@@ -590,6 +616,10 @@ fn vector_memory(col: &VectorColumn, slots: usize) -> usize {
 /// Reads the stored chunks of vector column `vi` (`n_chunks` of `cs` slots), calling
 /// `f(chunk index, bytes)` for each in storage order, then `f(chunk, None)` for every
 /// chunk without a stored row (it reads as zeros, as it does from the cache).
+///
+/// The chunks are read through one incremental-blob handle moved from row to row: the
+/// bytes go from the file straight into one reused buffer, where a `SELECT` would first
+/// assemble each value in SQLite's own memory (a second copy of the whole table).
 fn for_each_chunk(
     conn: &Connection,
     shadow: &Shadow,
@@ -598,34 +628,67 @@ fn for_each_chunk(
     mut f: impl FnMut(usize, Option<&[u8]>),
 ) -> Result<()> {
     let cs = shadow.config.chunk_size;
-    let bytes = shadow.vector_bytes(vi);
+    let expected = cs * shadow.vector_bytes(vi);
+    let table = format!("{}_{}", shadow.name, Shadow::vector_suffix(vi));
+    // Only the keys: the b-tree's leaf cells, not the chunks' overflow pages.
+    let ids: Vec<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT rowid FROM {}",
+            shadow.table(&Shadow::vector_suffix(vi))
+        ))?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_>>()?;
     let mut seen = vec![false; n_chunks];
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT rowid, vectors FROM {}",
-        shadow.table(&Shadow::vector_suffix(vi))
-    ))?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let chunk_id: i64 = row.get(0)?;
+    let mut buf = vec![0u8; expected];
+    let mut blob: Option<rusqlite::blob::Blob<'_>> = None;
+    for chunk_id in ids {
         // n_chunks() checked ids and lengths; checked again here, as the rows are read
-        // in a later statement.
-        let blob = match row.get_ref(1)? {
-            rusqlite::types::ValueRef::Blob(b) => b,
-            _ => &[],
-        };
+        // in later statements.
         let chunk = usize::try_from(chunk_id.wrapping_sub(1)).unwrap_or(usize::MAX);
-        if blob.len() != cs * bytes || chunk >= n_chunks {
+        if chunk >= n_chunks {
             return Err(shadow.corrupt(format!(
-                "{}_{} chunk {chunk_id} has {} bytes, expected {}",
-                shadow.name,
-                Shadow::vector_suffix(vi),
-                blob.len(),
-                cs * bytes
+                "{table} has chunk {chunk_id}, beyond the {n_chunks} chunks of the table"
             )));
         }
+        // A chunk that is not a BLOB cannot be opened (SQLITE_ERROR): damage, like a
+        // wrong length. Other failures (I/O, locks) are passed on as they are.
+        let unreadable = |e: rusqlite::Error| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_ERROR =>
+            {
+                shadow.corrupt(format!(
+                    "{table} chunk {chunk_id} cannot be read ({})",
+                    crate::sqlite::error::error_message(e)
+                ))
+            }
+            other => other,
+        };
+        let handle = match blob.as_mut() {
+            Some(b) => {
+                b.reopen(chunk_id).map_err(unreadable)?;
+                b
+            }
+            None => blob.insert(
+                conn.blob_open(
+                    shadow.schema.as_str(),
+                    table.as_str(),
+                    "vectors",
+                    chunk_id,
+                    true,
+                )
+                .map_err(unreadable)?,
+            ),
+        };
+        if handle.len() != expected {
+            return Err(shadow.corrupt(format!(
+                "{table} chunk {chunk_id} has {} bytes, expected {expected}",
+                handle.len()
+            )));
+        }
+        handle.read_at_exact(&mut buf, 0)?;
         if !seen[chunk] {
             seen[chunk] = true;
-            f(chunk, Some(blob));
+            f(chunk, Some(&buf));
         }
     }
     for chunk in (0..n_chunks).filter(|&c| !seen[c]) {
@@ -760,6 +823,7 @@ fn load(
         chunk_size: cs,
         text_key,
         codes,
+        deferred: false,
     };
     if streamed {
         return Ok(table);

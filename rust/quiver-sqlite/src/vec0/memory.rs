@@ -10,8 +10,9 @@
 
 use super::cache::VectorData;
 
-/// Below this many bytes a column is decoded without help.
-const MIN_BYTES: usize = 8 << 20;
+/// Below this many bytes a column is decoded without help (and a table is cached by
+/// its first query: see `cache`).
+pub const MIN_BYTES: usize = 8 << 20;
 
 /// The address ranges of the vector columns worth preparing.
 pub struct Prefault {

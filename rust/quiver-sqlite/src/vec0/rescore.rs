@@ -245,7 +245,7 @@ pub fn knn_batch(
 /// code bytes held.
 pub fn state_json(data: &TableData, column: usize, name: &str) -> String {
     let rows = data.by_rowid.len();
-    let streamed = data.is_streamed(column);
+    let streamed = data.is_over_budget(column);
     let Some(Some(codes)) = data.codes.get(column) else {
         // A streamed table (above the cache budget) keeps no codes: its queries scan
         // the chunks exactly.
