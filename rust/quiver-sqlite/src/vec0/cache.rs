@@ -24,7 +24,8 @@ use rusqlite::{Connection, Result};
 
 use super::codes::Codes;
 use super::config::VectorColumn;
-use super::memory::Prefault;
+use super::ivf_data::IvfData;
+use super::memory::{range_of, Prefault};
 use super::shadow::Shadow;
 use crate::vec::vector::ElementType;
 
@@ -125,6 +126,9 @@ pub struct TableData {
     pub text_key: bool,
     /// Quantized codes of each vector column with a rescore index (by vector column).
     pub codes: Vec<Option<Codes>>,
+    /// The IVF index of each vector column with `indexed by ivf(...)` (by vector
+    /// column; `None` for other columns and for streamed tables).
+    pub ivf: Vec<Option<IvfData>>,
 }
 
 /// A token no write ever produces: marks an entry being changed.
@@ -175,6 +179,9 @@ impl TableData {
         for c in self.codes.iter_mut().flatten() {
             c.resize(n);
         }
+        for i in self.ivf.iter_mut().flatten() {
+            i.resize(n);
+        }
         self.n_slots = n;
     }
 
@@ -187,6 +194,11 @@ impl TableData {
             (&mut self.codes[vec], &self.vectors[vec])
         {
             codes.encode(slot, &data[slot * dims..(slot + 1) * dims]);
+        }
+        if let (Some(Some(ivf)), VectorData::Float32 { data, .. }) =
+            (self.ivf.get_mut(vec), &self.vectors[vec])
+        {
+            ivf.set(slot, &data[slot * dims..(slot + 1) * dims]);
         }
     }
 
@@ -272,6 +284,12 @@ impl TableData {
                 .iter()
                 .flatten()
                 .map(Codes::memory_bytes)
+                .sum::<usize>()
+            + self
+                .ivf
+                .iter()
+                .flatten()
+                .map(IvfData::memory_bytes)
                 .sum::<usize>();
         n + self
             .vectors
@@ -745,6 +763,14 @@ fn load(
                 .map(|spec| Codes::new(spec, c.dims, n_slots))
         })
         .collect();
+    let mut ivf = Vec::with_capacity(columns.len());
+    for (vi, c) in columns.iter().enumerate() {
+        // A streamed table is scanned exactly (no index in memory).
+        ivf.push(match c.ivf.filter(|_| !streamed) {
+            Some(spec) => Some(IvfData::load(conn, shadow, vi, spec, c.metric, n_slots)?),
+            None => None,
+        });
+    }
     let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
     by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
     let mut table = TableData {
@@ -760,12 +786,18 @@ fn load(
         chunk_size: cs,
         text_key,
         codes,
+        ivf,
     };
     if streamed {
         return Ok(table);
     }
     // The pages of the fresh vectors are faulted in on a second thread meanwhile.
-    let prefault = Prefault::new(&table.vectors);
+    let prefault = Prefault::new(table.vectors.iter().filter_map(|v| match v {
+        VectorData::Float32 { data, .. } => Some(range_of(data)),
+        VectorData::Int8(d) => Some(range_of(d)),
+        VectorData::Bit(d) => Some(range_of(d)),
+        VectorData::Streamed => None,
+    }));
     std::thread::scope(|s| {
         if !prefault.is_empty() {
             s.spawn(|| prefault.run());
