@@ -19,13 +19,17 @@
 //!
 //! Lists are assigned by squared Euclidean distance to the centroids (vectors and
 //! centroids normalized first for cosine columns, where training is spherical).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use quiver_kernels::kmeans::{self, KMeansConfig};
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::cache::{self, TableData, VectorData};
+use super::ivf_data::Centroids;
 use super::ivf_data::{floats, normalized, IvfData, UNASSIGNED};
 use super::knn::{self, Filter, Hit, KnnRequest, QueryVector};
-use super::shadow::Shadow;
+use super::shadow::{new_token, Shadow};
 use super::storage::Tokens;
 use crate::sqlite::error::sql_error;
 use crate::vec::metric::Metric;
@@ -53,7 +57,7 @@ impl Shadow {
         if slots.is_empty() {
             return Ok(());
         }
-        let centroids = self.read_centroids(conn, vi, metric)?;
+        let centroids = centroids_for_write(self, conn, vi, metric)?;
         let mut xs = Vec::with_capacity(slots.len() * dims);
         let mut has = Vec::with_capacity(slots.len());
         for i in 0..slots.len() {
@@ -68,7 +72,12 @@ impl Shadow {
                 }
             }
         }
-        let lists = centroids.assign(&xs, metric, 1);
+        let threads = if slots.len() >= 4096 {
+            knn::max_threads()
+        } else {
+            1
+        };
+        let lists = centroids.assign(&xs, metric, threads);
         let mut by_chunk: std::collections::BTreeMap<i64, Vec<(usize, u32)>> = Default::default();
         for (i, &slot) in slots.iter().enumerate() {
             let (chunk, offset) = self.chunk_of(slot);
@@ -115,6 +124,39 @@ impl Shadow {
     }
 }
 
+/// The `{t}_info` key of ivf column `vi`'s centroid version: a fresh token stored by
+/// every command that changes the centroids (a ROLLBACK restores the older one).
+fn version_key(vi: usize) -> String {
+    format!("ivf_version{vi:02}")
+}
+
+/// The centroids of ivf column `vi` for a write, kept per process by version so that
+/// writes do not read `nlist * dims` floats from the database each time.
+fn centroids_for_write(
+    shadow: &Shadow,
+    conn: &Connection,
+    vi: usize,
+    metric: Metric,
+) -> Result<Arc<Centroids>> {
+    type Versions = Mutex<HashMap<(String, usize, i64), Arc<Centroids>>>;
+    static KNOWN: OnceLock<Versions> = OnceLock::new();
+    let Some(version) = shadow.info_integer(conn, &version_key(vi))? else {
+        return Ok(Arc::new(shadow.read_centroids(conn, vi, metric)?));
+    };
+    let key = (cache::key(conn, shadow), vi, version);
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(c) = known.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Arc::clone(c));
+    }
+    let c = Arc::new(shadow.read_centroids(conn, vi, metric)?);
+    let mut map = known.lock().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= 32 {
+        map.clear();
+    }
+    map.insert(key, Arc::clone(&c));
+    Ok(c)
+}
+
 /// The ivf column commands are for: the first vector column with an ivf index.
 fn ivf_column(shadow: &Shadow) -> Result<usize> {
     shadow.ivf_columns().first().copied().ok_or_else(|| {
@@ -140,6 +182,7 @@ pub fn command(
     let mut run = |f: &mut dyn FnMut(usize) -> Result<()>| -> Result<()> {
         let vi = ivf_column(shadow)?;
         tokens.before_write(shadow, conn)?;
+        shadow.set_info_integer(conn, &version_key(vi), new_token())?;
         let out = f(vi);
         // The cached entry may carry this level's token: drop it, the next query reloads.
         cache::forget(conn, shadow);

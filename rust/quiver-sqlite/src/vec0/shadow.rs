@@ -215,7 +215,7 @@ impl Shadow {
     }
 
     /// The integer stored under `key` in `{t}_info`, or None when the key is absent.
-    fn info_integer(&self, conn: &Connection, key: &str) -> Result<Option<i64>> {
+    pub(super) fn info_integer(&self, conn: &Connection, key: &str) -> Result<Option<i64>> {
         let v: Option<Value> = conn
             .prepare_cached(&format!(
                 "SELECT value FROM {} WHERE key = ?1",
@@ -283,11 +283,16 @@ impl Shadow {
     }
 
     pub fn set_max_rowid_ever(&self, conn: &Connection, rowid: i64) -> Result<()> {
+        self.set_info_integer(conn, "max_rowid", rowid)
+    }
+
+    /// Stores `value` under `key` in `{t}_info`.
+    pub(super) fn set_info_integer(&self, conn: &Connection, key: &str, value: i64) -> Result<()> {
         conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO {}(key, value) VALUES ('max_rowid', ?1)",
+            "INSERT OR REPLACE INTO {}(key, value) VALUES (?1, ?2)",
             self.table("info")
         ))?
-        .execute([rowid])?;
+        .execute(params![key, value])?;
         Ok(())
     }
 
