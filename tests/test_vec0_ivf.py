@@ -476,3 +476,27 @@ def test_writes_follow_centroids_across_rollback(conn):
     conn.execute("update t set emb = ? where rowid = 1", (np.ones(4, np.float32).tobytes(),))
     check_assignment(conn, "t")
     assert vectors.index_state(conn, "t")["rows_unassigned"] == 0
+
+
+def test_first_query_same_as_later_and_streamed_is_exact(conn, trained_5000):
+    X, Q = trained_5000
+    make(conn, X[:3000], "emb float[{d}] indexed by ivf(nlist=32, nprobe=1)")
+    cmd(conn, "t", "compute-centroids")
+    ids = np.arange(1, 3001)
+    vectors.clear_cache()
+    first = [r[0] for r in knn(conn, "t", Q[0], 10)]  # this query loads the table
+    assert first == [r[0] for r in knn(conn, "t", Q[0], 10)]
+    # Above the cache budget the table is streamed and scanned exactly.
+    try:
+        vectors.set_cache_budget(1)
+        assert vectors.index_state(conn, "t")["streamed"] is True
+        for q in Q[:5]:
+            assert [r[0] for r in knn(conn, "t", q, 10)] == brute(X[:3000], ids, q, 10)
+        conn.execute("insert into t(rowid, emb) values (9999, ?)", (Q[0].tobytes(),))
+        assert knn(conn, "t", Q[0], 1)[0][0] == 9999
+    finally:
+        vectors.set_cache_budget(None)
+        vectors.clear_cache()  # a streamed entry stays streamed until reloaded
+    s = vectors.index_state(conn, "t")
+    assert s["streamed"] is False and s["rows_unassigned"] == 0
+    check_assignment(conn, "t")
