@@ -382,7 +382,12 @@ def measure_quiver(
         per_vector,
         cache_B_per_vector=round(cached, 1),
     )
-    (ids, _), secs = fastest(lambda: sqlite_quiver.search(conn, table, Q, k=K))
+    # The SQL 'nprobe=N' command is per connection's table; search takes it per call.
+    knobs: Dict[str, Any] = {}
+    for word in setting.split():
+        if word.startswith("nprobe="):
+            knobs["nprobe"] = int(word.split("=", 1)[1])
+    (ids, _), secs = fastest(lambda: sqlite_quiver.search(conn, table, Q, k=K, **knobs))
     record(label, setting, "batch", recall(ids - 1, truth), len(Q) / secs, build, per_vector)
 
 

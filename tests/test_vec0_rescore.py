@@ -85,7 +85,7 @@ def test_create_and_query(conn, decl):
         ("emb float[100] indexed by rescore(quantizer=bit)", "multiple of 8"),
         ("emb int8[16] indexed by rescore(quantizer=bit)", "only supported on float32"),
         ("emb bit[16] indexed by rescore(quantizer=bit)", "only supported on float32"),
-        ("emb float[16] indexed by ivf(nlist=8)", "use 'indexed by rescore"),
+        ("emb float[16] indexed by ivf(nlist=0)", "nlist must be an integer between 1"),
         (
             "emb float[16] indexed by diskann(neighbor_quantizer=binary)",
             "or no index for an exact scan",

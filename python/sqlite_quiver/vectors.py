@@ -90,6 +90,7 @@ def search(
     *,
     column: Optional[str] = None,
     oversample: Optional[int] = None,
+    nprobe: Optional[int] = None,
     **filters: Any,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest rows of vec0 table ``table`` for every row of ``queries``, in
@@ -99,8 +100,11 @@ def search(
     (equality) or ``name=[v1, v2]`` (IN) on partition keys, metadata or the primary
     key, applied before the top-k. ``oversample``: on a column with
     ``indexed by rescore(...)``, the candidates kept per result row before the exact
-    rescoring, for this call (default: the column's; ignored on other columns; a
-    filter on a column named ``oversample`` or ``column`` must be written in SQL).
+    rescoring, for this call (default: the column's; ignored on other columns).
+    ``nprobe``: on a column with ``indexed by ivf(...)``, the lists each query probes,
+    for this call (default: the column's; more are probed when fewer than ``k`` rows
+    pass the filters; ignored on other columns). A filter on a column named
+    ``oversample``, ``nprobe`` or ``column`` must be written in SQL.
     Returns ``(ids, distances)``, both shaped
     ``(n_queries, min(k, rows in the table))``: ids are int64 rowids (an object array
     of strings for a text primary key); where fewer rows match, ids are -1 (None) and
@@ -130,8 +134,19 @@ def search(
         or not 1 <= oversample <= 65536
     ):
         raise ValueError(f"oversample must be an integer between 1 and 65536, got {oversample!r}")
+    if nprobe is not None and (
+        isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)) or nprobe < 1
+    ):
+        raise ValueError(f"nprobe must be a positive integer, got {nprobe!r}")
     id_bytes, dist_bytes, text_ids = _quiver.vec0_search(
-        conn, table, q, k, column, flt, None if oversample is None else int(oversample)
+        conn,
+        table,
+        q,
+        k,
+        column,
+        flt,
+        None if oversample is None else int(oversample),
+        None if nprobe is None else int(nprobe),
     )
     # The result width is min(k, rows): a huge k allocates nothing for missing rows.
     width = len(dist_bytes) // 4 // max(len(q), 1)
@@ -145,11 +160,14 @@ def search(
 
 def index_state(conn: Any, table: str, column: Optional[str] = None) -> Dict[str, Any]:
     """The index of vector column ``column`` (default: the first) of vec0 table
-    ``table``: ``kind`` ("rescore", or "none" for an exact scan), and for a rescore
-    index its ``quantizer``, ``oversample``, ``rows_coded``, ``code_bytes_per_row`` and
-    ``code_bytes`` (codes held in memory); ``streamed`` says the table is above the
-    cache budget (see :func:`set_cache_budget`), which keeps no codes and is scanned
-    exactly. The same JSON comes from SQL as
+    ``table``: ``kind`` ("rescore", "ivf", or "none" for an exact scan), and for a
+    rescore index its ``quantizer``, ``oversample``, ``rows_coded``,
+    ``code_bytes_per_row`` and ``code_bytes`` (codes held in memory). For an ivf index:
+    ``nlist``, ``nprobe`` (the declared one), ``trained``, ``centroids``, ``rows``,
+    ``rows_unassigned`` (rows every query scans exactly), ``list_sizes`` with
+    ``list_size_min`` / ``list_size_max`` / ``list_size_mean``, and ``memory_bytes``
+    (centroids and lists held in memory); ``streamed`` says the table is above the
+    cache budget (then scanned exactly). The same JSON comes from SQL as
     ``select quiver_index_state('t')``.
 
     >>> import numpy as np, sqlite_quiver

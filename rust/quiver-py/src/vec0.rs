@@ -178,7 +178,7 @@ type SearchOut<'py> = (
 
 /// Searches many queries at once; returns (rowids bytes, distances bytes, text ids).
 #[pyfunction]
-#[pyo3(signature = (conn, table, queries, k, column, filters, oversample=None))]
+#[pyo3(signature = (conn, table, queries, k, column, filters, oversample=None, nprobe=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vec0_search<'py>(
     py: Python<'py>,
@@ -189,6 +189,7 @@ pub fn vec0_search<'py>(
     column: Option<&str>,
     filters: &Bound<'py, PyDict>,
     oversample: Option<usize>,
+    nprobe: Option<usize>,
 ) -> Result<SearchOut<'py>> {
     let matrix = f32_matrix(queries, "queries")?;
     let (n, dims) = (matrix.rows, matrix.cols);
@@ -202,6 +203,7 @@ pub fn vec0_search<'py>(
         )?)
     })?;
     prepared.oversample = oversample;
+    prepared.nprobe = nprobe;
     let result = py.detach(|| bulk::run_search(&prepared));
     let ids: Vec<u8> = result.rowids.iter().flat_map(|x| x.to_le_bytes()).collect();
     let dists: Vec<u8> = result

@@ -357,6 +357,8 @@ pub struct PreparedSearch {
     /// Overrides the rescore index's oversample for this search (set it after
     /// [`prepare_search`]); ignored on columns without one.
     pub oversample: Option<usize>,
+    /// Overrides the ivf index's nprobe for this search; ignored on columns without one.
+    pub nprobe: Option<usize>,
     /// The hits, already found while the chunks were read (a table above the cache
     /// budget is searched with the connection, in `prepare_search`).
     pub streamed_hits: Option<Vec<Vec<knn::Hit>>>,
@@ -438,6 +440,7 @@ pub fn prepare_search(
         k,
         text_key: shadow.config.text_key(),
         oversample: None,
+        nprobe: None,
         streamed_hits,
     })
 }
@@ -452,6 +455,9 @@ pub fn index_state(
     let shadow = open(conn, table)?;
     let (slot, name, _) = vector_column(&shadow, column)?;
     let data = cache::get(conn, &shadow)?;
+    if let Some(state) = super::ivf::state_json(&data, slot, &name, None) {
+        return Ok(state);
+    }
     Ok(rescore::state_json(&data, slot, &name))
 }
 
@@ -461,14 +467,24 @@ pub fn run_search(p: &PreparedSearch) -> SearchResult {
     let hits = match &p.streamed_hits {
         Some(hits) => hits,
         None => {
-            computed = rescore::knn_batch(
+            computed = super::ivf::knn_batch(
                 &p.data,
                 p.vector_slot,
                 &p.queries,
                 p.k,
                 &p.filters,
-                p.oversample,
+                p.nprobe,
             )
+            .or_else(|| {
+                rescore::knn_batch(
+                    &p.data,
+                    p.vector_slot,
+                    &p.queries,
+                    p.k,
+                    &p.filters,
+                    p.oversample,
+                )
+            })
             .unwrap_or_else(|| knn::knn_batch(&p.data, p.vector_slot, &p.queries, p.k, &p.filters));
             &computed
         }

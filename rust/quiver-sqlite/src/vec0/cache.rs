@@ -34,7 +34,8 @@ use rusqlite::{Connection, Result};
 
 use super::codes::Codes;
 use super::config::VectorColumn;
-use super::memory::{Prefault, MIN_BYTES as DEFER_MIN_BYTES};
+use super::ivf_data::IvfData;
+use super::memory::{range_of, Prefault, MIN_BYTES as DEFER_MIN_BYTES};
 use super::shadow::Shadow;
 use crate::vec::vector::ElementType;
 
@@ -135,6 +136,9 @@ pub struct TableData {
     pub text_key: bool,
     /// Quantized codes of each vector column with a rescore index (by vector column).
     pub codes: Vec<Option<Codes>>,
+    /// The IVF index of each vector column with `indexed by ivf(...)` (by vector
+    /// column; `None` for other columns and for streamed tables).
+    pub ivf: Vec<Option<IvfData>>,
     /// The vectors are streamed because this table state has been queried only once
     /// (the next query loads them), not because the table is above the budget.
     pub deferred: bool,
@@ -188,6 +192,9 @@ impl TableData {
         for c in self.codes.iter_mut().flatten() {
             c.resize(n);
         }
+        for i in self.ivf.iter_mut().flatten() {
+            i.resize(n);
+        }
         self.n_slots = n;
     }
 
@@ -200,6 +207,11 @@ impl TableData {
             (&mut self.codes[vec], &self.vectors[vec])
         {
             codes.encode(slot, &data[slot * dims..(slot + 1) * dims]);
+        }
+        if let (Some(Some(ivf)), VectorData::Float32 { data, .. }) =
+            (self.ivf.get_mut(vec), &self.vectors[vec])
+        {
+            ivf.set(slot, &data[slot * dims..(slot + 1) * dims]);
         }
     }
 
@@ -291,6 +303,12 @@ impl TableData {
                 .iter()
                 .flatten()
                 .map(Codes::memory_bytes)
+                .sum::<usize>()
+            + self
+                .ivf
+                .iter()
+                .flatten()
+                .map(IvfData::memory_bytes)
                 .sum::<usize>();
         n + self
             .vectors
@@ -575,7 +593,7 @@ fn get_or_load(
         && shadow
             .config
             .vector_columns()
-            .all(|(_, c)| c.index.is_none());
+            .all(|(_, c)| c.index.is_none() && c.ivf.is_none());
     if !over_budget && !defer {
         LOADS.fetch_add(1, Ordering::Relaxed);
         lock().make_room(vector_bytes, budget);
@@ -808,6 +826,14 @@ fn load(
                 .map(|spec| Codes::new(spec, c.dims, n_slots))
         })
         .collect();
+    let mut ivf = Vec::with_capacity(columns.len());
+    for (vi, c) in columns.iter().enumerate() {
+        // A streamed table is scanned exactly (no index in memory).
+        ivf.push(match c.ivf.filter(|_| !streamed) {
+            Some(spec) => Some(IvfData::load(conn, shadow, vi, spec, c.metric, n_slots)?),
+            None => None,
+        });
+    }
     let mut by_rowid: Vec<u32> = (0..n_slots as u32).filter(|&s| live[s as usize]).collect();
     by_rowid.sort_unstable_by_key(|&s| rowids[s as usize]);
     let mut table = TableData {
@@ -823,13 +849,19 @@ fn load(
         chunk_size: cs,
         text_key,
         codes,
+        ivf,
         deferred: false,
     };
     if streamed {
         return Ok(table);
     }
     // The pages of the fresh vectors are faulted in on a second thread meanwhile.
-    let prefault = Prefault::new(&table.vectors);
+    let prefault = Prefault::new(table.vectors.iter().filter_map(|v| match v {
+        VectorData::Float32 { data, .. } => Some(range_of(data)),
+        VectorData::Int8(d) => Some(range_of(d)),
+        VectorData::Bit(d) => Some(range_of(d)),
+        VectorData::Streamed => None,
+    }));
     std::thread::scope(|s| {
         if !prefault.is_empty() {
             s.spawn(|| prefault.run());

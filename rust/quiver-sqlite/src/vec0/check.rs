@@ -415,7 +415,54 @@ impl Shadow {
                 )));
             }
         }
+        for vi in self.ivf_columns() {
+            self.check_ivf(conn, vi, n_chunks)?;
+        }
         self.mark_verified(conn, self.generation(conn)?);
+        Ok(())
+    }
+
+    /// The ivf shadow tables of vector column `vi`: centroids of the column's size with
+    /// list ids below nlist; one lists BLOB of `chunk_size` u32 per existing chunk.
+    fn check_ivf(&self, conn: &Connection, vi: usize, n_chunks: i64) -> Result<()> {
+        let Some((_, col)) = self.config.vector_columns().nth(vi) else {
+            return Ok(());
+        };
+        let nlist = col.ivf.map_or(0, |i| i.nlist) as i64;
+        let centroids = format!("{}_{}", self.name, Self::ivf_centroids_suffix(vi));
+        let (bad,): (Option<i64>,) = conn
+            .prepare_cached(&format!(
+                "SELECT max(CASE WHEN typeof(list_id) != 'integer' OR list_id < 0 OR \
+                 list_id >= ?1 OR typeof(centroid) != 'blob' OR length(centroid) != ?2 \
+                 THEN list_id END) FROM {}",
+                self.table(&Self::ivf_centroids_suffix(vi))
+            ))?
+            .query_row([nlist, (col.dims * 4) as i64], |r| Ok((r.get(0)?,)))?;
+        if let Some(id) = bad {
+            return Err(self.corrupt(format!(
+                "{centroids} list {id} is not a list below nlist {nlist} with a float32 \
+                 centroid of {} dimensions",
+                col.dims
+            )));
+        }
+        let assign = format!("{}_{}", self.name, Self::ivf_assign_suffix(vi));
+        let (bad,): (Option<i64>,) = conn
+            .prepare_cached(&format!(
+                "SELECT max(CASE WHEN typeof(chunk_id) != 'integer' OR chunk_id < 1 OR \
+                 chunk_id > ?1 OR typeof(lists) != 'blob' OR length(lists) != ?2 \
+                 THEN chunk_id END) FROM {}",
+                self.table(&Self::ivf_assign_suffix(vi))
+            ))?
+            .query_row([n_chunks, (self.config.chunk_size * 4) as i64], |r| {
+                Ok((r.get(0)?,))
+            })?;
+        if let Some(id) = bad {
+            return Err(self.corrupt(format!(
+                "{assign} has chunk {id}, which is not a chunk of the table with {} list \
+                 numbers",
+                self.config.chunk_size
+            )));
+        }
         Ok(())
     }
 }

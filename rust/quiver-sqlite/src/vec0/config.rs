@@ -11,7 +11,7 @@
 
 use quiver_kernels::MAX_DIMENSIONS;
 
-use super::index_spec::{self, Rescore};
+use super::index_spec::{self, IndexSpec, Ivf, Rescore};
 use crate::sqlite::ident::quote_identifier;
 use crate::vec::metric::Metric;
 use crate::vec::vector::ElementType;
@@ -34,6 +34,8 @@ pub struct VectorColumn {
     pub metric: Metric,
     /// `indexed by rescore(...)`, if declared.
     pub index: Option<Rescore>,
+    /// `indexed by ivf(...)`, if declared.
+    pub ivf: Option<Ivf>,
 }
 
 impl VectorColumn {
@@ -431,12 +433,17 @@ fn parse_column(
                 }
             };
         }
-        let index = match index {
+        let spec = match index {
             Some(text) => Some(
                 index_spec::parse_index(&name, text, element == ElementType::Float32, dims)
                     .map_err(|e| could_not_parse(arg, e))?,
             ),
             None => None,
+        };
+        let (index, ivf) = match spec {
+            Some(IndexSpec::Rescore(r)) => (Some(r), None),
+            Some(IndexSpec::Ivf(i)) => (None, Some(i)),
+            None => (None, None),
         };
         *n_vec += 1;
         return Ok(Column {
@@ -446,6 +453,7 @@ fn parse_column(
                 dims,
                 metric,
                 index,
+                ivf,
             }),
             slot: *n_vec - 1,
         });

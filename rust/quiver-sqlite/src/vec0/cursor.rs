@@ -10,6 +10,7 @@ use rusqlite::types::{Value, ValueRef};
 use super::cache::{self};
 use super::config::ColumnKind;
 use super::input;
+use super::ivf;
 use super::knn::{self, DistanceBounds, Filter, Hit, KnnRequest, Target, MAX_K};
 use super::pending;
 use super::plan::{self, PlanToken, Token};
@@ -257,7 +258,10 @@ unsafe fn filter(
     // A rescore index answers every query the same way, the first included (so a
     // query's rows do not depend on whether it filled the cache); without one, a query
     // that read the chunks has its exact answer already, else the cache is scanned.
-    c.hits = if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
+    c.hits = if let Some(hits) = ivf::knn(&data, &req, t.nprobe.get()) {
+        // Likewise an ivf index: every query probes the lists.
+        hits
+    } else if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {
         hits
     } else if loaded {
         stream.finish(&data)

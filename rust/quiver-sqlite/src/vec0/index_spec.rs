@@ -8,8 +8,15 @@
 //!
 //! `rescore` keeps a quantized code of every vector (1 bit or 1 byte per dimension)
 //! next to the float vectors; a KNN query scans the codes for `k * oversample`
-//! candidates and rescores them exactly. `ivf(...)` and `diskann(...)` are refused with
-//! a message naming what works.
+//! candidates and rescores them exactly.
+//!
+//! ```text
+//! emb float[768] indexed by ivf(nlist=256, nprobe=16)
+//! ```
+//!
+//! `ivf` partitions the rows into `nlist` lists by k-means centroids (trained by the
+//! `'compute-centroids'` command) and a query scans the `nprobe` lists nearest to it
+//! (see `ivf.rs`). `diskann(...)` is refused with a message naming what works.
 
 /// How a rescore index quantizes vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +52,30 @@ pub const MAX_OVERSAMPLE: usize = 128;
 /// The largest per-query oversample.
 pub const MAX_QUERY_OVERSAMPLE: usize = 1 << 16;
 
+/// sqlite-vec's IVF defaults.
+pub const DEFAULT_NLIST: usize = 128;
+pub const DEFAULT_NPROBE: usize = 10;
+/// sqlite-vec's largest nlist.
+pub const MAX_NLIST: usize = 65536;
+
+/// `indexed by ivf(nlist=..., nprobe=..., quantizer=none, oversample=...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ivf {
+    pub nlist: usize,
+    /// Lists a query probes unless the connection or the query says otherwise.
+    pub nprobe: usize,
+    /// Accepted for sqlite-vec compatibility; only meaningful with a quantizer, and
+    /// only `quantizer=none` is supported.
+    pub oversample: usize,
+}
+
+/// The index a vector column declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexSpec {
+    Rescore(Rescore),
+    Ivf(Ivf),
+}
+
 /// Splits a column definition at `indexed by` (any case): the definition before it
 /// and the index text after it.
 pub fn split_indexed_by(arg: &str) -> (&str, Option<&str>) {
@@ -66,7 +97,12 @@ pub fn split_indexed_by(arg: &str) -> (&str, Option<&str>) {
 
 /// Parses the index text after `indexed by` for column `name`; `float32` says whether
 /// the column holds float32 vectors, `dims` its dimensions.
-pub fn parse_index(name: &str, text: &str, float32: bool, dims: usize) -> Result<Rescore, String> {
+pub fn parse_index(
+    name: &str,
+    text: &str,
+    float32: bool,
+    dims: usize,
+) -> Result<IndexSpec, String> {
     let text = text.trim();
     let (kind, params) = match text.find('(') {
         Some(open) => {
@@ -82,17 +118,19 @@ pub fn parse_index(name: &str, text: &str, float32: bool, dims: usize) -> Result
     };
     match kind.as_str() {
         "rescore" => {}
-        "ivf" | "diskann" => {
+        "ivf" => return parse_ivf(name, params, float32).map(IndexSpec::Ivf),
+        "diskann" => {
             return Err(format!(
                 "vec0: column '{name}': 'indexed by {kind}' is not supported by sqlite-quiver; \
-                 use 'indexed by rescore(quantizer=bit|int8, oversample=N)' for a quantized \
+                 use 'indexed by ivf(nlist=N, nprobe=M)' for an approximate index, \
+                 'indexed by rescore(quantizer=bit|int8, oversample=N)' for a quantized \
                  scan with exact rescoring, or no index for an exact scan"
             ))
         }
         other => {
             return Err(format!(
                 "vec0: column '{name}': unknown index '{other}' (expected \
-                 rescore(quantizer=bit|int8, oversample=N))"
+                 rescore(quantizer=bit|int8, oversample=N) or ivf(nlist=N, nprobe=M))"
             ))
         }
     }
@@ -157,8 +195,83 @@ pub fn parse_index(name: &str, text: &str, float32: bool, dims: usize) -> Result
              dimensions, got {dims}"
         ));
     }
-    Ok(Rescore {
+    Ok(IndexSpec::Rescore(Rescore {
         quantizer,
+        oversample,
+    }))
+}
+
+/// The options of `ivf(...)`.
+fn parse_ivf(name: &str, params: &str, float32: bool) -> Result<Ivf, String> {
+    if !float32 {
+        return Err(format!(
+            "vec0: column '{name}': ivf indexes are only supported on float32 columns \
+             (float[N])"
+        ));
+    }
+    let mut nlist = DEFAULT_NLIST;
+    let mut nprobe = None;
+    let mut oversample = 1;
+    for param in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = param.split_once('=') else {
+            return Err(format!(
+                "vec0: column '{name}': ivf: expected key=value, got '{param}'"
+            ));
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        let value = value.trim_matches(|c| c == '\'' || c == '"');
+        let number = |what: &str, lo: usize, hi: usize| {
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "vec0: column '{name}': ivf: {what} must be an integer between {lo} \
+                         and {hi}, got '{value}'"
+                    )
+                })
+        };
+        match key.as_str() {
+            "nlist" => nlist = number("nlist", 1, MAX_NLIST)?,
+            "nprobe" => nprobe = Some(number("nprobe", 1, MAX_NLIST)?),
+            "oversample" => oversample = number("oversample", 1, MAX_OVERSAMPLE)?,
+            "quantizer" => match value.to_ascii_lowercase().as_str() {
+                "none" => {}
+                q @ ("binary" | "bit" | "int8") => {
+                    return Err(format!(
+                        "vec0: column '{name}': ivf: quantizer={q} is not supported yet; use \
+                         quantizer=none (or 'indexed by rescore(quantizer={q})' for a \
+                         quantized scan)"
+                    ))
+                }
+                other => {
+                    return Err(format!(
+                        "vec0: column '{name}': ivf: unknown quantizer '{other}' (expected \
+                         none)"
+                    ))
+                }
+            },
+            other => {
+                return Err(format!(
+                    "vec0: column '{name}': ivf: unknown option '{other}' (expected nlist, \
+                     nprobe, quantizer or oversample)"
+                ))
+            }
+        }
+    }
+    let nprobe = match nprobe {
+        Some(p) if p > nlist => {
+            return Err(format!(
+                "vec0: column '{name}': ivf: nprobe ({p}) must not exceed nlist ({nlist})"
+            ))
+        }
+        Some(p) => p,
+        None => DEFAULT_NPROBE.min(nlist),
+    };
+    Ok(Ivf {
+        nlist,
+        nprobe,
         oversample,
     })
 }
@@ -179,9 +292,42 @@ mod tests {
             ("reindexed float[8]", None)
         );
         let r = parse_index("e", "rescore(quantizer=int8, oversample=16)", true, 8).unwrap();
-        assert_eq!((r.quantizer, r.oversample), (Quantizer::Int8, 16));
+        assert_eq!(
+            r,
+            IndexSpec::Rescore(Rescore {
+                quantizer: Quantizer::Int8,
+                oversample: 16
+            })
+        );
         let r = parse_index("e", "rescore(quantizer=bit)", true, 8).unwrap();
-        assert_eq!(r.oversample, DEFAULT_OVERSAMPLE);
+        assert!(matches!(r, IndexSpec::Rescore(r) if r.oversample == DEFAULT_OVERSAMPLE));
+        let r = parse_index("e", "ivf(nlist=32, nprobe=4, quantizer=none)", true, 8).unwrap();
+        assert!(matches!(
+            r,
+            IndexSpec::Ivf(Ivf {
+                nlist: 32,
+                nprobe: 4,
+                ..
+            })
+        ));
+        let r = parse_index("e", "ivf()", true, 8).unwrap();
+        assert!(matches!(
+            r,
+            IndexSpec::Ivf(Ivf {
+                nlist: 128,
+                nprobe: 10,
+                ..
+            })
+        ));
+        let r = parse_index("e", "ivf(nlist=4)", true, 8).unwrap();
+        assert!(matches!(
+            r,
+            IndexSpec::Ivf(Ivf {
+                nlist: 4,
+                nprobe: 4,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -204,12 +350,17 @@ mod tests {
             ("rescore(quantizer=bit, foo=1)", true, 8, "unknown option"),
             ("rescore(quantizer=bit)", true, 100, "multiple of 8"),
             ("rescore(quantizer=bit)", false, 8, "float32"),
-            ("ivf(nlist=10)", true, 8, "use 'indexed by rescore"),
+            ("ivf(nlist=0)", true, 8, "nlist must be"),
+            ("ivf(nlist=4, nprobe=5)", true, 8, "must not exceed nlist"),
+            ("ivf(quantizer=pq)", true, 8, "unknown quantizer"),
+            ("ivf(quantizer=binary)", true, 8, "not supported yet"),
+            ("ivf(foo=1)", true, 8, "unknown option"),
+            ("ivf(nlist=4)", false, 8, "float32"),
             (
                 "diskann(neighbor_quantizer=binary)",
                 true,
                 8,
-                "use 'indexed by rescore",
+                "use 'indexed by ivf",
             ),
             ("hnsw()", true, 8, "unknown index"),
         ] {

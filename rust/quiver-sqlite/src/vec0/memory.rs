@@ -8,8 +8,6 @@
 //! Only the kernel touches the memory there (`madvise`), so the decoding thread's writes
 //! never race with it; where the calls are not supported they are skipped.
 
-use super::cache::VectorData;
-
 /// Below this many bytes a column is decoded without help (and a table is cached by
 /// its first query: see `cache`).
 pub const MIN_BYTES: usize = 8 << 20;
@@ -20,15 +18,10 @@ pub struct Prefault {
 }
 
 impl Prefault {
-    pub fn new(columns: &[VectorData]) -> Prefault {
+    /// From the (address, length) ranges of the columns' fresh memory ([`range_of`]).
+    pub fn new(columns: impl IntoIterator<Item = (usize, usize)>) -> Prefault {
         let ranges = columns
-            .iter()
-            .filter_map(|v| match v {
-                VectorData::Float32 { data, .. } => Some(range_of(data)),
-                VectorData::Int8(d) => Some(range_of(d)),
-                VectorData::Bit(d) => Some(range_of(d)),
-                VectorData::Streamed => None,
-            })
+            .into_iter()
             .filter(|&(_, len)| len >= MIN_BYTES)
             .collect();
         Prefault { ranges }
@@ -46,7 +39,8 @@ impl Prefault {
     }
 }
 
-fn range_of<T>(v: &[T]) -> (usize, usize) {
+/// The (address, length in bytes) of `v`.
+pub fn range_of<T>(v: &[T]) -> (usize, usize) {
     (v.as_ptr() as usize, std::mem::size_of_val(v))
 }
 

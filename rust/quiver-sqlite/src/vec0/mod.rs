@@ -15,7 +15,8 @@
 //!   `transaction` the module's xBegin / xSync / xCommit / savepoint callbacks
 //! * `bulk`    — whole-array inserts and batched searches for the Python API
 //! * `index_spec` — `indexed by rescore(...)`; `codes` the cached quantized codes;
-//!   `rescore` the quantized scan with exact rescoring
+//!   `rescore` the quantized scan with exact rescoring; `ivf` the persistent IVF index
+//!   (`indexed by ivf(...)`: centroids and lists in shadow tables, its commands, search)
 //! * `check`   — consistency between shadow tables, the `integrity-check` command
 
 pub mod bulk;
@@ -26,6 +27,8 @@ pub mod config;
 mod cursor;
 pub mod index_spec;
 pub mod input;
+pub mod ivf;
+pub mod ivf_data;
 pub mod knn;
 mod memory;
 pub mod pending;

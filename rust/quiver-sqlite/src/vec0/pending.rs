@@ -372,6 +372,17 @@ impl TxState {
         }
         let rowids: Vec<i64> = self.rows.iter().map(|r| r.rowid.unwrap_or(0)).collect();
         shadow.write_row_records(conn, &self.rows, &self.slots, &rowids)?;
+        if !shadow.ivf_columns().is_empty() {
+            shadow.ivf_write_rows(conn, &self.slots, |r, v| {
+                Some(if chunk.new {
+                    let per = shadow.vector_bytes(v);
+                    let offset = (self.slots[r] % cs as i64) as usize;
+                    &chunk.bytes[v][offset * per..(offset + 1) * per]
+                } else {
+                    self.rows[r].vectors[v].as_slice()
+                })
+            })?;
+        }
         if let Some(Some(max)) = self.max_rowid {
             if self.stored_max.is_none_or(|s| s < max) {
                 shadow.set_max_rowid_ever(conn, max)?;

@@ -16,6 +16,14 @@
 //! {t}_vector_chunksNN(rowid PK, vectors)  per vector column, one BLOB per chunk holding
 //!                                         chunk_size packed vectors (rowid = chunk_id)
 //! {t}_auxiliary(rowid PK, a0, a1, ...)    auxiliary columns, as given
+//! {t}_ivf_centroidsNN(list_id PK, centroid)
+//!                                         per `indexed by ivf(...)` column: the trained
+//!                                         (or set) centroids, float32 BLOBs; none = not
+//!                                         trained
+//! {t}_ivf_assignNN(chunk_id PK, lists)    per ivf column, per chunk: the list of every
+//!                                         slot, one little-endian u32 each (u32::MAX, or
+//!                                         no row for the chunk: not assigned, scanned
+//!                                         exactly by every query)
 //! ```
 //!
 //! A row lives in slot `(chunk_id - 1) * chunk_size + offset`; a deleted row's slot is
@@ -85,6 +93,24 @@ impl Shadow {
         format!("vector_chunks{i:02}")
     }
 
+    pub fn ivf_centroids_suffix(i: usize) -> String {
+        format!("ivf_centroids{i:02}")
+    }
+
+    pub fn ivf_assign_suffix(i: usize) -> String {
+        format!("ivf_assign{i:02}")
+    }
+
+    /// The vector columns (by vector index) with an `indexed by ivf(...)`.
+    pub fn ivf_columns(&self) -> Vec<usize> {
+        self.config
+            .vector_columns()
+            .enumerate()
+            .filter(|(_, (_, c))| c.ivf.is_some())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Suffixes of every shadow table of this table.
     pub fn suffixes(&self) -> Vec<String> {
         let mut s = vec![
@@ -98,6 +124,10 @@ impl Shadow {
         }
         if self.config.n_aux() > 0 {
             s.push("auxiliary".to_string());
+        }
+        for i in self.ivf_columns() {
+            s.push(Self::ivf_centroids_suffix(i));
+            s.push(Self::ivf_assign_suffix(i));
         }
         s
     }
@@ -136,6 +166,14 @@ impl Shadow {
             sql.push_str(&format!(
                 "CREATE TABLE {}(rowid INTEGER PRIMARY KEY{cols});",
                 self.table("auxiliary")
+            ));
+        }
+        for i in self.ivf_columns() {
+            sql.push_str(&format!(
+                "CREATE TABLE {}(list_id INTEGER PRIMARY KEY, centroid BLOB NOT NULL);
+                 CREATE TABLE {}(chunk_id INTEGER PRIMARY KEY, lists BLOB NOT NULL);",
+                self.table(&Self::ivf_centroids_suffix(i)),
+                self.table(&Self::ivf_assign_suffix(i)),
             ));
         }
         conn.execute_batch(&sql)?;
@@ -177,7 +215,7 @@ impl Shadow {
     }
 
     /// The integer stored under `key` in `{t}_info`, or None when the key is absent.
-    fn info_integer(&self, conn: &Connection, key: &str) -> Result<Option<i64>> {
+    pub(super) fn info_integer(&self, conn: &Connection, key: &str) -> Result<Option<i64>> {
         let v: Option<Value> = conn
             .prepare_cached(&format!(
                 "SELECT value FROM {} WHERE key = ?1",
@@ -245,11 +283,16 @@ impl Shadow {
     }
 
     pub fn set_max_rowid_ever(&self, conn: &Connection, rowid: i64) -> Result<()> {
+        self.set_info_integer(conn, "max_rowid", rowid)
+    }
+
+    /// Stores `value` under `key` in `{t}_info`.
+    pub(super) fn set_info_integer(&self, conn: &Connection, key: &str, value: i64) -> Result<()> {
         conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO {}(key, value) VALUES ('max_rowid', ?1)",
+            "INSERT OR REPLACE INTO {}(key, value) VALUES (?1, ?2)",
             self.table("info")
         ))?
-        .execute([rowid])?;
+        .execute(params![key, value])?;
         Ok(())
     }
 

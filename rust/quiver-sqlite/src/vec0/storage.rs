@@ -263,6 +263,17 @@ impl Shadow {
                 self.insert_chunk(conn, vec, chunk, &vec![0u8; chunk_bytes])?;
             }
         }
+        if !self.ivf_columns().is_empty() {
+            self.ivf_write_rows(conn, &slots, |r, v| {
+                Some(match (v, contiguous) {
+                    (0, Some(b)) => {
+                        let per = self.vector_bytes(0);
+                        &b[r * per..(r + 1) * per]
+                    }
+                    _ => rows[r].vectors[v - usize::from(contiguous.is_some())].as_slice(),
+                })
+            })?;
+        }
         let new_token = self.bump_generation(conn)?;
         if rows.len() > self.config.chunk_size {
             // Big batches: reload lazily (exact-size arrays) rather than grow in place.
@@ -523,6 +534,7 @@ impl Shadow {
             let zeros = vec![0u8; self.vector_bytes(vec)];
             self.write_vectors(conn, vec, slot, &zeros)?;
         }
+        self.ivf_write_rows(conn, &[slot], |_, _| None)?;
         super::cache::apply(conn, self, old_token, new_token, |d| {
             d.remove(slot as usize)
         });
@@ -596,6 +608,10 @@ impl Shadow {
         for (i, v) in change.vectors.iter().enumerate() {
             if let Some(bytes) = v {
                 self.write_vectors(conn, i, slot, bytes)?;
+                if self.ivf_columns().contains(&i) {
+                    // The row moves to the list of its new vector.
+                    self.ivf_write_column(conn, i, &[slot], |_| Some(bytes.as_slice()))?;
+                }
             }
         }
         super::cache::apply(conn, self, old_token, new_token, |d| {

@@ -94,6 +94,7 @@ unsafe fn init(
             shadow,
             tx,
             oversample: Default::default(),
+            nprobe: Default::default(),
         }))
     }));
     let result = result.map(|built| {
@@ -212,6 +213,8 @@ unsafe extern "C" fn x_shadow_name(name: *const c_char) -> c_int {
     let shadow = matches!(name, "info" | "chunks" | "free" | "rows" | "auxiliary")
         || name
             .strip_prefix("vector_chunks")
+            .or_else(|| name.strip_prefix("ivf_centroids"))
+            .or_else(|| name.strip_prefix("ivf_assign"))
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     c_int::from(shadow)
 }

@@ -25,6 +25,9 @@ pub(super) struct Vec0Tab {
     /// The rescore oversample set by the `'oversample=N'` command on this connection's
     /// table (sqlite-vec's command); `None`: each column's declared one.
     pub(super) oversample: std::cell::Cell<Option<usize>>,
+    /// The IVF nprobe set by the `'nprobe=N'` command on this connection's table;
+    /// `None`: the column's declared one.
+    pub(super) nprobe: std::cell::Cell<Option<usize>>,
 }
 
 /// Where the cursor's column values come from.

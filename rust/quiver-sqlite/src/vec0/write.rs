@@ -8,6 +8,7 @@ use rusqlite::types::{Value, ValueRef};
 
 use super::config::ColumnKind;
 use super::input::{self, VectorUse};
+use super::ivf;
 use super::pending::{self, Inserted};
 use super::rescore;
 use super::shadow::Shadow;
@@ -174,6 +175,52 @@ unsafe fn update(
                 return Ok(ffi::SQLITE_OK);
             }
         }
+        if let ValueRef::Text(text) = command {
+            if let Some(n) = ivf::nprobe_command(text) {
+                let Some(nlist) = config_nlist(shadow) else {
+                    return Err(WriteError::Error(format!(
+                        "vec0: 'nprobe=N' needs a column with 'indexed by ivf(...)'; table \
+                         '{}' has none",
+                        shadow.name
+                    )));
+                };
+                let n = n?;
+                if n > nlist {
+                    return Err(WriteError::Error(format!(
+                        "vec0: nprobe ({n}) must not exceed nlist ({nlist})"
+                    )));
+                }
+                t.nprobe.set(Some(n));
+                return Ok(ffi::SQLITE_OK);
+            }
+            // The value of the ivf column (for 'set-centroid:N').
+            let vector = match shadow.ivf_columns().first() {
+                Some(&vi) => {
+                    let (ci, vc) = shadow
+                        .config
+                        .vector_columns()
+                        .nth(vi)
+                        .ok_or("vec0: bad ivf column")?;
+                    // SAFETY: cols are live values, one per declared column.
+                    let (v, subtype) =
+                        unsafe { (value_ref(cols[ci]), ffi::sqlite3_value_subtype(cols[ci])) };
+                    if matches!(v, ValueRef::Null) {
+                        None
+                    } else {
+                        let name = &shadow.config.columns[ci].name;
+                        let q = input::read_vector(name, vc, v, subtype, VectorUse::Update)?;
+                        Some(input::vector_bytes(&q))
+                    }
+                }
+                None => None,
+            };
+            tx.flush(shadow, conn).map_err(error_message)?;
+            let tokens = &mut tx.tokens;
+            if let Some(result) = ivf::command(shadow, conn, tokens, text, vector.as_deref()) {
+                result.map_err(error_message)?;
+                return Ok(ffi::SQLITE_OK);
+            }
+        }
         if !matches!(command, ValueRef::Null) {
             shadow.command(conn, command).map_err(error_message)?;
             return Ok(ffi::SQLITE_OK);
@@ -319,4 +366,12 @@ pub(super) unsafe extern "C" fn x_update(
             }
         })
     }
+}
+
+/// The nlist of the table's first ivf column, if any.
+fn config_nlist(shadow: &super::shadow::Shadow) -> Option<usize> {
+    shadow
+        .config
+        .vector_columns()
+        .find_map(|(_, c)| c.ivf.map(|i| i.nlist))
 }

@@ -1,0 +1,552 @@
+//! `indexed by ivf(nlist=N, nprobe=M)`: an inverted-file index kept in shadow tables.
+//!
+//! State (see `shadow`): the centroids in `{t}_ivf_centroidsNN` and the list of every
+//! slot in `{t}_ivf_assignNN` (one u32 per slot, chunk-aligned beside the vector
+//! chunks). Every path that writes a vector writes its slot's list in the same
+//! transaction ([`Shadow::ivf_write_column`]: inserts, buffered inserts, UPDATE of the
+//! vector, DELETE), so ROLLBACK and savepoints restore both together. A row written
+//! while the index has no centroids is not assigned (`u32::MAX`) and every query scans
+//! it exactly; `'assign-vectors'` assigns such rows.
+//!
+//! The cache (`cache.rs`) holds the centroids and the per-slot lists of each ivf column
+//! ([`IvfData`]) and builds the inverted lists from them on first use: O(rows).
+//!
+//! A query ranks the centroids, takes the `nprobe` nearest lists and computes exact
+//! distances for their members and every unassigned row, every filter applied before
+//! the top-k. When fewer than `k` rows pass, it probes more lists (doubling) until `k`
+//! pass or every list was probed, so a query returns `k` rows whenever `k` rows match;
+//! `nprobe = nlist` is the exact scan's answer. An untrained index is an exact scan.
+//!
+//! Lists are assigned by squared Euclidean distance to the centroids (vectors and
+//! centroids normalized first for cosine columns, where training is spherical).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use quiver_kernels::kmeans::{self, KMeansConfig};
+use rusqlite::{params, Connection, OptionalExtension, Result};
+
+use super::cache::{self, TableData, VectorData};
+use super::ivf_data::Centroids;
+use super::ivf_data::{floats, normalized, IvfData, UNASSIGNED};
+use super::knn::{self, Filter, Hit, KnnRequest, QueryVector};
+use super::shadow::{new_token, Shadow};
+use super::storage::Tokens;
+use crate::sqlite::error::sql_error;
+use crate::vec::metric::Metric;
+
+/// The most vectors k-means trains on (a deterministic sample of the rows).
+const TRAIN_SAMPLE_PER_LIST: usize = 256;
+const TRAIN_SAMPLE_MAX: usize = 200_000;
+const TRAIN_MAX_ITER: usize = 10;
+
+impl Shadow {
+    /// Stores the lists of ivf column `vi` for `slots` (each chunk's entries updated in
+    /// its `_ivf_assign` row): slot `slots[i]` gets the nearest list of the float32
+    /// vector `bytes(i)`, or none when that is `None` (a deleted row) or the index has
+    /// no centroids.
+    pub(super) fn ivf_write_column<'b>(
+        &self,
+        conn: &Connection,
+        vi: usize,
+        slots: &[i64],
+        bytes: impl Fn(usize) -> Option<&'b [u8]>,
+    ) -> Result<()> {
+        let Some((_, metric, dims)) = self.ivf_spec(vi) else {
+            return Ok(());
+        };
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let centroids = centroids_for_write(self, conn, vi, metric)?;
+        let mut xs = Vec::with_capacity(slots.len() * dims);
+        let mut has = Vec::with_capacity(slots.len());
+        for i in 0..slots.len() {
+            match bytes(i) {
+                Some(b) if b.len() == dims * 4 => {
+                    xs.extend(floats(b));
+                    has.push(true);
+                }
+                _ => {
+                    xs.extend(std::iter::repeat_n(0.0, dims));
+                    has.push(false);
+                }
+            }
+        }
+        let threads = if slots.len() >= 4096 {
+            knn::max_threads()
+        } else {
+            1
+        };
+        let lists = centroids.assign(&xs, metric, threads);
+        let mut by_chunk: std::collections::BTreeMap<i64, Vec<(usize, u32)>> = Default::default();
+        for (i, &slot) in slots.iter().enumerate() {
+            let (chunk, offset) = self.chunk_of(slot);
+            let list = if has[i] { lists[i] } else { UNASSIGNED };
+            by_chunk.entry(chunk).or_default().push((offset, list));
+        }
+        let table = self.assign_table(vi);
+        let cs = self.config.chunk_size;
+        for (chunk, entries) in by_chunk {
+            let stored: Option<Vec<u8>> = conn
+                .prepare_cached(&format!("SELECT lists FROM {table} WHERE chunk_id = ?1"))?
+                .query_row([chunk], |r| r.get(0))
+                .optional()?;
+            let existed = stored.is_some();
+            let mut blob = stored
+                .filter(|b| b.len() == cs * 4)
+                .unwrap_or_else(|| vec![0xff; cs * 4]);
+            for (offset, list) in entries {
+                blob[offset * 4..offset * 4 + 4].copy_from_slice(&list.to_le_bytes());
+            }
+            if !existed && blob.iter().all(|&b| b == 0xff) {
+                continue; // no row means every slot unassigned
+            }
+            conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table}(chunk_id, lists) VALUES (?1, ?2)"
+            ))?
+            .execute(params![chunk, blob])?;
+        }
+        Ok(())
+    }
+
+    /// [`Shadow::ivf_write_column`] for every ivf column, the bytes of row `i` of
+    /// vector column `v` given by `bytes(i, v)`.
+    pub(super) fn ivf_write_rows<'b>(
+        &self,
+        conn: &Connection,
+        slots: &[i64],
+        bytes: impl Fn(usize, usize) -> Option<&'b [u8]>,
+    ) -> Result<()> {
+        for vi in self.ivf_columns() {
+            self.ivf_write_column(conn, vi, slots, |i| bytes(i, vi))?;
+        }
+        Ok(())
+    }
+}
+
+/// The `{t}_info` key of ivf column `vi`'s centroid version: a fresh token stored by
+/// every command that changes the centroids (a ROLLBACK restores the older one).
+fn version_key(vi: usize) -> String {
+    format!("ivf_version{vi:02}")
+}
+
+/// The centroids of ivf column `vi` for a write, kept per process by version so that
+/// writes do not read `nlist * dims` floats from the database each time.
+fn centroids_for_write(
+    shadow: &Shadow,
+    conn: &Connection,
+    vi: usize,
+    metric: Metric,
+) -> Result<Arc<Centroids>> {
+    type Versions = Mutex<HashMap<(String, usize, i64), Arc<Centroids>>>;
+    static KNOWN: OnceLock<Versions> = OnceLock::new();
+    let Some(version) = shadow.info_integer(conn, &version_key(vi))? else {
+        return Ok(Arc::new(shadow.read_centroids(conn, vi, metric)?));
+    };
+    let key = (cache::key(conn, shadow), vi, version);
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(c) = known.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Arc::clone(c));
+    }
+    let c = Arc::new(shadow.read_centroids(conn, vi, metric)?);
+    let mut map = known.lock().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= 32 {
+        map.clear();
+    }
+    map.insert(key, Arc::clone(&c));
+    Ok(c)
+}
+
+/// The ivf column commands are for: the first vector column with an ivf index.
+fn ivf_column(shadow: &Shadow) -> Result<usize> {
+    shadow.ivf_columns().first().copied().ok_or_else(|| {
+        sql_error(format!(
+            "vec0: table '{}' has no column with 'indexed by ivf(...)'",
+            shadow.name
+        ))
+    })
+}
+
+/// An IVF command written to the command column: `Some(result)` if `command` is one
+/// (`compute-centroids`, `assign-vectors`, `clear-centroids`, `set-centroid:N` with
+/// `vector`, the ivf column's value), `None` otherwise. `nprobe=N` is read by
+/// [`nprobe_command`].
+pub fn command(
+    shadow: &Shadow,
+    conn: &Connection,
+    tokens: &mut Tokens,
+    command: &[u8],
+    vector: Option<&[u8]>,
+) -> Option<Result<()>> {
+    let text = std::str::from_utf8(command).ok()?.trim();
+    let mut run = |f: &mut dyn FnMut(usize) -> Result<()>| -> Result<()> {
+        let vi = ivf_column(shadow)?;
+        tokens.before_write(shadow, conn)?;
+        shadow.set_info_integer(conn, &version_key(vi), new_token())?;
+        let out = f(vi);
+        // The cached entry may carry this level's token: drop it, the next query reloads.
+        cache::forget(conn, shadow);
+        out
+    };
+    Some(match text {
+        "compute-centroids" => run(&mut |vi| compute_centroids(shadow, conn, vi)),
+        "assign-vectors" => run(&mut |vi| assign_vectors(shadow, conn, vi, false)),
+        "clear-centroids" => run(&mut |vi| clear_centroids(shadow, conn, vi)),
+        _ => {
+            let n = text.strip_prefix("set-centroid:")?;
+            let id = n.trim().parse::<u32>().ok();
+            run(&mut |vi| set_centroid(shadow, conn, vi, id, n, vector))
+        }
+    })
+}
+
+/// Reads `'nprobe=N'`: `None` for another command, else N (an error below 1).
+pub fn nprobe_command(command: &[u8]) -> Option<Result<usize, String>> {
+    let value = command.strip_prefix(b"nprobe=")?;
+    let text = String::from_utf8_lossy(value);
+    Some(
+        text.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| {
+                format!(
+                    "nprobe must be >= 1 (vec0: 'nprobe=N' takes a positive integer, got \
+                     '{text}')"
+                )
+            }),
+    )
+}
+
+/// The float vectors of the table's live rows in vector column `vi` (the table must be
+/// cached, not streamed).
+fn cached_floats(
+    shadow: &Shadow,
+    conn: &Connection,
+    vi: usize,
+) -> Result<std::sync::Arc<TableData>> {
+    let data = cache::get(conn, shadow)?;
+    if !matches!(data.vectors.get(vi), Some(VectorData::Float32 { .. })) {
+        return Err(sql_error(format!(
+            "vec0: table '{}' is above the cache budget (its vectors are streamed): IVF \
+             training and assignment need it cached; raise the budget \
+             (quiver_cache_budget / sqlite_quiver.set_cache_budget)",
+            shadow.name
+        )));
+    }
+    Ok(data)
+}
+
+fn compute_centroids(shadow: &Shadow, conn: &Connection, vi: usize) -> Result<()> {
+    let (spec, metric, dims) = shadow.ivf_spec(vi).expect("an ivf column");
+    let data = cached_floats(shadow, conn, vi)?;
+    let VectorData::Float32 { data: xs, .. } = &data.vectors[vi] else {
+        unreachable!("checked by cached_floats")
+    };
+    let live: Vec<u32> = data.by_rowid.clone();
+    if live.is_empty() {
+        return Err(sql_error(format!(
+            "vec0: 'compute-centroids' on table '{}': the table has no rows to train on; \
+             insert rows first",
+            shadow.name
+        )));
+    }
+    let k = spec.nlist.min(live.len());
+    // A deterministic sample in slot order: every step-th live row.
+    let want = (k * TRAIN_SAMPLE_PER_LIST)
+        .clamp(k, TRAIN_SAMPLE_MAX)
+        .min(live.len());
+    let mut slots = live;
+    slots.sort_unstable();
+    let step = slots.len() as f64 / want as f64;
+    let mut sample = Vec::with_capacity(want * dims);
+    for i in 0..want {
+        let s = slots[((i as f64 * step) as usize).min(slots.len() - 1)] as usize;
+        sample.extend_from_slice(&xs[s * dims..(s + 1) * dims]);
+    }
+    if metric == Metric::Cosine {
+        sample = normalized(&sample, dims);
+    }
+    let mut config = KMeansConfig::new(k);
+    config.max_iter = TRAIN_MAX_ITER;
+    config.threads = knn::max_threads();
+    config.spherical = metric == Metric::Cosine;
+    let trained = kmeans::train(&sample, dims, &config, &mut |_, _| {})
+        .map_err(|e| sql_error(format!("vec0: 'compute-centroids' failed: {e}")))?;
+    let table = shadow.centroids_table(vi);
+    conn.execute(&format!("DELETE FROM {table}"), [])?;
+    {
+        let mut insert = conn.prepare_cached(&format!(
+            "INSERT INTO {table}(list_id, centroid) VALUES (?1, ?2)"
+        ))?;
+        for (i, c) in trained.centroids.chunks_exact(dims).enumerate() {
+            let bytes: Vec<u8> = c.iter().flat_map(|x| x.to_le_bytes()).collect();
+            insert.execute(params![i as i64, bytes])?;
+        }
+    }
+    drop(data);
+    assign_vectors(shadow, conn, vi, true)
+}
+
+/// Assigns the rows in no list (`all`: every row) to their nearest list.
+fn assign_vectors(shadow: &Shadow, conn: &Connection, vi: usize, all: bool) -> Result<()> {
+    let (spec, metric, dims) = shadow.ivf_spec(vi).expect("an ivf column");
+    let centroids = shadow.read_centroids(conn, vi, metric)?;
+    if centroids.is_empty() {
+        return Err(sql_error(format!(
+            "vec0: 'assign-vectors' on table '{}': the index has no centroids; run \
+             'compute-centroids' (or 'set-centroid:N') first",
+            shadow.name
+        )));
+    }
+    let data = cached_floats(shadow, conn, vi)?;
+    let VectorData::Float32 { data: xs, .. } = &data.vectors[vi] else {
+        unreachable!("checked by cached_floats")
+    };
+    let current = IvfData::load(conn, shadow, vi, spec, metric, data.n_slots)?;
+    let cs = shadow.config.chunk_size;
+    let table = shadow.assign_table(vi);
+    let threads = knn::max_threads();
+    let mut insert = conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table}(chunk_id, lists) VALUES (?1, ?2)"
+    ))?;
+    let known: std::collections::HashSet<u32> = centroids.ids.iter().copied().collect();
+    for chunk in 0..data.n_slots / cs {
+        let range = chunk * cs..(chunk + 1) * cs;
+        let todo: Vec<usize> = range
+            .clone()
+            .filter(|&s| data.live[s] && (all || !known.contains(&current.assign[s])))
+            .collect();
+        if todo.is_empty() && !all {
+            continue;
+        }
+        let mut lists: Vec<u32> = current.assign[range.clone()].to_vec();
+        if all {
+            lists.fill(UNASSIGNED);
+        }
+        if !todo.is_empty() {
+            let mut batch = Vec::with_capacity(todo.len() * dims);
+            for &s in &todo {
+                batch.extend_from_slice(&xs[s * dims..(s + 1) * dims]);
+            }
+            for (&s, l) in todo.iter().zip(centroids.assign(&batch, metric, threads)) {
+                lists[s - chunk * cs] = l;
+            }
+        }
+        let blob: Vec<u8> = lists.iter().flat_map(|l| l.to_le_bytes()).collect();
+        insert.execute(params![(chunk + 1) as i64, blob])?;
+    }
+    Ok(())
+}
+
+fn clear_centroids(shadow: &Shadow, conn: &Connection, vi: usize) -> Result<()> {
+    conn.execute(&format!("DELETE FROM {}", shadow.centroids_table(vi)), [])?;
+    conn.execute(&format!("DELETE FROM {}", shadow.assign_table(vi)), [])?;
+    Ok(())
+}
+
+fn set_centroid(
+    shadow: &Shadow,
+    conn: &Connection,
+    vi: usize,
+    id: Option<u32>,
+    text: &str,
+    vector: Option<&[u8]>,
+) -> Result<()> {
+    let (spec, _, dims) = shadow.ivf_spec(vi).expect("an ivf column");
+    let Some(id) = id.filter(|&i| (i as usize) < spec.nlist) else {
+        return Err(sql_error(format!(
+            "vec0: 'set-centroid:N' takes a list number from 0 to {} (nlist - 1), got '{}'",
+            spec.nlist - 1,
+            text.trim()
+        )));
+    };
+    let Some(bytes) = vector else {
+        return Err(sql_error(
+            "vec0: set-centroid requires vector: insert into t(t, emb) values \
+             ('set-centroid:N', ?) with the centroid in the ivf column",
+        ));
+    };
+    if bytes.len() != dims * 4 {
+        return Err(sql_error(format!(
+            "vec0: set-centroid: expected a float32 vector of {dims} dimensions"
+        )));
+    }
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {}(list_id, centroid) VALUES (?1, ?2)",
+        shadow.centroids_table(vi)
+    ))?
+    .execute(params![i64::from(id), bytes])?;
+    Ok(())
+}
+
+/// The KNN of `req` through the ivf index of its column, or `None` when the column has
+/// none, it is not trained, or the query is not float32 (the caller scans exactly).
+/// `nprobe` overrides the column's for this query.
+pub fn knn(data: &TableData, req: &KnnRequest<'_>, nprobe: Option<usize>) -> Option<Vec<Hit>> {
+    let ivf = data.ivf.get(req.vector_column)?.as_ref()?;
+    let QueryVector::Float32(q) = req.query else {
+        return None;
+    };
+    if ivf.centroids.is_empty() {
+        return None;
+    }
+    if req.k == 0 || data.n_slots == 0 {
+        return Some(Vec::new());
+    }
+    Some(search_one(data, ivf, req, q, nprobe))
+}
+
+fn search_one(
+    data: &TableData,
+    ivf: &IvfData,
+    req: &KnnRequest<'_>,
+    q: &[f32],
+    nprobe: Option<usize>,
+) -> Vec<Hit> {
+    let lists = ivf.lists(&data.live);
+    let order = ivf.centroids.ranked(q, ivf.metric);
+    let m = order.len();
+    let mut probe = nprobe.unwrap_or(ivf.spec.nprobe).clamp(1, m.max(1));
+    let mut done = 0;
+    let mut top: Vec<Hit> = Vec::new();
+    let pass = |s: &u32| {
+        let s = *s as usize;
+        data.live[s] && req.filters.iter().all(|f: &Filter| f.accepts(data, s))
+    };
+    loop {
+        // Probe lists done..probe (plus, the first time, the unassigned rows); keep the
+        // best k over everything scanned so far.
+        let fresh = order[done..probe]
+            .iter()
+            .flat_map(|&p| lists.members[p as usize].iter())
+            .chain(lists.unassigned[..if done == 0 { lists.unassigned.len() } else { 0 }].iter())
+            .filter(|s| pass(s))
+            .copied();
+        let hits = knn::rescore_slots(
+            data,
+            req.vector_column,
+            req.query,
+            fresh.chain(top.iter().map(|h| h.slot)),
+            req.k,
+            req.bounds,
+        );
+        top = hits;
+        done = probe;
+        if top.len() >= req.k || probe >= m {
+            return top;
+        }
+        probe = (probe * 2).min(m);
+    }
+}
+
+/// Many queries through the ivf index (`None` without a trained one).
+pub fn knn_batch(
+    data: &TableData,
+    vector_column: usize,
+    queries: &[QueryVector],
+    k: usize,
+    filters: &[Filter],
+    nprobe: Option<usize>,
+) -> Option<Vec<Vec<Hit>>> {
+    let ivf = data.ivf.get(vector_column)?.as_ref()?;
+    if ivf.centroids.is_empty() {
+        return None;
+    }
+    let qs: Vec<&[f32]> = queries
+        .iter()
+        .map(|q| match q {
+            QueryVector::Float32(q) => Some(q.as_slice()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if k == 0 || data.n_slots == 0 {
+        return Some(queries.iter().map(|_| Vec::new()).collect());
+    }
+    // Build the lists once before the threads share them.
+    ivf.lists(&data.live);
+    let one = |i: usize| {
+        let req = KnnRequest {
+            vector_column,
+            query: &queries[i],
+            k,
+            filters,
+            bounds: Default::default(),
+        };
+        search_one(data, ivf, &req, qs[i], nprobe)
+    };
+    let threads = knn::max_threads().min(queries.len()).max(1);
+    if threads == 1 {
+        return Some((0..queries.len()).map(one).collect());
+    }
+    let mut out: Vec<Vec<Hit>> = vec![Vec::new(); queries.len()];
+    let per = queries.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (t, part) in out.chunks_mut(per).enumerate() {
+            let one = &one;
+            s.spawn(move || {
+                for (j, slot) in part.iter_mut().enumerate() {
+                    *slot = one(t * per + j);
+                }
+            });
+        }
+    });
+    Some(out)
+}
+
+/// The state of ivf column `column` as JSON text, or `None` if it has no ivf index.
+pub fn state_json(
+    data: &TableData,
+    column: usize,
+    name: &str,
+    nprobe: Option<usize>,
+) -> Option<String> {
+    let spec = data.columns.get(column)?.ivf?;
+    let rows = data.by_rowid.len();
+    let streamed = data.is_streamed(column);
+    let Some(Some(ivf)) = data.ivf.get(column) else {
+        return Some(
+            serde_json::json!({
+                "column": name,
+                "kind": "ivf",
+                "nlist": spec.nlist,
+                "nprobe": nprobe.unwrap_or(spec.nprobe),
+                "trained": false,
+                "rows": rows,
+                "rows_unassigned": rows,
+                "streamed": streamed,
+            })
+            .to_string(),
+        );
+    };
+    let lists = ivf.lists(&data.live);
+    let sizes: Vec<usize> = lists.members.iter().map(Vec::len).collect();
+    let (min, max) = (
+        sizes.iter().copied().min().unwrap_or(0),
+        sizes.iter().copied().max().unwrap_or(0),
+    );
+    let mean = if sizes.is_empty() {
+        0.0
+    } else {
+        sizes.iter().sum::<usize>() as f64 / sizes.len() as f64
+    };
+    Some(
+        serde_json::json!({
+            "column": name,
+            "kind": "ivf",
+            "nlist": spec.nlist,
+            "nprobe": nprobe.unwrap_or(spec.nprobe),
+            "trained": !ivf.centroids.is_empty(),
+            "centroids": ivf.centroids.len(),
+            "rows": rows,
+            "rows_unassigned": lists.unassigned.len(),
+            "list_sizes": sizes,
+            "list_size_min": min,
+            "list_size_max": max,
+            "list_size_mean": mean,
+            "memory_bytes": ivf.memory_bytes(),
+            "streamed": false,
+        })
+        .to_string(),
+    )
+}
