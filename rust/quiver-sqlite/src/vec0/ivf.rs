@@ -37,7 +37,7 @@ use crate::vec::metric::Metric;
 /// The most vectors k-means trains on (a deterministic sample of the rows).
 const TRAIN_SAMPLE_PER_LIST: usize = 256;
 const TRAIN_SAMPLE_MAX: usize = 200_000;
-const TRAIN_MAX_ITER: usize = 10;
+const TRAIN_MAX_ITER: usize = 20;
 
 impl Shadow {
     /// Stores the lists of ivf column `vi` for `slots` (each chunk's entries updated in
