@@ -34,6 +34,12 @@ fn verified() -> MutexGuard<'static, HashMap<String, i64>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Every command, for the message naming an unknown one (the index commands are
+/// recognised before `Shadow::command` sees the rest).
+const KNOWN_COMMANDS: &str = "'integrity-check'; with a rescore index 'oversample=N'; \
+     with an ivf index 'compute-centroids', 'assign-vectors', 'clear-centroids', \
+     'set-centroid:N', 'nprobe=N'";
+
 impl Shadow {
     /// Index of the hidden command column (named like the table), unless a column has
     /// that name.
@@ -59,12 +65,12 @@ impl Shadow {
         match command {
             ValueRef::Text(b"integrity-check") => self.integrity_check(conn),
             ValueRef::Text(t) => Err(sql_error(format!(
-                "vec0: unknown command '{}' for table '{}' (known: 'integrity-check')",
+                "vec0: unknown command '{}' for table '{}' (known: {KNOWN_COMMANDS})",
                 String::from_utf8_lossy(&t[..t.len().min(64)]),
                 self.name
             ))),
             other => Err(sql_error(format!(
-                "vec0: a command for table '{}' is text, got {} (known: 'integrity-check')",
+                "vec0: a command for table '{}' is text, got {} (known: {KNOWN_COMMANDS})",
                 self.name,
                 describe_value(other)
             ))),
