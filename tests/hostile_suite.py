@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -176,10 +177,12 @@ def kills(model_path: str | None) -> None:
                 time.sleep(rng.uniform(0.05, 0.8))
                 p.send_signal(signal.SIGKILL)
                 out, _ = p.communicate()
+                # Only whole lines: a writer killed while printing may leave a partial
+                # last line ("committed" without its number, or a cut-off number).
                 committed = [
-                    int(line.split()[1])
-                    for line in out.splitlines()
-                    if line.startswith("committed")
+                    int(m.group(1))
+                    for line in out.split("\n")[:-1]
+                    if (m := re.fullmatch(r"committed (\d+)", line))
                 ]
                 last = committed[-1] if committed else 0
                 count("kills")
