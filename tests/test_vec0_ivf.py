@@ -8,6 +8,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+from test_vec0_rescore import knn
 
 import sqlite_quiver
 from sqlite_quiver import vectors
@@ -24,14 +25,6 @@ def brute(X, ids, q, k):
     d = np.sqrt(((X.astype(np.float64) - q.astype(np.float64)) ** 2).sum(1))
     order = np.lexsort((ids, d))[:k]
     return list(np.asarray(ids)[order])
-
-
-def knn(conn, table, q, k, where="", params=()):
-    return conn.execute(
-        f"select rowid, distance from {table} where emb match ? and k = ? {where} "
-        "order by distance",
-        (np.asarray(q, np.float32).tobytes(), k, *params),
-    ).fetchall()
 
 
 def cmd(conn, table, command, vector=None):
