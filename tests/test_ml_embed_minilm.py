@@ -57,7 +57,7 @@ def sentences(n=N_SENTENCES, seed=7):
         kind = rng.random()
         if kind < 0.6:
             k = rng.randint(1, 12)
-        elif kind < 0.92:
+        elif kind < 0.97:
             k = rng.randint(12, 40)
         else:
             k = rng.randint(200, 300)  # past 256 tokens: cut at max_length
