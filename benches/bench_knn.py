@@ -282,6 +282,11 @@ def worker(task: str, engine: str, journal: str, n: int, dims: int, path: str) -
 
 
 def run_worker(*args) -> dict:
+    # Each run starts with no dirty pages of earlier runs waiting to be written, so the
+    # kernel's write-back of the previous ~300 MB file does not land on this run's
+    # commit. (On this VM the virtual disk also slows down after ~1 GB of writes, which
+    # this cannot undo: WAL inserts, which write every page twice, suffer most.)
+    os.sync()
     res = subprocess.run(
         [sys.executable, __file__, "--worker", *map(str, args)],
         check=True,

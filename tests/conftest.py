@@ -1,3 +1,4 @@
+import builtins
 import sqlite3
 
 import numpy as np
@@ -12,6 +13,20 @@ def conn():
     sqlite_quiver.load(c)
     yield c
     c.close()
+
+
+@pytest.fixture
+def no_tqdm(monkeypatch):
+    """Imports of tqdm fail, as where it is not installed (progress bars fall back to
+    a line on stderr)."""
+    real_import = builtins.__import__
+
+    def without_tqdm(name, *args, **kwargs):
+        if name.startswith("tqdm"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_tqdm)
 
 
 @pytest.fixture

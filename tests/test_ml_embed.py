@@ -208,19 +208,25 @@ def test_large_input_spans_chunks(tconn):
     assert keys == list(range(1, 9001))
 
 
-def test_progress_bar(tconn, capsys, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_tqdm(name, *args, **kwargs):
-        if name.startswith("tqdm"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+def test_progress_bar(tconn, capsys, no_tqdm):
     ml.embed(tconn, "tiny", ["the cat"] * 5, progress=True)
-    assert "embedding: 5/5 texts" in capsys.readouterr().err
+    assert "embed: 5/5" in capsys.readouterr().err
+
+
+def test_progress_callback_hears_texts_and_can_stop(tconn):
+    heard = []
+    texts = ["the cat"] * (ml._EMBED_CHUNK + 5)
+    out = ml.embed(tconn, "tiny", texts, progress=lambda *a: heard.append(a))
+    assert out.shape[0] == len(texts)
+    assert heard == [("embed", ml._EMBED_CHUNK, len(texts)), ("embed", len(texts), len(texts))]
+
+    def stop(stage, done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ml.embed(tconn, "tiny", texts, progress=stop)
+    with pytest.raises(TypeError, match="progress must be True, False, None or a callable"):
+        ml.embed(tconn, "tiny", texts, progress="yes")
 
 
 def test_kind_in_batch_third_column(tconn):

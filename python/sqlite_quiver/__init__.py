@@ -17,13 +17,21 @@ from ._loader import extension_path, load, load_extension, loadable_path
 from .arrays import from_npy, register_numpy, to_npy, unregister_numpy
 from .arrow import ArrowResult, insert_arrow, query_arrow, register_arrow, unregister_arrow
 from .serialize import register_numpy_adapter, serialize_float32, serialize_int8
-from .vectors import insert_vectors, search, set_scan_threads, set_threads
+from .vectors import (
+    assign_index,
+    insert_vectors,
+    search,
+    set_scan_threads,
+    set_threads,
+    train_index,
+)
 
 __version__: str = _quiver.__version__
 
 __all__ = [
     "__version__",
     "ArrowResult",
+    "assign_index",
     "insert_arrow",
     "query_arrow",
     "register_arrow",
@@ -45,6 +53,7 @@ __all__ = [
     "set_scan_threads",
     "set_threads",
     "to_npy",
+    "train_index",
     "unregister_numpy",
 ]
 

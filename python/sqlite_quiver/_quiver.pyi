@@ -1,6 +1,6 @@
 """Type stubs for the compiled module sqlite_quiver._quiver."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __version__: str
 VEC_VERSION: str
@@ -31,7 +31,14 @@ def vec0_insert(
     ids: Optional[List[Any]],
     columns_dict: Dict[str, Any],
     replace: bool,
+    progress: Optional[Callable[[str, int, int], Any]] = None,
 ) -> List[int]: ...
+def vec0_ivf_command(
+    conn: Any,
+    table: str,
+    command: str,
+    progress: Optional[Callable[[str, int, int], Any]] = None,
+) -> None: ...
 def vec0_search(
     conn: Any,
     table: str,

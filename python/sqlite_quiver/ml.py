@@ -31,7 +31,7 @@ import os
 import sys
 from typing import Any, Union
 
-from . import _quiver
+from . import _progress, _quiver
 
 __all__ = [
     "activate",
@@ -611,13 +611,15 @@ def embed(
     texts: Any,
     *,
     kind: str = "document",
-    progress: bool = False,
+    progress: Any = False,
 ) -> Any:
     """Embed ``texts`` (a list of strings) with the text model ``name`` (or
     ``name@version``) of ``conn``'s registry: a float32 ``numpy.ndarray`` of shape
     ``(len(texts), dimension)``, row i for text i. ``kind`` picks the model's query or
     document prefix. The GIL is released while the model runs. ``progress=True`` shows
-    a progress bar (tqdm when installed, else a line on stderr).
+    a progress bar (tqdm when installed, else a line on stderr); a callable
+    ``progress(stage, done, total)`` hears the texts embedded (stage ``"embed"``), and
+    an exception it raises stops the embedding.
 
     >>> import sqlite3, sqlite_quiver
     >>> from sqlite_quiver import ml
@@ -631,7 +633,7 @@ def embed(
     items = _text_list(texts)
     kind = _check_kind(kind)
     _point_runtime()
-    bar = _progress(len(items)) if progress else None
+    report = _progress.callback(progress)
     parts = []
     dimension = None
     try:
@@ -639,11 +641,10 @@ def embed(
             chunk = items[start : start + _EMBED_CHUNK]
             data, dimension = _quiver.ml_embed_texts(conn, name, chunk, kind)
             parts.append(np.frombuffer(data, dtype=np.float32).reshape(len(chunk), dimension))
-            if bar is not None:
-                bar.update(len(chunk))
+            if report is not None:
+                report("embed", start + len(chunk), len(items))
     finally:
-        if bar is not None:
-            bar.close()
+        _progress.close(report)
     if len(parts) == 1:
         return parts[0].copy()
     return np.concatenate(parts, axis=0)
@@ -664,29 +665,6 @@ def preload(conn: Any, name: str) -> int:
     """
     _point_runtime()
     return _quiver.ml_text_preload(conn, name)
-
-
-class _StderrProgress:
-    """A minimal progress line when tqdm is not installed."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done = total, 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        sys.stderr.write(f"\rembedding: {self.done}/{self.total} texts")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-
-
-def _progress(total: int) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _StderrProgress(total)
-    return tqdm(total=total, unit="text", desc="embedding")
 
 
 def tokenize(conn: Any, name: str, texts: Any, *, kind: str = "document") -> list:

@@ -19,7 +19,7 @@ import json
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
-from . import _quiver
+from . import _progress, _quiver
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +57,7 @@ def insert_vectors(
     ids: Optional[Sequence[Any]] = None,
     *,
     replace: bool = False,
+    progress: Any = None,
     **columns: Any,
 ) -> int:
     """Inserts the rows of a 2-D float32 array into vec0 table ``table`` in one
@@ -65,7 +66,10 @@ def insert_vectors(
     ``ids``: integer rowids / primary keys, or strings for a ``text primary key``
     (default: assigned like ``INSERT`` without a rowid). ``columns``: partition key,
     metadata and auxiliary columns by name, one value per row. ``replace=True`` acts as
-    ``INSERT OR REPLACE``. Returns the number of rows inserted.
+    ``INSERT OR REPLACE``. ``progress``: ``True`` for a progress bar, or a callable
+    ``progress(stage, done, total)`` hearing the rows written (stage ``"insert"``); an
+    exception it raises cancels the insert (nothing is written). Returns the number
+    of rows inserted.
 
     >>> import numpy as np, sqlite_quiver
     >>> conn = sqlite_quiver.connect_with_vec()
@@ -78,8 +82,60 @@ def insert_vectors(
     if id_list is not None and len(id_list) != len(arr):
         raise ValueError(f"{len(id_list)} ids for {len(arr)} vectors")
     cols = {name: _column_values(v) for name, v in columns.items()}
-    rowids = _quiver.vec0_insert(conn, table, arr, id_list, cols, replace)
+    report = _progress.callback(progress)
+    try:
+        rowids = _quiver.vec0_insert(conn, table, arr, id_list, cols, replace, report)
+    finally:
+        _progress.close(report)
     return len(rowids)
+
+
+def train_index(conn: Any, table: str, *, progress: Any = None) -> Dict[str, Any]:
+    """Trains the IVF index of vec0 table ``table`` (its column declared ``indexed by
+    ivf(...)``) and assigns every row to a list: what ``INSERT INTO t(t) VALUES
+    ('compute-centroids')`` does, in one statement (all or nothing), with progress.
+    ``progress``: ``True`` for progress bars, or a callable ``progress(stage, done,
+    total)`` hearing the k-means iterations (stage ``"train"``) and the chunks assigned
+    (stage ``"assign"``); an exception it raises cancels the training and leaves the
+    index as it was. Returns ``index_state(conn, table)``.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[4] indexed by ivf(nlist=2))")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", np.random.default_rng(0).random((50, 4)))
+    >>> state = sqlite_quiver.train_index(conn, "t")
+    >>> state["trained"], state["rows_unassigned"]
+    (True, 0)
+    """
+    return _ivf_command(conn, table, "compute-centroids", progress)
+
+
+def assign_index(conn: Any, table: str, *, progress: Any = None) -> Dict[str, Any]:
+    """Assigns the rows of vec0 table ``table`` that are in no list of its trained IVF
+    index (rows inserted before training): ``INSERT INTO t(t) VALUES
+    ('assign-vectors')``, with ``progress`` as in :func:`train_index` (stage
+    ``"assign"``). Returns ``index_state(conn, table)``.
+
+    >>> import numpy as np, sqlite_quiver
+    >>> conn = sqlite_quiver.connect_with_vec()
+    >>> _ = conn.execute("create virtual table t using vec0(emb float[4] indexed by ivf(nlist=2))")
+    >>> X = np.random.default_rng(0).random((60, 4))
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", X[:50])
+    >>> _ = sqlite_quiver.train_index(conn, "t")
+    >>> _ = sqlite_quiver.insert_vectors(conn, "t", X[50:])  # assigned as inserted
+    >>> sqlite_quiver.assign_index(conn, "t")["rows_unassigned"]
+    0
+    """
+    return _ivf_command(conn, table, "assign-vectors", progress)
+
+
+def _ivf_command(conn: Any, table: str, command: str, progress: Any) -> Dict[str, Any]:
+    report = _progress.callback(progress)
+    try:
+        _quiver.vec0_ivf_command(conn, table, command, report)
+    finally:
+        _progress.close(report)
+    return index_state(conn, table)
 
 
 def search(

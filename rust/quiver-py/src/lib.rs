@@ -102,6 +102,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ml::ml_tokenize_texts, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_search, m)?)?;
+    m.add_function(wrap_pyfunction!(vec0::vec0_ivf_command, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_cache_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_integrity_check, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_set_scan_threads, m)?)?;

@@ -1,11 +1,15 @@
 //! Python bulk paths for vec0 tables: `vec0_insert` and `vec0_search` (wrapped by
-//! `sqlite_quiver.insert_vectors` / `sqlite_quiver.search`).
+//! `sqlite_quiver.insert_vectors` / `sqlite_quiver.search`), and `vec0_ivf_command`
+//! (`sqlite_quiver.train_index` / `assign_index`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use quiver_sqlite::vec0::bulk::{self, Ids};
+use quiver_sqlite::vec0::progress;
 use rusqlite::types::Value;
 
 use crate::connection::with_connection;
@@ -132,9 +136,40 @@ fn f32_matrix<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<F32Matrix<'py>
     })
 }
 
-/// Inserts the rows of a 2-D float32 array; returns the rowids.
+/// Runs `f` with `callback(stage, done, total)` (if given) hearing the progress of the
+/// vec0 work inside it. When the callback raises, the work stops with an SQL error
+/// (rolling back its statement or savepoint) and the callback's exception is raised
+/// instead of that error.
+fn with_progress<T>(
+    callback: Option<&Bound<'_, PyAny>>,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let Some(callback) = callback else {
+        return f();
+    };
+    let callback = callback.clone().unbind();
+    let raised: Rc<RefCell<Option<PyErr>>> = Rc::default();
+    let keep = raised.clone();
+    let hook: progress::Hook = Box::new(move |stage, done, total| {
+        Python::attach(|py| callback.call1(py, (stage, done, total)).map(drop)).map_err(|e| {
+            let message = e.to_string();
+            *keep.borrow_mut() = Some(e);
+            message
+        })
+    });
+    let out = progress::with_hook(hook, f);
+    let raised = raised.borrow_mut().take();
+    match (out, raised) {
+        (Err(_), Some(e)) => Err(Error::Python(e)),
+        (out, _) => out,
+    }
+}
+
+/// Inserts the rows of a 2-D float32 array; returns the rowids. `progress(stage, done,
+/// total)` hears the rows written (stage "insert").
 #[pyfunction]
-#[pyo3(signature = (conn, table, vectors, ids, columns_dict, replace))]
+#[pyo3(signature = (conn, table, vectors, ids, columns_dict, replace, progress=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn vec0_insert(
     py: Python<'_>,
     conn: &Bound<'_, PyAny>,
@@ -143,6 +178,7 @@ pub fn vec0_insert(
     ids: Option<&Bound<'_, PyList>>,
     columns_dict: &Bound<'_, PyDict>,
     replace: bool,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> Result<Vec<i64>> {
     let matrix = f32_matrix(vectors, "vectors")?;
     let (n, dims) = (matrix.rows, matrix.cols);
@@ -160,12 +196,57 @@ pub fn vec0_insert(
             }
         };
     let cols = columns(columns_dict)?;
-    with_connection(py, conn, |c| {
-        // SAFETY: the GIL is held for the whole call (no Python code runs).
-        let data = unsafe { matrix.values() };
-        Ok(bulk::insert_f32(
-            c, table, &data, n, dims, ids, cols, replace,
-        )?)
+    with_progress(progress, || {
+        with_connection(py, conn, |c| {
+            // SAFETY: the GIL is held for the whole call; the only Python code that runs
+            // is the progress callback, which the docs forbid to resize the array.
+            let data = unsafe { matrix.values() };
+            Ok(bulk::insert_f32(
+                c, table, &data, n, dims, ids, cols, replace,
+            )?)
+        })
+    })
+}
+
+/// Runs an IVF command (`compute-centroids` or `assign-vectors`) on vec0 table `table`
+/// as the SQL `INSERT INTO table(table) VALUES (command)` does, with `progress(stage,
+/// done, total)` hearing the k-means iterations (stage "train") and the chunks
+/// assigned (stage "assign").
+#[pyfunction]
+#[pyo3(signature = (conn, table, command, progress=None))]
+pub fn vec0_ivf_command(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    table: &str,
+    command: &str,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> Result<()> {
+    if !matches!(command, "compute-centroids" | "assign-vectors") {
+        return Err(Error::Value(format!(
+            "expected 'compute-centroids' or 'assign-vectors', got '{command}'"
+        )));
+    }
+    let name = format!("\"{}\"", table.replace('"', "\"\""));
+    with_progress(progress, || {
+        with_connection(py, conn, |c| {
+            // In a savepoint of its own: a command stopped midway (the callback raised
+            // while lists were being written) inside the caller's transaction must not
+            // leave half of the lists assigned; SQLite does not roll back a failed
+            // single-row virtual-table INSERT there.
+            c.execute_batch("SAVEPOINT quiver_ivf_command")?;
+            match c.execute(
+                &format!("INSERT INTO {name}({name}) VALUES (?1)"),
+                [command],
+            ) {
+                Ok(_) => Ok(c.execute_batch("RELEASE quiver_ivf_command")?),
+                Err(e) => {
+                    let _ = c.execute_batch(
+                        "ROLLBACK TO quiver_ivf_command; RELEASE quiver_ivf_command",
+                    );
+                    Err(e.into())
+                }
+            }
+        })
     })
 }
 

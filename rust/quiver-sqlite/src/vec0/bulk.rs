@@ -213,12 +213,13 @@ pub fn insert_f32(
         }
     }
     // Finiteness is checked run by run as the vectors are written (see `Contiguous`);
-    // a failure rolls the savepoint back like any other error.
+    // a failure rolls the savepoint back like any other error. Progress is reported
+    // from there too (rows whose vectors are written).
     let not_finite: Cell<Option<String>> = Cell::new(None);
     let check = |r: std::ops::Range<usize>| -> rusqlite::Result<()> {
         let part = &vectors[r.start * dims..r.end * dims];
         match first_non_finite(part) {
-            None => Ok(()),
+            None => super::progress::report("insert", r.end, n),
             Some(i) => {
                 let at = r.start * dims + i;
                 let msg = format!(

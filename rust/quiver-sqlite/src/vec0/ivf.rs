@@ -29,6 +29,7 @@ use super::cache::{self, TableData, VectorData};
 use super::ivf_data::Centroids;
 use super::ivf_data::{floats, normalized, IvfData, UNASSIGNED};
 use super::knn::{self, Filter, Hit, KnnRequest, QueryVector};
+use super::progress;
 use super::shadow::{new_token, Shadow};
 use super::storage::Tokens;
 use crate::sqlite::error::sql_error;
@@ -271,8 +272,18 @@ fn compute_centroids(shadow: &Shadow, conn: &Connection, vi: usize) -> Result<()
     config.max_iter = TRAIN_MAX_ITER;
     config.threads = knn::max_threads();
     config.spherical = metric == Metric::Cosine;
-    let trained = kmeans::train(&sample, dims, &config, &mut |_, _| {})
-        .map_err(|e| sql_error(format!("vec0: 'compute-centroids' failed: {e}")))?;
+    // k-means cannot be stopped midway: a failed report (the callback raised) stops
+    // the command once training returns.
+    let mut stopped = None;
+    let trained = kmeans::train(&sample, dims, &config, &mut |done, total| {
+        if stopped.is_none() {
+            stopped = progress::report("train", done, total).err();
+        }
+    })
+    .map_err(|e| sql_error(format!("vec0: 'compute-centroids' failed: {e}")))?;
+    if let Some(e) = stopped {
+        return Err(e);
+    }
     let table = shadow.centroids_table(vi);
     conn.execute(&format!("DELETE FROM {table}"), [])?;
     {
@@ -311,7 +322,9 @@ fn assign_vectors(shadow: &Shadow, conn: &Connection, vi: usize, all: bool) -> R
         "INSERT OR REPLACE INTO {table}(chunk_id, lists) VALUES (?1, ?2)"
     ))?;
     let known: std::collections::HashSet<u32> = centroids.ids.iter().copied().collect();
-    for chunk in 0..data.n_slots / cs {
+    let n_chunks = data.n_slots / cs;
+    for chunk in 0..n_chunks {
+        progress::report("assign", chunk + 1, n_chunks)?;
         let range = chunk * cs..(chunk + 1) * cs;
         let todo: Vec<usize> = range
             .clone()

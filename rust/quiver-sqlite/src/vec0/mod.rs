@@ -18,6 +18,7 @@
 //!   `rescore` the quantized scan with exact rescoring; `ivf` the persistent IVF index
 //!   (`indexed by ivf(...)`: centroids and lists in shadow tables, its commands, search)
 //! * `check`   — consistency between shadow tables, the `integrity-check` command
+//! * `progress` — progress reports of long work (bulk inserts, IVF training) to a hook
 
 pub mod bulk;
 pub mod cache;
@@ -33,6 +34,7 @@ pub mod knn;
 mod memory;
 pub mod pending;
 pub mod plan;
+pub mod progress;
 pub mod rescore;
 pub mod shadow;
 pub mod storage;
