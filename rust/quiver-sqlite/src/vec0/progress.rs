@@ -117,7 +117,10 @@ mod tests {
         // 1, 11, ..., 991, then the last.
         assert_eq!(inserts.len(), 101);
         let steps: Vec<usize> = inserts.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(steps[..steps.len() - 1].iter().all(|&d| d == 10), "{steps:?}");
+        assert!(
+            steps[..steps.len() - 1].iter().all(|&d| d == 10),
+            "{steps:?}"
+        );
         assert_eq!(heard.iter().filter(|h| h.0 == "assign").count(), 2);
     }
 
