@@ -379,6 +379,42 @@ def test_model_file_path(conn, tmp_path):
     assert ml.save_model(conn, "p", path) == 2
 
 
+def test_registry_lookups_do_not_read_the_model_row(tmp_path):
+    """Every ml_predict / ml_embed statement looks its model up; sha256 and active are
+    stored after the model BLOB, so the lookup must come from the covering index (the
+    queries below are registry.rs's), not the row, whose read walks the whole BLOB."""
+    path = tmp_path / "m.db"
+    c = sqlite3.connect(path)
+    sqlite_quiver.load(c)
+    X, y, reg = data()
+    ml.save_model(c, "r", LinearRegression().fit(X, reg))
+    ml.save_model(c, "r", LinearRegression().fit(X, reg))
+    plans = [
+        " ".join(r[3] for r in c.execute("explain query plan " + q, ["r", 1][: q.count("?")]))
+        for q in (
+            "SELECT version, sha256, format FROM quiver_models "
+            "WHERE name = ?1 AND active = 1 ORDER BY version DESC LIMIT 1",
+            "SELECT version, sha256, format FROM quiver_models WHERE name = ?1 AND +version = ?2",
+        )
+    ]
+    assert all("COVERING INDEX quiver_models_lookup" in p for p in plans), plans
+    q = "select ml_predict(?, 1, 1, 1, 1)"
+    want = c.execute(q, ["r"]).fetchone()[0]
+    # A registry written before the index existed still answers (from the rows), and
+    # the next save adds the index.
+    c.execute("drop index quiver_models_lookup")
+    c.commit()
+    c2 = sqlite3.connect(path)
+    sqlite_quiver.load(c2)
+    assert c2.execute(q, ["r"]).fetchone()[0] == pytest.approx(want)
+    assert c2.execute(q, ["r@1"]).fetchone()[0] == pytest.approx(want)
+    ml.save_model(c2, "other", LinearRegression().fit(X, reg))
+    indexes = {r[0] for r in c2.execute("select name from sqlite_master where type = 'index'")}
+    assert "quiver_models_lookup" in indexes
+    c.close()
+    c2.close()
+
+
 def test_size_limit(saved):
     good = ml.get_model(saved, "m")
     before = registry_rows(saved)

@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (name, version)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_one_active ON {TABLE} (name) WHERE active = 1;
+-- Covers the lookup every ml_embed / ml_predict statement makes: sha256 and active are
+-- stored after the model BLOB, and reading them from the row walks the BLOB's whole
+-- overflow chain (30 ms per statement for a 90 MB model on a file database).
+CREATE INDEX IF NOT EXISTS {TABLE}_lookup ON {TABLE} (name, active, version, sha256, format);
 -- Text models (format 'onnx-text') also keep their tokenizer.json and config here.
 CREATE VIEW IF NOT EXISTS ml_models AS
     SELECT name, version, format, length(model) AS bytes, sha256, n_features,

@@ -33,7 +33,7 @@ fn registry_exists(conn: &Connection) -> Result<bool, MlError> {
         .exists([TABLE])?)
 }
 
-/// The registry row of `spec`: (name, version, sha256, model size, format).
+/// The registry row of `spec`: (name, (version, sha256, format)).
 fn find<'s>(conn: &Connection, spec: &'s str) -> Result<(&'s str, Row), MlError> {
     let (name, version) = parse_spec(spec);
     match lookup(conn, name, version) {
@@ -48,8 +48,15 @@ fn find<'s>(conn: &Connection, spec: &'s str) -> Result<(&'s str, Row), MlError>
     }
 }
 
-/// Refuses a stored model larger than the configured limit before its bytes are read.
-fn check_size(name: &str, version: i64, size: usize) -> Result<(), MlError> {
+/// Refuses a stored model larger than the configured limit before its bytes are read
+/// (`length()` of a BLOB reads only the row's header).
+fn check_size(conn: &Connection, name: &str, version: i64) -> Result<(), MlError> {
+    let size: i64 = conn
+        .prepare(&format!(
+            "SELECT length(model) FROM {TABLE} WHERE name = ?1 AND version = ?2"
+        ))?
+        .query_row((name, version), |r| r.get(0))?;
+    let size = size.max(0) as usize;
     let limit = runtime::max_model_bytes();
     if size > limit {
         return Err(MlError::TooLarge {
@@ -64,7 +71,7 @@ fn check_size(name: &str, version: i64, size: usize) -> Result<(), MlError> {
 
 /// The model named by `spec`, loaded (or found in the cache).
 pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
-    let (name, (version, sha256, size, format)) = find(conn, spec)?;
+    let (name, (version, sha256, format)) = find(conn, spec)?;
     if format == text::FORMAT {
         return Err(MlError::WrongKind(format!(
             "model '{name}' is a text model (it turns text into vectors): use \
@@ -74,7 +81,7 @@ pub fn resolve(conn: &Connection, spec: &str) -> Result<Arc<Model>, MlError> {
     if let Some(m) = model::cached(&sha256) {
         return Ok(m);
     }
-    check_size(name, version, size)?;
+    check_size(conn, name, version)?;
     let bytes: Vec<u8> = conn
         .prepare(&format!(
             "SELECT model FROM {TABLE} WHERE name = ?1 AND version = ?2"
@@ -130,7 +137,7 @@ impl StoredText {
 
 /// The text model named by `spec`: from the cache, or its parts read from the registry.
 pub fn fetch_text(conn: &Connection, spec: &str) -> Result<TextLookup, MlError> {
-    let (name, (version, sha256, size, format)) = find(conn, spec)?;
+    let (name, (version, sha256, format)) = find(conn, spec)?;
     if format != text::FORMAT {
         return Err(MlError::WrongKind(format!(
             "model '{name}' is not a text model (it is a '{format}' model saved with \
@@ -141,7 +148,7 @@ pub fn fetch_text(conn: &Connection, spec: &str) -> Result<TextLookup, MlError> 
     if let Some(m) = text::cached(&sha256) {
         return Ok(TextLookup::Cached(m));
     }
-    check_size(name, version, size)?;
+    check_size(conn, name, version)?;
     let (bytes, tokenizer, config): (Vec<u8>, Vec<u8>, String) = conn
         .prepare(&format!(
             "SELECT model, tokenizer, config FROM {TABLE} WHERE name = ?1 AND version = ?2"
@@ -176,29 +183,27 @@ pub fn fetch_text(conn: &Connection, spec: &str) -> Result<TextLookup, MlError> 
     }))
 }
 
-type Row = (i64, String, usize, String);
+type Row = (i64, String, String);
 
 fn lookup(conn: &Connection, name: &str, version: Option<i64>) -> Result<Option<Row>, MlError> {
-    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get::<_, i64>(2)?.max(0) as usize,
-            r.get(3)?,
-        ))
-    };
+    // Only columns of the `_lookup` index (created with the registry): the model BLOB's
+    // row is not read, so a cached model costs one index lookup per statement.
+    let map =
+        |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
     let row = match version {
         None => conn
             .prepare(&format!(
-                "SELECT version, sha256, length(model), format FROM {TABLE} \
+                "SELECT version, sha256, format FROM {TABLE} \
                  WHERE name = ?1 AND active = 1 ORDER BY version DESC LIMIT 1"
             ))?
             .query_row([name], map)
             .optional()?,
         Some(v) => conn
             .prepare(&format!(
-                "SELECT version, sha256, length(model), format FROM {TABLE} \
-                 WHERE name = ?1 AND version = ?2"
+                // `+version`: not through the primary key, whose row read would walk
+                // the BLOB; the few versions of a name are filtered in the index.
+                "SELECT version, sha256, format FROM {TABLE} \
+                 WHERE name = ?1 AND +version = ?2"
             ))?
             .query_row((name, v), map)
             .optional()?,
