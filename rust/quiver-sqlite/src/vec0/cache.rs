@@ -208,10 +208,11 @@ impl TableData {
         {
             codes.encode(slot, &data[slot * dims..(slot + 1) * dims]);
         }
-        if let (Some(Some(ivf)), VectorData::Float32 { data, .. }) =
+        if let (Some(Some(ivf)), VectorData::Float32 { data, norms }) =
             (self.ivf.get_mut(vec), &self.vectors[vec])
         {
-            ivf.set(slot, &data[slot * dims..(slot + 1) * dims]);
+            let norm = norms.as_ref().map_or(0.0, |n| n[slot]);
+            ivf.set(slot, &data[slot * dims..(slot + 1) * dims], norm);
         }
     }
 
@@ -248,6 +249,9 @@ impl TableData {
             self.by_rowid.remove(at);
         }
         self.live[slot] = false;
+        for ivf in self.ivf.iter_mut().flatten() {
+            ivf.remove(slot);
+        }
     }
 
     pub fn set_rowid(&mut self, slot: usize, rowid: i64) {

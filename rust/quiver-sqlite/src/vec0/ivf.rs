@@ -9,7 +9,9 @@
 //! it exactly; `'assign-vectors'` assigns such rows.
 //!
 //! The cache (`cache.rs`) holds the centroids and the per-slot lists of each ivf column
-//! ([`IvfData`]) and builds the inverted lists from them on first use: O(rows).
+//! ([`IvfData`]) and builds the inverted lists from them on first use: O(rows), each
+//! list with a packed copy of its members' vectors (IVF-Flat layout: a probe reads
+//! memory in order), kept up to date by every write to the cache after that.
 //!
 //! A query ranks the centroids, takes the `nprobe` nearest lists and computes exact
 //! distances for their members and every unassigned row, every filter applied before
@@ -22,13 +24,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use quiver_kernels::dispatch;
 use quiver_kernels::kmeans::{self, KMeansConfig};
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::cache::{self, TableData, VectorData};
 use super::ivf_data::Centroids;
-use super::ivf_data::{floats, normalized, IvfData, UNASSIGNED};
-use super::knn::{self, Filter, Hit, KnnRequest, QueryVector};
+use super::ivf_data::{floats, normalized, IvfData, List, UNASSIGNED};
+use super::knn::{self, Filter, Hit, KnnRequest, QueryVector, TopK};
 use super::progress;
 use super::shadow::{new_token, Shadow};
 use super::storage::Tokens;
@@ -410,6 +413,45 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>, nprobe: Option<usize>) -> Opt
     Some(search_one(data, ivf, req, q, nprobe))
 }
 
+/// The column's float32 vectors and norms (cosine), `None` when not in memory.
+fn floats_of(data: &TableData, column: usize) -> Option<(&[f32], Option<&[f32]>)> {
+    match data.vectors.get(column)? {
+        VectorData::Float32 { data, norms } => Some((data, norms.as_deref())),
+        _ => None,
+    }
+}
+
+/// Pushes the members of `list` that are live and pass every filter and bound.
+fn scan_list(
+    data: &TableData,
+    req: &KnnRequest<'_>,
+    q: &[f32],
+    q_norm: f32,
+    list: &List,
+    top: &mut TopK,
+) {
+    let kernels = dispatch::best();
+    let metric = data.columns[req.vector_column].metric;
+    let d = q.len();
+    for (i, &s) in list.slots.iter().enumerate() {
+        let slot = s as usize;
+        if !data.live[slot] || !req.filters.iter().all(|f| f.accepts(data, slot)) {
+            continue;
+        }
+        let x = &list.vectors[i * d..(i + 1) * d];
+        let x_norm = list.norms.get(i).copied().unwrap_or(0.0);
+        let raw = knn::raw_f32(kernels, metric, q, q_norm, x, x_norm);
+        if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(knn::finalize(metric, raw))) {
+            continue;
+        }
+        top.push(Hit {
+            distance: raw,
+            rowid: data.rowids[slot],
+            slot: s,
+        });
+    }
+}
+
 fn search_one(
     data: &TableData,
     ivf: &IvfData,
@@ -417,37 +459,25 @@ fn search_one(
     q: &[f32],
     nprobe: Option<usize>,
 ) -> Vec<Hit> {
-    let lists = ivf.lists(&data.live);
+    let Some((vectors, norms)) = floats_of(data, req.vector_column) else {
+        return knn::knn(data, req);
+    };
+    let lists = ivf.lists(&data.live, vectors, norms);
     let order = ivf.centroids.ranked(q, ivf.metric);
     let m = order.len();
     let mut probe = nprobe.unwrap_or(ivf.spec.nprobe).clamp(1, m.max(1));
+    let q_norm = quiver_kernels::distance::norm_f32(q);
+    let mut top = TopK::new(req.k.max(1));
+    scan_list(data, req, q, q_norm, lists.unassigned(), &mut top);
     let mut done = 0;
-    let mut top: Vec<Hit> = Vec::new();
-    let pass = |s: &u32| {
-        let s = *s as usize;
-        data.live[s] && req.filters.iter().all(|f: &Filter| f.accepts(data, s))
-    };
     loop {
-        // Probe lists done..probe (plus, the first time, the unassigned rows); keep the
-        // best k over everything scanned so far.
-        let fresh = order[done..probe]
-            .iter()
-            .flat_map(|&p| lists.members[p as usize].iter())
-            .chain(lists.unassigned[..if done == 0 { lists.unassigned.len() } else { 0 }].iter())
-            .filter(|s| pass(s))
-            .copied();
-        let hits = knn::rescore_slots(
-            data,
-            req.vector_column,
-            req.query,
-            fresh.chain(top.iter().map(|h| h.slot)),
-            req.k,
-            req.bounds,
-        );
-        top = hits;
+        // Probe lists done..probe; the top-k runs over everything scanned so far.
+        for &p in &order[done..probe] {
+            scan_list(data, req, q, q_norm, lists.list(p as usize), &mut top);
+        }
         done = probe;
         if top.len() >= req.k || probe >= m {
-            return top;
+            return knn::finish_hits(top, ivf.metric);
         }
         probe = (probe * 2).min(m);
     }
@@ -477,7 +507,8 @@ pub fn knn_batch(
         return Some(queries.iter().map(|_| Vec::new()).collect());
     }
     // Build the lists once before the threads share them.
-    ivf.lists(&data.live);
+    let (vectors, norms) = floats_of(data, vector_column)?;
+    ivf.lists(&data.live, vectors, norms);
     let one = |i: usize| {
         let req = KnnRequest {
             vector_column,
@@ -532,8 +563,9 @@ pub fn state_json(
             .to_string(),
         );
     };
-    let lists = ivf.lists(&data.live);
-    let sizes: Vec<usize> = lists.members.iter().map(Vec::len).collect();
+    let (vectors, norms) = floats_of(data, column)?;
+    let lists = ivf.lists(&data.live, vectors, norms);
+    let sizes = lists.sizes();
     let (min, max) = (
         sizes.iter().copied().min().unwrap_or(0),
         sizes.iter().copied().max().unwrap_or(0),
@@ -552,7 +584,7 @@ pub fn state_json(
             "trained": !ivf.centroids.is_empty(),
             "centroids": ivf.centroids.len(),
             "rows": rows,
-            "rows_unassigned": lists.unassigned.len(),
+            "rows_unassigned": lists.unassigned().len(),
             "list_sizes": sizes,
             "list_size_min": min,
             "list_size_max": max,

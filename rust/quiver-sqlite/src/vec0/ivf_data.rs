@@ -87,12 +87,109 @@ pub(super) fn floats(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// The inverted lists of one column, built from the per-slot lists of live slots.
+/// One inverted list: its member slots and a packed copy of their vectors (the
+/// IVF-Flat layout), so a probe reads one contiguous run instead of slots scattered
+/// over the table (random reads cost ~6x a sequential scan per vector).
+#[derive(Default)]
+pub struct List {
+    pub slots: Vec<u32>,
+    /// `dims` floats per member, in `slots` order.
+    pub vectors: Vec<f32>,
+    /// Each member's norm (cosine columns only; empty otherwise).
+    pub norms: Vec<f32>,
+}
+
+impl List {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn bytes(&self) -> usize {
+        self.slots.capacity() * 4 + self.vectors.capacity() * 4 + self.norms.capacity() * 4 + 72
+    }
+}
+
+/// Where a slot in no list sits in [`Lists::place`].
+const NOWHERE: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// The inverted lists of one column, built from the per-slot lists of live slots on
+/// first use and then kept up to date by every write (see [`IvfData::set`] and
+/// [`IvfData::remove`]).
 pub struct Lists {
-    /// Members (slots) by centroid position.
-    pub(super) members: Vec<Vec<u32>>,
-    /// Live slots in no list (or in a list without a centroid).
-    pub(super) unassigned: Vec<u32>,
+    /// By centroid position; one more at the end holds the live slots in no list (or
+    /// in a list without a centroid), which every query scans.
+    lists: Vec<List>,
+    /// Per slot: (index in `lists`, position in it), [`NOWHERE`] when in none.
+    place: Vec<(u32, u32)>,
+    /// Centroid position of each list id ([`u32::MAX`] without a centroid).
+    position_of: Vec<u32>,
+    dims: usize,
+    cosine: bool,
+}
+
+impl Lists {
+    /// The members of the list of centroid position `p`.
+    pub fn list(&self, p: usize) -> &List {
+        &self.lists[p]
+    }
+
+    /// The live rows in no list.
+    pub fn unassigned(&self) -> &List {
+        &self.lists[self.lists.len() - 1]
+    }
+
+    /// Members per centroid position.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.lists[..self.lists.len() - 1]
+            .iter()
+            .map(List::len)
+            .collect()
+    }
+
+    fn index_of(&self, list_id: u32) -> usize {
+        match self.position_of.get(list_id as usize) {
+            Some(&p) if p != u32::MAX => p as usize,
+            _ => self.lists.len() - 1,
+        }
+    }
+
+    fn insert(&mut self, slot: usize, list_id: u32, x: &[f32], norm: f32) {
+        let li = self.index_of(list_id);
+        let list = &mut self.lists[li];
+        if self.place.len() <= slot {
+            self.place.resize(slot + 1, NOWHERE);
+        }
+        self.place[slot] = (li as u32, list.slots.len() as u32);
+        list.slots.push(slot as u32);
+        list.vectors.extend_from_slice(x);
+        if self.cosine {
+            list.norms.push(norm);
+        }
+    }
+
+    /// Takes `slot` out of its list (the list's last member moves into its place).
+    fn remove(&mut self, slot: usize) {
+        let Some(&(li, at)) = self.place.get(slot).filter(|&&p| p != NOWHERE) else {
+            return;
+        };
+        self.place[slot] = NOWHERE;
+        let (d, at) = (self.dims, at as usize);
+        let list = &mut self.lists[li as usize];
+        let last = list.slots.len() - 1;
+        list.slots.swap_remove(at);
+        if at != last {
+            list.vectors.copy_within(last * d..(last + 1) * d, at * d);
+            self.place[list.slots[at] as usize] = (li, at as u32);
+        }
+        list.vectors.truncate(last * d);
+        if self.cosine {
+            list.norms.swap_remove(at);
+        }
+    }
 }
 
 /// The cached index of one ivf column.
@@ -111,50 +208,68 @@ impl IvfData {
         self.assign.resize(n_slots, UNASSIGNED);
     }
 
-    /// Slot `slot` now holds `x`: assigned to its nearest list (as the write path
-    /// stored it).
-    pub fn set(&mut self, slot: usize, x: &[f32]) {
+    /// Slot `slot` now holds `x` (of norm `norm`): assigned to its nearest list (as
+    /// the write path stored it), and moved there in the built lists.
+    pub fn set(&mut self, slot: usize, x: &[f32], norm: f32) {
         if slot >= self.assign.len() {
             self.resize(slot + 1);
         }
-        self.assign[slot] = self.centroids.assign(x, self.metric, 1)[0];
-        self.lists = OnceLock::new();
+        let list = self.centroids.assign(x, self.metric, 1)[0];
+        self.assign[slot] = list;
+        if let Some(lists) = self.lists.get_mut() {
+            lists.remove(slot);
+            lists.insert(slot, list, x, norm);
+        }
     }
 
-    pub(super) fn lists(&self, live: &[bool]) -> &Lists {
+    /// Slot `slot` no longer holds a row.
+    pub fn remove(&mut self, slot: usize) {
+        if let Some(lists) = self.lists.get_mut() {
+            lists.remove(slot);
+        }
+    }
+
+    /// The lists, built on first use from the live slots of `vectors` (the column's
+    /// float32 vectors and, for cosine, norms).
+    pub(super) fn lists(&self, live: &[bool], vectors: &[f32], norms: Option<&[f32]>) -> &Lists {
         self.lists.get_or_init(|| {
-            let mut pos = vec![u32::MAX; self.spec.nlist];
+            let dims = self.centroids.dims;
+            let mut position_of = vec![u32::MAX; self.spec.nlist];
             for (p, &id) in self.centroids.ids.iter().enumerate() {
-                if let Some(slot) = pos.get_mut(id as usize) {
+                if let Some(slot) = position_of.get_mut(id as usize) {
                     *slot = p as u32;
                 }
             }
-            let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.centroids.len()];
-            let mut unassigned = Vec::new();
+            let cosine = self.metric == Metric::Cosine;
+            let mut lists = Lists {
+                lists: (0..=self.centroids.len())
+                    .map(|_| List::default())
+                    .collect(),
+                place: vec![NOWHERE; self.assign.len()],
+                position_of,
+                dims,
+                cosine,
+            };
             for (slot, &list) in self.assign.iter().enumerate() {
                 if !live.get(slot).copied().unwrap_or(false) {
                     continue;
                 }
-                match pos.get(list as usize).copied().filter(|&p| p != u32::MAX) {
-                    Some(p) => members[p as usize].push(slot as u32),
-                    None => unassigned.push(slot as u32),
-                }
+                let Some(x) = vectors.get(slot * dims..(slot + 1) * dims) else {
+                    continue;
+                };
+                let norm = norms.and_then(|n| n.get(slot).copied()).unwrap_or(0.0);
+                lists.insert(slot, list, x, norm);
             }
-            Lists {
-                members,
-                unassigned,
-            }
+            lists
         })
     }
 
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
         let lists = self.lists.get().map_or(0, |l| {
-            l.unassigned.capacity() * 4
-                + l.members
-                    .iter()
-                    .map(|m| m.capacity() * 4 + 24)
-                    .sum::<usize>()
+            l.place.capacity() * 8
+                + l.position_of.capacity() * 4
+                + l.lists.iter().map(List::bytes).sum::<usize>()
         });
         self.assign.capacity() * 4
             + self.centroids.data.capacity() * 4

@@ -133,7 +133,7 @@ pub struct DistanceBounds {
 }
 
 impl DistanceBounds {
-    fn accepts(&self, d: f64) -> bool {
+    pub(super) fn accepts(&self, d: f64) -> bool {
         if let Some((v, inclusive)) = self.lower {
             if d < v || (!inclusive && d == v) {
                 return false;
@@ -207,6 +207,15 @@ impl TopK {
         }
     }
 
+    /// Hits held, at most k.
+    pub fn len(&self) -> usize {
+        self.buf.len().min(self.k)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     pub fn merge(&mut self, other: TopK) {
         for h in other.buf {
             self.push(h);
@@ -242,21 +251,8 @@ impl Scorer<'_> {
         match (self.data, self.query) {
             (VectorData::Float32 { data, norms }, QueryVector::Float32(q)) => {
                 let x = &data[slot * d..(slot + 1) * d];
-                match self.metric {
-                    Metric::L2 => (k.l2_squared_f32)(q, x),
-                    Metric::L1 => (k.l1_f32)(q, x),
-                    Metric::Dot => -(k.dot_f32)(q, x),
-                    Metric::Cosine => {
-                        let n = norms.as_ref().map_or(0.0, |n| n[slot]);
-                        let denom = f64::from(n) * f64::from(self.query_norm);
-                        if denom == 0.0 {
-                            1.0
-                        } else {
-                            (1.0 - f64::from((k.dot_f32)(q, x)) / denom) as f32
-                        }
-                    }
-                    Metric::Hamming => f32::INFINITY,
-                }
+                let n = norms.as_ref().map_or(0.0, |n| n[slot]);
+                raw_f32(k, self.metric, q, self.query_norm, x, n)
             }
             (VectorData::Int8(data), QueryVector::Int8(q)) => {
                 let x = &data[slot * d..(slot + 1) * d];
@@ -290,9 +286,46 @@ impl Scorer<'_> {
     }
 }
 
+/// The scan-form distance (see [`Scorer`]) of float32 `q` (of norm `q_norm`) to `x`
+/// (of norm `x_norm`; both norms matter for cosine only). Every float32 path computes
+/// it here, so the exact scan and the ivf lists give the same distances bit for bit.
+#[inline]
+pub(super) fn raw_f32(
+    k: &Kernels,
+    metric: Metric,
+    q: &[f32],
+    q_norm: f32,
+    x: &[f32],
+    x_norm: f32,
+) -> f32 {
+    match metric {
+        Metric::L2 => (k.l2_squared_f32)(q, x),
+        Metric::L1 => (k.l1_f32)(q, x),
+        Metric::Dot => -(k.dot_f32)(q, x),
+        Metric::Cosine => {
+            let denom = f64::from(x_norm) * f64::from(q_norm);
+            if denom == 0.0 {
+                1.0
+            } else {
+                (1.0 - f64::from((k.dot_f32)(q, x)) / denom) as f32
+            }
+        }
+        Metric::Hamming => f32::INFINITY,
+    }
+}
+
+/// The best hits of `top`, closest first, with final distances.
+pub(super) fn finish_hits(top: TopK, metric: Metric) -> Vec<Hit> {
+    let mut hits = top.finish();
+    for h in &mut hits {
+        h.distance = finalize(metric, h.distance);
+    }
+    hits
+}
+
 /// A distance in scan form (squared for L2) made final.
 #[inline]
-fn finalize(metric: Metric, raw: f32) -> f32 {
+pub(super) fn finalize(metric: Metric, raw: f32) -> f32 {
     if metric == Metric::L2 {
         raw.sqrt()
     } else {
@@ -499,12 +532,7 @@ impl<'a> Streaming<'a> {
         if self.req.k == 0 || data.n_slots == 0 {
             return Vec::new();
         }
-        let metric = data.columns[self.req.vector_column].metric;
-        let mut hits = self.top.finish();
-        for h in &mut hits {
-            h.distance = finalize(metric, h.distance);
-        }
-        hits
+        finish_hits(self.top, data.columns[self.req.vector_column].metric)
     }
 }
 
