@@ -19,6 +19,7 @@ static SCALAR: Kernels = Kernels {
     dot_and_norms_i8: scalar::dot_and_norms_i8,
     hamming: scalar::hamming,
     dot_block_f32: scalar::dot_block_f32,
+    dot_panel_f32: scalar::dot_panel_f32,
 };
 
 /// The portable reference kernels; available everywhere.

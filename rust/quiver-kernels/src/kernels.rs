@@ -36,6 +36,12 @@ pub struct Kernels {
     /// trailing partial vector is ignored, and only the queries whose results
     /// fit in `out` are computed; nothing is computed when `dims` is 0.
     pub dot_block_f32: fn(queries: &[f32], rows: &[f32], dims: usize, out: &mut [f32]),
+    /// Dot products of many points with vectors stored column-wise (a "panel":
+    /// `dims` rows of `width = panel.len() / dims` floats, vector `c` down column
+    /// `c`): `out[p * width + c] = points[p] · column c`, for the points whose
+    /// results fit in `out`. Fast when `width` is a multiple of 32 (pad with
+    /// zeros); nothing is computed when `dims` is 0.
+    pub dot_panel_f32: fn(points: &[f32], panel: &[f32], dims: usize, out: &mut [f32]),
 }
 
 impl std::fmt::Debug for Kernels {
@@ -61,6 +67,7 @@ macro_rules! detected_table {
     detected_table!(@wrap $imp::dot_and_norms_i8(a: &[i8], b: &[i8]) -> (i64, i64, i64));
     detected_table!(@wrap $imp::hamming(a: &[u8], b: &[u8]) -> u64);
     detected_table!(@wrap $imp::dot_block_f32(q: &[f32], r: &[f32], dims: usize, out: &mut [f32]));
+    detected_table!(@wrap $imp::dot_panel_f32(p: &[f32], c: &[f32], dims: usize, out: &mut [f32]));
             Kernels {
                 name: $name,
                 l2_squared_f32,
@@ -73,6 +80,7 @@ macro_rules! detected_table {
                 dot_and_norms_i8,
                 hamming,
                 dot_block_f32,
+                dot_panel_f32,
             }
         };
     };

@@ -240,4 +240,15 @@ mod kernels {
             unsafe { dot_f32(q, r) }
         });
     }
+
+    /// The panel kernel with fused multiply-adds (see `Kernels::dot_panel_f32`).
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn dot_panel_f32(
+        points: &[f32],
+        panel: &[f32],
+        dims: usize,
+        out: &mut [f32],
+    ) {
+        scalar::dot_panel_with(points, panel, dims, out, f32::mul_add);
+    }
 }

@@ -115,6 +115,86 @@ pub(crate) fn dot_block_f32(queries: &[f32], rows: &[f32], dims: usize, out: &mu
     dot_block_pairwise(queries, rows, dims, out, dot_f32);
 }
 
+/// Columns per tile of [`dot_panel_with`]: two AVX-512 registers.
+pub const PANEL_COLS: usize = 32;
+
+/// `out[p * width + c] = points[p] · panel column c` (see `Kernels::dot_panel_f32`),
+/// with plain multiply-adds.
+pub(crate) fn dot_panel_f32(points: &[f32], panel: &[f32], dims: usize, out: &mut [f32]) {
+    dot_panel_with(points, panel, dims, out, |a, b, c| a * b + c);
+}
+
+/// The panel kernel around a multiply-add `fma(a, b, c) = a·b + c`: tiles of 4 points
+/// by [`PANEL_COLS`] columns accumulate in registers (an outer product per dimension,
+/// no horizontal sums: small dimensions cost no more per multiply than large ones).
+/// The SIMD tables pass `f32::mul_add`, which their target features turn into vector
+/// FMAs.
+#[inline(always)]
+pub(crate) fn dot_panel_with(
+    points: &[f32],
+    panel: &[f32],
+    dims: usize,
+    out: &mut [f32],
+    fma: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    if dims == 0 || panel.len() < dims {
+        return;
+    }
+    let width = panel.len() / dims;
+    let np = (points.len() / dims).min(out.len() / width);
+    let full = width / PANEL_COLS * PANEL_COLS;
+    for c0 in (0..full).step_by(PANEL_COLS) {
+        let mut p = 0;
+        while p + 4 <= np {
+            panel_tile::<4>(points, panel, dims, width, (p, c0), out, fma);
+            p += 4;
+        }
+        while p < np {
+            panel_tile::<1>(points, panel, dims, width, (p, c0), out, fma);
+            p += 1;
+        }
+    }
+    for p in 0..np {
+        let x = &points[p * dims..(p + 1) * dims];
+        for c in full..width {
+            let dot = (0..dims).fold(0.0, |s, d| fma(x[d], panel[d * width + c], s));
+            out[p * width + c] = dot;
+        }
+    }
+}
+
+/// One tile of [`dot_panel_with`]: points `p0..p0 + P` by columns `c0..c0 +
+/// PANEL_COLS` (the caller keeps both in range).
+#[inline(always)]
+fn panel_tile<const P: usize>(
+    points: &[f32],
+    panel: &[f32],
+    dims: usize,
+    width: usize,
+    (p0, c0): (usize, usize),
+    out: &mut [f32],
+    fma: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let mut acc = [[0f32; PANEL_COLS]; P];
+    let xs: [&[f32]; P] = std::array::from_fn(|i| &points[(p0 + i) * dims..(p0 + i + 1) * dims]);
+    for d in 0..dims {
+        let start = d * width + c0;
+        let Ok(col) = <&[f32; PANEL_COLS]>::try_from(&panel[start..start + PANEL_COLS]) else {
+            return;
+        };
+        for (a, x) in acc.iter_mut().zip(&xs) {
+            let x = x[d];
+            for (a, &c) in a.iter_mut().zip(col) {
+                *a = fma(x, c, *a);
+            }
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        let start = (p0 + i) * width + c0;
+        out[start..start + PANEL_COLS].copy_from_slice(a);
+    }
+}
+
 /// The pair loop of [`dot_block_f32`] around any one-pair `dot` kernel.
 #[inline(always)]
 pub(crate) fn dot_block_pairwise(

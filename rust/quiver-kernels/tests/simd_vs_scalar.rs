@@ -321,3 +321,59 @@ fn dot_block_clamps_to_what_fits() {
         assert!(none.iter().all(|x| x.is_nan()), "{name}");
     }
 }
+
+/// Every point x column result of every path's `dot_panel_f32` matches the
+/// scalar dot product of the point with the column read down the panel, for
+/// widths with and without a partial tile, every remainder of its 4-point
+/// tiles, and nothing past `np * width` is written.
+#[test]
+fn dot_panel_matches_scalar() {
+    let scalar = dispatch::scalar();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for path in dispatch::available() {
+        for n in [1, 2, 7, 16, 50, 64, 100, 768] {
+            for (np, width) in [(1, 32), (4, 32), (5, 64), (9, 40), (3, 7), (8, 96)] {
+                let points = rng.vec_f32(np * n, 1.0);
+                let panel = rng.vec_f32(n * width, 1.0);
+                let mut out = vec![f32::NAN; np * width + 5];
+                (path.dot_panel_f32)(&points, &panel, n, &mut out);
+                for (p, x) in points.chunks_exact(n).enumerate() {
+                    for c in 0..width {
+                        let column: Vec<f32> = (0..n).map(|d| panel[d * width + c]).collect();
+                        let name = format!("{} n={n} {np}x{width} p{p} c{c}", path.name);
+                        let want = (scalar.dot_f32)(x, &column);
+                        let terms = x.iter().zip(&column).map(|(&a, &b)| f64::from(a * b).abs());
+                        assert_close(out[p * width + c], want, terms.sum(), &name);
+                    }
+                }
+                assert!(
+                    out[np * width..].iter().all(|x| x.is_nan()),
+                    "{}",
+                    path.name
+                );
+            }
+        }
+    }
+}
+
+/// The panel kernel computes only the points whose results fit in `out`, and
+/// nothing for `dims == 0` or a panel shorter than one row.
+#[test]
+fn dot_panel_clamps_to_what_fits() {
+    let mut rng = Rng(11);
+    let (points, panel) = (rng.vec_f32(5 * 8, 1.0), rng.vec_f32(8 * 32, 1.0));
+    for path in dispatch::available() {
+        let name = path.name;
+        let mut full = vec![0.0; 5 * 32];
+        (path.dot_panel_f32)(&points, &panel, 8, &mut full);
+        let mut short = vec![f32::NAN; 2 * 32 + 6];
+        (path.dot_panel_f32)(&points, &panel, 8, &mut short);
+        assert_eq!(short[..64], full[..64], "{name}: the two points that fit");
+        assert!(short[64..].iter().all(|x| x.is_nan()), "{name}");
+        let mut none = vec![f32::NAN; 40];
+        (path.dot_panel_f32)(&points, &panel, 0, &mut none);
+        (path.dot_panel_f32)(&points, &panel[..7], 8, &mut none);
+        (path.dot_panel_f32)(&points, &panel, 8, &mut []);
+        assert!(none.iter().all(|x| x.is_nan()), "{name}");
+    }
+}

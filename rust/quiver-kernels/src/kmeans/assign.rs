@@ -1,6 +1,6 @@
-//! Nearest-centroid search for many vectors at once, blocked like vec0's
-//! batched scan: a block of points against a cache-sized block of centroids
-//! through the many-queries kernel `dot_block_f32`, ranked by the norm trick
+//! Nearest-centroid search for many vectors at once: a block of points against
+//! a cache-sized block of centroids, transposed once into a panel, through the
+//! outer-product kernel `dot_panel_f32`, ranked by the norm trick
 //! `||c||² - 2 x·c` (the point's own norm is the same for every centroid).
 //! The chosen centroid's distance is then computed exactly with
 //! `l2_squared_f32`, so the inertia does not carry the trick's rounding.
@@ -8,15 +8,50 @@
 use std::ops::Range;
 
 use crate::kernels::Kernels;
+use crate::scalar::PANEL_COLS;
 
 /// Points per block: their dot products with one centroid block stay in L1.
 const POINT_BLOCK: usize = 64;
 /// At most this many threads, whatever the caller asks for.
 pub(crate) const MAX_THREADS: usize = 64;
 
-/// Centroids per block: about 128 KiB of them, as vec0's batched scan uses.
+/// Centroids per block: about 128 KiB of them, a whole number of panel tiles.
 fn centroid_block(dims: usize) -> usize {
-    ((128 * 1024) / (dims * 4)).clamp(8, 512)
+    ((128 * 1024) / (dims.max(1) * 4) / PANEL_COLS).clamp(1, 16) * PANEL_COLS
+}
+
+/// The centroids transposed into blocks for `dot_panel_f32`: block `b` holds
+/// centroids `b * width ..` as `dims` rows of `width` floats (the last one zero
+/// padded), so a block of points meets them as an outer product with no
+/// horizontal sums (dimensions like 50 waste most of a pairwise dot kernel).
+struct Panels {
+    width: usize,
+    dims: usize,
+    data: Vec<f32>,
+}
+
+impl Panels {
+    fn new(centroids: &[f32], dims: usize) -> Self {
+        let width = centroid_block(dims);
+        let k = centroids.len() / dims.max(1);
+        let mut data = vec![0f32; k.div_ceil(width) * dims * width];
+        for (c, x) in centroids.chunks_exact(dims.max(1)).enumerate() {
+            let block = &mut data[(c / width) * dims * width..];
+            for (d, &v) in x.iter().enumerate() {
+                block[d * width + c % width] = v;
+            }
+        }
+        Self { width, dims, data }
+    }
+
+    fn blocks(&self) -> usize {
+        self.data.len() / (self.dims * self.width).max(1)
+    }
+
+    fn block(&self, b: usize) -> &[f32] {
+        let size = self.dims * self.width;
+        &self.data[b * size..(b + 1) * size]
+    }
 }
 
 /// `||c||²` for every centroid.
@@ -64,6 +99,59 @@ impl Assignment {
     }
 }
 
+/// Lanes of the running best centroid of one point: each lane keeps the best of
+/// every 16th column, so the compare-and-select loop runs in SIMD registers (a
+/// single running minimum would be a scalar loop as costly as the dot products
+/// at 50 dimensions).
+#[derive(Clone, Copy)]
+struct Best {
+    score: [f32; BEST_LANES],
+    index: [u32; BEST_LANES],
+}
+
+const BEST_LANES: usize = 16;
+
+impl Best {
+    const EMPTY: Best = Best {
+        score: [f32::INFINITY; BEST_LANES],
+        index: [0; BEST_LANES],
+    };
+
+    /// Folds in the columns `first..` with their dot products `dots` and squared
+    /// norms `norms` (both a multiple of [`BEST_LANES`] long), scored `norm - 2·dot`.
+    #[inline]
+    fn scan(&mut self, dots: &[f32], norms: &[f32], first: u32) {
+        let chunks = dots
+            .chunks_exact(BEST_LANES)
+            .zip(norms.chunks_exact(BEST_LANES));
+        for (i, (dots, norms)) in chunks.enumerate() {
+            let base = first + (i * BEST_LANES) as u32;
+            for l in 0..BEST_LANES {
+                let score = norms[l] - 2.0 * dots[l];
+                let better = score < self.score[l];
+                self.score[l] = if better { score } else { self.score[l] };
+                self.index[l] = if better {
+                    base + l as u32
+                } else {
+                    self.index[l]
+                };
+            }
+        }
+    }
+
+    /// The best column: the lowest score, ties to the lower index (as a plain scan
+    /// in column order keeps the first minimum).
+    fn winner(&self) -> u32 {
+        let mut best = (self.score[0], self.index[0]);
+        for (&s, &i) in self.score.iter().zip(&self.index).skip(1) {
+            if s < best.0 || (s == best.0 && i < best.1) {
+                best = (s, i);
+            }
+        }
+        best.1
+    }
+}
+
 /// Fills `into` for every point, on up to `threads` threads. `cnorms` are the
 /// centroids' squared norms. Ties go to the lower centroid index.
 pub(crate) fn nearest_all(
@@ -78,8 +166,9 @@ pub(crate) fn nearest_all(
     let (labels, dists) = (&mut into.labels[..], &mut into.dists[..]);
     let n = labels.len().min(dists.len()).min(points.len() / dims);
     let threads = thread_count(threads, n, 4 * POINT_BLOCK);
+    let panels = &Panels::new(centroids, dims);
     if threads <= 1 {
-        nearest_range(kern, points, centroids, cnorms, dims, labels, dists);
+        nearest_range(kern, points, centroids, panels, cnorms, labels, dists);
         return;
     }
     std::thread::scope(|scope| {
@@ -91,7 +180,7 @@ pub(crate) fn nearest_all(
             labels = rest_l;
             dists = rest_d;
             let pts = &points[range.start * dims..range.end * dims];
-            scope.spawn(move || nearest_range(kern, pts, centroids, cnorms, dims, l, d));
+            scope.spawn(move || nearest_range(kern, pts, centroids, panels, cnorms, l, d));
         }
     });
 }
@@ -101,35 +190,33 @@ fn nearest_range(
     kern: &Kernels,
     points: &[f32],
     centroids: &[f32],
+    panels: &Panels,
     cnorms: &[f32],
-    dims: usize,
     labels: &mut [u32],
     dists: &mut [f32],
 ) {
-    let cb = centroid_block(dims);
+    let (dims, cb) = (panels.dims, panels.width);
+    // Centroid norms padded like the panels (+inf: a padding column never wins).
+    let mut norms = vec![f32::INFINITY; panels.data.len() / dims.max(1)];
+    norms[..cnorms.len()].copy_from_slice(cnorms);
     let mut out = vec![0f32; POINT_BLOCK * cb];
-    let mut best = [(f32::INFINITY, 0u32); POINT_BLOCK];
+    let mut best = [Best::EMPTY; POINT_BLOCK];
     let blocks = points
         .chunks(POINT_BLOCK * dims)
         .zip(labels.chunks_mut(POINT_BLOCK))
         .zip(dists.chunks_mut(POINT_BLOCK));
     for ((pblock, lblock), dblock) in blocks {
         let np = lblock.len().min(pblock.len() / dims);
-        best[..np].fill((f32::INFINITY, 0));
-        for (bi, cblock) in centroids.chunks(cb * dims).enumerate() {
-            let nc = cblock.len() / dims;
+        best[..np].fill(Best::EMPTY);
+        for bi in 0..panels.blocks() {
             let first = bi * cb;
-            let out = &mut out[..np * nc];
-            (kern.dot_block_f32)(&pblock[..np * dims], cblock, dims, out);
-            for (row, b) in out.chunks_exact(nc).zip(&mut best[..np]) {
-                for ((c, &dot), &norm) in row.iter().enumerate().zip(&cnorms[first..first + nc]) {
-                    let score = norm - 2.0 * dot;
-                    if score < b.0 {
-                        *b = (score, (first + c) as u32);
-                    }
-                }
+            let out = &mut out[..np * cb];
+            (kern.dot_panel_f32)(&pblock[..np * dims], panels.block(bi), dims, out);
+            for (row, b) in out.chunks_exact(cb).zip(&mut best[..np]) {
+                b.scan(row, &norms[first..first + cb], first as u32);
             }
         }
+        let best = best.map(|b| (0.0, b.winner()));
         for (p, (&(_, c), (label, dist))) in best[..np]
             .iter()
             .zip(lblock.iter_mut().zip(dblock.iter_mut()))
