@@ -495,3 +495,40 @@ def test_first_query_same_as_later_and_streamed_is_exact(conn, trained_5000):
     s = vectors.index_state(conn, "t")
     assert s["streamed"] is False and s["rows_unassigned"] == 0
     check_assignment(conn, "t")
+
+
+def test_lists_unpacked_when_the_copies_would_not_fit(conn, trained_5000):
+    """The lists keep packed copies of their vectors only when the table's floats
+    take at most half the cache budget; otherwise probes read the table by slot.
+    Both give the exact scan's answer at nprobe = nlist, through writes."""
+    X, Q = trained_5000
+    X = X[:3000]
+    make(conn, X, "emb float[{d}] indexed by ivf(nlist=32, nprobe=32)")
+    cmd(conn, "t", "compute-centroids")
+    model = dict(zip(range(1, 3001), X))
+    vectors.clear_cache()
+    knn(conn, "t", Q[0], 10)
+    assert vectors.index_state(conn, "t")["lists_packed"] is True
+    try:
+        vectors.set_cache_budget(int(X.nbytes * 1.5))
+        vectors.clear_cache()
+        for packed in (False, True):
+            if packed:
+                vectors.set_cache_budget(None)
+                vectors.clear_cache()
+            knn(conn, "t", Q[0], 10)
+            s = vectors.index_state(conn, "t")
+            assert s["streamed"] is False and s["lists_packed"] is packed
+            for i, q in enumerate(Q[:4]):
+                conn.execute("delete from t where rowid = ?", (int(i * 7 + 1 + packed),))
+                model.pop(i * 7 + 1 + packed)
+                conn.execute(
+                    "update t set emb = ? where rowid = ?", (q.tobytes(), int(i * 7 + 3 + packed))
+                )
+                model[i * 7 + 3 + packed] = q
+                ids = np.array(sorted(model))
+                want = brute(np.stack([model[r] for r in ids]), ids, q, 10)
+                assert [r[0] for r in knn(conn, "t", q, 10)] == want
+            assert sum(vectors.index_state(conn, "t")["list_sizes"]) == len(model)
+    finally:
+        vectors.set_cache_budget(None)

@@ -30,6 +30,10 @@ pub mod quant;
 
 mod scalar;
 
+/// Columns per register tile of `Kernels::dot_panel_f32`: panels whose width is a
+/// multiple of it run at full speed.
+pub use scalar::PANEL_COLS;
+
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use crate::kernels::Kernels;
-use crate::scalar::PANEL_COLS;
+use crate::PANEL_COLS;
 
 /// Points per block: their dot products with one centroid block stay in L1.
 const POINT_BLOCK: usize = 64;

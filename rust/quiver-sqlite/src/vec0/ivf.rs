@@ -30,7 +30,7 @@ use rusqlite::{params, Connection, OptionalExtension, Result};
 
 use super::cache::{self, TableData, VectorData};
 use super::ivf_data::Centroids;
-use super::ivf_data::{floats, normalized, IvfData, List, UNASSIGNED};
+use super::ivf_data::{floats, normalized, IvfData, List, Lists, UNASSIGNED};
 use super::knn::{self, Filter, Hit, KnnRequest, QueryVector, TopK};
 use super::progress;
 use super::shadow::{new_token, Shadow};
@@ -421,26 +421,43 @@ fn floats_of(data: &TableData, column: usize) -> Option<(&[f32], Option<&[f32]>)
     }
 }
 
+/// The lists of `ivf`, packed when the table's float vectors take at most half the
+/// cache budget (the copies double them); larger tables probe by slot.
+fn lists_of<'a>(data: &TableData, ivf: &'a IvfData, column: usize) -> Option<&'a Lists> {
+    let (vectors, norms) = floats_of(data, column)?;
+    let pack = std::mem::size_of_val(vectors).saturating_mul(2) <= cache::budget();
+    Some(ivf.lists(&data.live, vectors, norms, pack))
+}
+
 /// Pushes the members of `list` that are live and pass every filter and bound.
 fn scan_list(
     data: &TableData,
     req: &KnnRequest<'_>,
-    q: &[f32],
-    q_norm: f32,
+    (q, q_norm): (&[f32], f32),
+    (vectors, norms): (&[f32], Option<&[f32]>),
     list: &List,
     top: &mut TopK,
 ) {
     let kernels = dispatch::best();
     let metric = data.columns[req.vector_column].metric;
     let d = q.len();
+    let packed = list.vectors.len() == list.slots.len() * d;
     for (i, &s) in list.slots.iter().enumerate() {
         let slot = s as usize;
         if !data.live[slot] || !req.filters.iter().all(|f| f.accepts(data, slot)) {
             continue;
         }
-        let x = &list.vectors[i * d..(i + 1) * d];
-        let x_norm = list.norms.get(i).copied().unwrap_or(0.0);
+        let (x, x_norm) = if packed {
+            let norm = list.norms.get(i).copied().unwrap_or(0.0);
+            (&list.vectors[i * d..(i + 1) * d], norm)
+        } else {
+            let norm = norms.map_or(0.0, |n| n[slot]);
+            (&vectors[slot * d..(slot + 1) * d], norm)
+        };
         let raw = knn::raw_f32(kernels, metric, q, q_norm, x, x_norm);
+        if !top.would_keep(raw) {
+            continue;
+        }
         if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(knn::finalize(metric, raw))) {
             continue;
         }
@@ -459,21 +476,30 @@ fn search_one(
     q: &[f32],
     nprobe: Option<usize>,
 ) -> Vec<Hit> {
-    let Some((vectors, norms)) = floats_of(data, req.vector_column) else {
+    let (Some(lists), Some(table)) = (
+        lists_of(data, ivf, req.vector_column),
+        floats_of(data, req.vector_column),
+    ) else {
         return knn::knn(data, req);
     };
-    let lists = ivf.lists(&data.live, vectors, norms);
-    let order = ivf.centroids.ranked(q, ivf.metric);
-    let m = order.len();
+    let mut ranking = ivf.centroids.ranking(q, ivf.metric);
+    let m = ranking.len();
     let mut probe = nprobe.unwrap_or(ivf.spec.nprobe).clamp(1, m.max(1));
     let q_norm = quiver_kernels::distance::norm_f32(q);
     let mut top = TopK::new(req.k.max(1));
-    scan_list(data, req, q, q_norm, lists.unassigned(), &mut top);
+    scan_list(data, req, (q, q_norm), table, lists.unassigned(), &mut top);
     let mut done = 0;
     loop {
         // Probe lists done..probe; the top-k runs over everything scanned so far.
-        for &p in &order[done..probe] {
-            scan_list(data, req, q, q_norm, lists.list(p as usize), &mut top);
+        for p in ranking.nearest(probe).skip(done) {
+            scan_list(
+                data,
+                req,
+                (q, q_norm),
+                table,
+                lists.list(p as usize),
+                &mut top,
+            );
         }
         done = probe;
         if top.len() >= req.k || probe >= m {
@@ -507,8 +533,7 @@ pub fn knn_batch(
         return Some(queries.iter().map(|_| Vec::new()).collect());
     }
     // Build the lists once before the threads share them.
-    let (vectors, norms) = floats_of(data, vector_column)?;
-    ivf.lists(&data.live, vectors, norms);
+    lists_of(data, ivf, vector_column)?;
     let one = |i: usize| {
         let req = KnnRequest {
             vector_column,
@@ -563,8 +588,7 @@ pub fn state_json(
             .to_string(),
         );
     };
-    let (vectors, norms) = floats_of(data, column)?;
-    let lists = ivf.lists(&data.live, vectors, norms);
+    let lists = lists_of(data, ivf, column)?;
     let sizes = lists.sizes();
     let (min, max) = (
         sizes.iter().copied().min().unwrap_or(0),
@@ -590,6 +614,7 @@ pub fn state_json(
             "list_size_max": max,
             "list_size_mean": mean,
             "memory_bytes": ivf.memory_bytes(),
+            "lists_packed": lists.is_packed(),
             "streamed": false,
         })
         .to_string(),

@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
+use quiver_kernels::dispatch;
 use quiver_kernels::kmeans;
+use quiver_kernels::PANEL_COLS;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
 
@@ -22,6 +24,70 @@ pub struct Centroids {
     pub dims: usize,
     pub data: Vec<f32>,
     pub ids: Vec<u32>,
+    /// The centroids as a panel for ranking, built on first use.
+    panel: OnceLock<Panel>,
+}
+
+/// The centroids stored column-wise (`dims` rows of `width` floats, zero padded to
+/// a whole number of kernel tiles) with their squared norms (+inf in the padding):
+/// a query's distances to all of them are one `dot_panel_f32` call.
+#[derive(Clone)]
+struct Panel {
+    width: usize,
+    data: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl Panel {
+    fn new(centroids: &[f32], dims: usize) -> Panel {
+        let m = centroids.len() / dims.max(1);
+        let width = m.div_ceil(PANEL_COLS) * PANEL_COLS;
+        let mut data = vec![0f32; dims * width];
+        let mut norms = vec![f32::INFINITY; width];
+        for (c, x) in centroids.chunks_exact(dims.max(1)).enumerate() {
+            for (d, &v) in x.iter().enumerate() {
+                data[d * width + c] = v;
+            }
+            norms[c] = quiver_kernels::distance::norm_f32(x).powi(2);
+        }
+        Panel { width, data, norms }
+    }
+}
+
+/// The centroids in order of distance to one query, sorted only as far as a
+/// search asks ([`Ranking::nearest`]): a query probes a few lists out of
+/// thousands, and sorting them all cost more than scanning the lists.
+pub struct Ranking {
+    /// (squared distance up to a constant, centroid position).
+    scored: Vec<(f32, u32)>,
+    sorted: usize,
+}
+
+impl Ranking {
+    pub fn len(&self) -> usize {
+        self.scored.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scored.is_empty()
+    }
+
+    /// The `n` nearest centroid positions (at most all of them), nearest first,
+    /// ties by position.
+    pub fn nearest(&mut self, n: usize) -> impl Iterator<Item = u32> + '_ {
+        let n = n.min(self.scored.len());
+        if n > self.sorted {
+            let order = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+            let rest = &mut self.scored[self.sorted..];
+            let want = n - self.sorted;
+            if want < rest.len() {
+                rest.select_nth_unstable_by(want - 1, order);
+            }
+            rest[..want].sort_unstable_by(order);
+            self.sorted = n;
+        }
+        self.scored[..n].iter().map(|&(_, p)| p)
+    }
 }
 
 impl Centroids {
@@ -55,15 +121,24 @@ impl Centroids {
         }
     }
 
-    /// Positions of all centroids, nearest to `q` first.
-    pub(super) fn ranked(&self, q: &[f32], metric: Metric) -> Vec<u32> {
+    /// The centroids ranked by distance to `q` (by squared Euclidean distance, on
+    /// unit vectors for cosine columns, as rows are assigned).
+    pub(super) fn ranking(&self, q: &[f32], metric: Metric) -> Ranking {
         let q = if metric == Metric::Cosine {
             normalized(q, self.dims)
         } else {
             q.to_vec()
         };
-        kmeans::nearest_lists(&q, &self.data, self.dims, self.len())
-            .unwrap_or_else(|_| (0..self.len() as u32).collect())
+        let panel = self.panel.get_or_init(|| Panel::new(&self.data, self.dims));
+        let mut dots = vec![0f32; panel.width];
+        (dispatch::best().dot_panel_f32)(&q, &panel.data, self.dims, &mut dots);
+        let scored = dots[..self.len()]
+            .iter()
+            .zip(&panel.norms)
+            .enumerate()
+            .map(|(p, (&dot, &norm))| (norm - 2.0 * dot, p as u32))
+            .collect();
+        Ranking { scored, sorted: 0 }
     }
 }
 
@@ -93,7 +168,8 @@ pub(super) fn floats(bytes: &[u8]) -> Vec<f32> {
 #[derive(Default)]
 pub struct List {
     pub slots: Vec<u32>,
-    /// `dims` floats per member, in `slots` order.
+    /// `dims` floats per member, in `slots` order (empty when the lists are not
+    /// packed).
     pub vectors: Vec<f32>,
     /// Each member's norm (cosine columns only; empty otherwise).
     pub norms: Vec<f32>,
@@ -129,6 +205,9 @@ pub struct Lists {
     position_of: Vec<u32>,
     dims: usize,
     cosine: bool,
+    /// Whether the lists hold packed copies of their vectors (else a probe reads
+    /// each member's vector from the table by slot).
+    packed: bool,
 }
 
 impl Lists {
@@ -140,6 +219,11 @@ impl Lists {
     /// The live rows in no list.
     pub fn unassigned(&self) -> &List {
         &self.lists[self.lists.len() - 1]
+    }
+
+    /// Whether the lists hold packed copies of their members' vectors.
+    pub fn is_packed(&self) -> bool {
+        self.packed
     }
 
     /// Members per centroid position.
@@ -165,9 +249,11 @@ impl Lists {
         }
         self.place[slot] = (li as u32, list.slots.len() as u32);
         list.slots.push(slot as u32);
-        list.vectors.extend_from_slice(x);
-        if self.cosine {
-            list.norms.push(norm);
+        if self.packed {
+            list.vectors.extend_from_slice(x);
+            if self.cosine {
+                list.norms.push(norm);
+            }
         }
     }
 
@@ -182,12 +268,16 @@ impl Lists {
         let last = list.slots.len() - 1;
         list.slots.swap_remove(at);
         if at != last {
-            list.vectors.copy_within(last * d..(last + 1) * d, at * d);
             self.place[list.slots[at] as usize] = (li, at as u32);
         }
-        list.vectors.truncate(last * d);
-        if self.cosine {
-            list.norms.swap_remove(at);
+        if self.packed {
+            if at != last {
+                list.vectors.copy_within(last * d..(last + 1) * d, at * d);
+            }
+            list.vectors.truncate(last * d);
+            if self.cosine {
+                list.norms.swap_remove(at);
+            }
         }
     }
 }
@@ -230,8 +320,15 @@ impl IvfData {
     }
 
     /// The lists, built on first use from the live slots of `vectors` (the column's
-    /// float32 vectors and, for cosine, norms).
-    pub(super) fn lists(&self, live: &[bool], vectors: &[f32], norms: Option<&[f32]>) -> &Lists {
+    /// float32 vectors and, for cosine, norms), with packed copies of the vectors
+    /// when `pack` (the caller decides whether the memory is there).
+    pub(super) fn lists(
+        &self,
+        live: &[bool],
+        vectors: &[f32],
+        norms: Option<&[f32]>,
+        pack: bool,
+    ) -> &Lists {
         self.lists.get_or_init(|| {
             let dims = self.centroids.dims;
             let mut position_of = vec![u32::MAX; self.spec.nlist];
@@ -249,6 +346,7 @@ impl IvfData {
                 position_of,
                 dims,
                 cosine,
+                packed: pack,
             };
             for (slot, &list) in self.assign.iter().enumerate() {
                 if !live.get(slot).copied().unwrap_or(false) {
@@ -271,7 +369,13 @@ impl IvfData {
                 + l.position_of.capacity() * 4
                 + l.lists.iter().map(List::bytes).sum::<usize>()
         });
+        let panel = self
+            .centroids
+            .panel
+            .get()
+            .map_or(0, |p| (p.data.capacity() + p.norms.capacity()) * 4);
         self.assign.capacity() * 4
+            + panel
             + self.centroids.data.capacity() * 4
             + self.centroids.ids.capacity() * 4
             + lists

@@ -207,6 +207,13 @@ impl TopK {
         }
     }
 
+    /// Whether a hit at `distance` would be kept now (checked before building the
+    /// hit saves reading its rowid, a random access, for the many that are not).
+    #[inline]
+    pub fn would_keep(&self, distance: f32) -> bool {
+        distance <= self.threshold
+    }
+
     /// Hits held, at most k.
     pub fn len(&self) -> usize {
         self.buf.len().min(self.k)
