@@ -221,9 +221,11 @@ def index_state(conn: Any, table: str, column: Optional[str] = None) -> Dict[str
     ``code_bytes_per_row`` and ``code_bytes`` (codes held in memory). For an ivf index:
     ``nlist``, ``nprobe`` (the declared one), ``trained``, ``centroids``, ``rows``,
     ``rows_unassigned`` (rows every query scans exactly), ``list_sizes`` with
-    ``list_size_min`` / ``list_size_max`` / ``list_size_mean``, and ``memory_bytes``
-    (centroids and lists held in memory); ``streamed`` says the table is above the
-    cache budget (then scanned exactly). The same JSON comes from SQL as
+    ``list_size_min`` / ``list_size_max`` / ``list_size_mean``, ``memory_bytes``
+    (centroids and lists held in memory, with the lists' packed copies of the vectors)
+    and ``lists_packed`` (whether the lists hold those copies: only when the table's
+    vectors take at most half the cache budget); ``streamed`` says the table is above
+    the cache budget (then scanned exactly). The same JSON comes from SQL as
     ``select quiver_index_state('t')``.
 
     >>> import numpy as np, sqlite_quiver

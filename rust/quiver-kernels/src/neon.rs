@@ -249,6 +249,6 @@ mod kernels {
         dims: usize,
         out: &mut [f32],
     ) {
-        scalar::dot_panel_with(points, panel, dims, out, f32::mul_add);
+        scalar::dot_panel_with::<2>(points, panel, dims, out, f32::mul_add);
     }
 }

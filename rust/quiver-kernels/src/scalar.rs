@@ -121,16 +121,17 @@ pub const PANEL_COLS: usize = 32;
 /// `out[p * width + c] = points[p] · panel column c` (see `Kernels::dot_panel_f32`),
 /// with plain multiply-adds.
 pub(crate) fn dot_panel_f32(points: &[f32], panel: &[f32], dims: usize, out: &mut [f32]) {
-    dot_panel_with(points, panel, dims, out, |a, b, c| a * b + c);
+    dot_panel_with::<4>(points, panel, dims, out, |a, b, c| a * b + c);
 }
 
-/// The panel kernel around a multiply-add `fma(a, b, c) = a·b + c`: tiles of 4 points
-/// by [`PANEL_COLS`] columns accumulate in registers (an outer product per dimension,
-/// no horizontal sums: small dimensions cost no more per multiply than large ones).
-/// The SIMD tables pass `f32::mul_add`, which their target features turn into vector
-/// FMAs.
+/// The panel kernel around a multiply-add `fma(a, b, c) = a·b + c`: tiles of `P`
+/// points by [`PANEL_COLS`] columns accumulate in registers (an outer product per
+/// dimension, no horizontal sums: small dimensions cost no more per multiply than
+/// large ones). `P` is what the instruction set's registers hold (`P · 32` floats of
+/// accumulators). The SIMD tables pass `f32::mul_add`, which their target features
+/// turn into vector FMAs.
 #[inline(always)]
-pub(crate) fn dot_panel_with(
+pub(crate) fn dot_panel_with<const P: usize>(
     points: &[f32],
     panel: &[f32],
     dims: usize,
@@ -145,9 +146,9 @@ pub(crate) fn dot_panel_with(
     let full = width / PANEL_COLS * PANEL_COLS;
     for c0 in (0..full).step_by(PANEL_COLS) {
         let mut p = 0;
-        while p + 4 <= np {
-            panel_tile::<4>(points, panel, dims, width, (p, c0), out, fma);
-            p += 4;
+        while p + P <= np {
+            panel_tile::<P>(points, panel, dims, width, (p, c0), out, fma);
+            p += P;
         }
         while p < np {
             panel_tile::<1>(points, panel, dims, width, (p, c0), out, fma);

@@ -306,5 +306,5 @@ pub(super) unsafe fn hamming(a: &[u8], b: &[u8]) -> u64 {
 /// The panel kernel with fused multiply-adds (see `Kernels::dot_panel_f32`).
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 pub(super) unsafe fn dot_panel_f32(points: &[f32], panel: &[f32], dims: usize, out: &mut [f32]) {
-    scalar::dot_panel_with(points, panel, dims, out, f32::mul_add);
+    scalar::dot_panel_with::<8>(points, panel, dims, out, f32::mul_add);
 }
