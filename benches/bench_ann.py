@@ -418,7 +418,7 @@ def index_configs(n: int) -> List[Tuple[str, str, List[Tuple[str, Optional[str]]
             f" indexed by ivf(nlist={nlist}, nprobe=8)",
             [
                 (f"nlist={nlist} nprobe={p}", f"nprobe={p}")
-                for p in (1, 2, 4, 8, 16, 32, 64)
+                for p in (1, 2, 4, 8, 16, 32, 64, 128, 256)
                 if p <= nlist
             ],
         ),

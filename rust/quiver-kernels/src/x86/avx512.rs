@@ -81,6 +81,18 @@ fn load_ps(v: &[f32; 16]) -> __m512 {
 
 /// Loads 64 bytes, unaligned.
 #[inline]
+/// The up to 15 floats of a vector's tail in the low lanes, zeros above: a masked
+/// load (the lanes past the slice are never read), so a dimension like 50 needs no
+/// scalar loop after the SIMD one.
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+fn load_tail(v: &[f32]) -> __m512 {
+    let n = v.len().min(16);
+    let mask = ((1u32 << n) - 1) as __mmask16;
+    // SAFETY: the mask enables only the first `n <= v.len()` lanes, and masked-off
+    // lanes are not accessed (AVX-512 masked loads do not fault on them).
+    unsafe { _mm512_maskz_loadu_ps(mask, v.as_ptr()) }
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 fn load_si512<T: ByteSized>(v: &[T; 64]) -> __m512i {
     // SAFETY: `v` is exactly 64 readable bytes (`T` is one byte, see
@@ -128,8 +140,11 @@ pub(super) unsafe fn l2_squared_f32(a: &[f32], b: &[f32]) -> f32 {
         let d = _mm512_sub_ps(load_ps(x), load_ps(y));
         acc[0] = _mm512_fmadd_ps(d, d, acc[0]);
     }
+    let (x, y) = (load_tail(a_tail), load_tail(b_tail));
+    let d = _mm512_sub_ps(x, y);
+    acc[1] = _mm512_fmadd_ps(d, d, acc[1]);
     let acc = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    _mm512_reduce_add_ps(acc) + scalar::l2_squared_f32(a_tail, b_tail)
+    _mm512_reduce_add_ps(acc)
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
@@ -166,8 +181,9 @@ pub(super) unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in a16.iter().zip(b16) {
         acc[0] = _mm512_fmadd_ps(load_ps(x), load_ps(y), acc[0]);
     }
+    acc[1] = _mm512_fmadd_ps(load_tail(a_tail), load_tail(b_tail), acc[1]);
     let acc = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    _mm512_reduce_add_ps(acc) + scalar::dot_f32(a_tail, b_tail)
+    _mm512_reduce_add_ps(acc)
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]

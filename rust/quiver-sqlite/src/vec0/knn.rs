@@ -308,16 +308,22 @@ pub(super) fn raw_f32(
     match metric {
         Metric::L2 => (k.l2_squared_f32)(q, x),
         Metric::L1 => (k.l1_f32)(q, x),
-        Metric::Dot => -(k.dot_f32)(q, x),
-        Metric::Cosine => {
-            let denom = f64::from(x_norm) * f64::from(q_norm);
-            if denom == 0.0 {
-                1.0
-            } else {
-                (1.0 - f64::from((k.dot_f32)(q, x)) / denom) as f32
-            }
-        }
+        Metric::Dot | Metric::Cosine => raw_from_dot(metric, (k.dot_f32)(q, x), q_norm, x_norm),
         Metric::Hamming => f32::INFINITY,
+    }
+}
+
+/// The scan-form distance for the dot and cosine metrics from the dot product.
+#[inline]
+pub(super) fn raw_from_dot(metric: Metric, dot: f32, q_norm: f32, x_norm: f32) -> f32 {
+    if metric == Metric::Dot {
+        return -dot;
+    }
+    let denom = f64::from(x_norm) * f64::from(q_norm);
+    if denom == 0.0 {
+        1.0
+    } else {
+        (1.0 - f64::from(dot) / denom) as f32
     }
 }
 
