@@ -382,11 +382,13 @@ def measure_quiver(
         per_vector,
         cache_B_per_vector=round(cached, 1),
     )
-    # The SQL 'nprobe=N' command is per connection's table; search takes it per call.
+    # The SQL 'nprobe=N' command is per connection's table; search takes it (and the
+    # oversample) per call.
     knobs: Dict[str, Any] = {}
     for word in setting.split():
-        if word.startswith("nprobe="):
-            knobs["nprobe"] = int(word.split("=", 1)[1])
+        if word.startswith(("nprobe=", "oversample=")):
+            name, value = word.split("=", 1)
+            knobs[name] = int(value)
     (ids, _), secs = fastest(lambda: sqlite_quiver.search(conn, table, Q, k=K, **knobs))
     record(label, setting, "batch", recall(ids - 1, truth), len(Q) / secs, build, per_vector)
 
@@ -419,6 +421,15 @@ def index_configs(n: int) -> List[Tuple[str, str, List[Tuple[str, Optional[str]]
             [
                 (f"nlist={nlist} nprobe={p}", f"nprobe={p}")
                 for p in (1, 2, 4, 8, 16, 32, 64, 128, 256)
+                if p <= nlist
+            ],
+        ),
+        (
+            "quiver ivf int8",
+            f" indexed by ivf(nlist={nlist}, nprobe=8, quantizer=int8, oversample=4)",
+            [
+                (f"nlist={nlist} nprobe={p} oversample=4", f"nprobe={p}")
+                for p in (8, 16, 32, 64, 128, 256)
                 if p <= nlist
             ],
         ),

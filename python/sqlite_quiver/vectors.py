@@ -155,8 +155,9 @@ def search(
     ``column``: the vector column (default: the first). ``filters``: ``name=value``
     (equality) or ``name=[v1, v2]`` (IN) on partition keys, metadata or the primary
     key, applied before the top-k. ``oversample``: on a column with
-    ``indexed by rescore(...)``, the candidates kept per result row before the exact
-    rescoring, for this call (default: the column's; ignored on other columns).
+    ``indexed by rescore(...)`` or ``indexed by ivf(quantizer=int8|binary, ...)``, the
+    candidates kept per result row before the exact rescoring, for this call (default:
+    the column's; ignored on other columns).
     ``nprobe``: on a column with ``indexed by ivf(...)``, the lists each query probes,
     for this call (default: the column's; more are probed when fewer than ``k`` rows
     pass the filters; ignored on other columns). A filter on a column named

@@ -8,7 +8,8 @@
 //!   farthest from its centroid, which can only lower the inertia. The
 //!   spherical variant keeps centroids at unit norm (cosine / angular data).
 //! * [`assign`]: the nearest centroid of every vector (an IVF list number).
-//! * [`nearest_lists`]: the `nprobe` lists a query should probe.
+//! * [`nearest_lists`]: the `nprobe` lists a query should probe; a caller that
+//!   probes many times keeps the [`CentroidPanels`] and ranks by their scores.
 //!
 //! Everything is deterministic for a given seed, whatever the thread count:
 //! threads split the assignment by points, and the centroid sums are added
@@ -17,6 +18,7 @@
 mod assign;
 mod config;
 mod error;
+mod panels;
 mod rng;
 mod seed;
 
@@ -25,6 +27,7 @@ mod tests;
 
 pub use config::{KMeansConfig, Seeding};
 pub use error::KMeansError;
+pub use panels::CentroidPanels;
 
 use assign::Assignment;
 
@@ -100,7 +103,17 @@ pub fn nearest_lists(
     if nprobe == 0 || nprobe > nlist {
         return Err(KMeansError::NprobeOutOfRange { nprobe, nlist });
     }
-    Ok(assign::nearest_n(best(), query, centroids, dims, nprobe))
+    let kern = best();
+    let mut scores = Vec::new();
+    CentroidPanels::new(kern, centroids, dims).scores(kern, query, &mut scores);
+    let mut ranked: Vec<(f32, u32)> = scores.into_iter().zip(0..).collect();
+    let order = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    if nprobe < ranked.len() {
+        ranked.select_nth_unstable_by(nprobe - 1, order);
+        ranked.truncate(nprobe);
+    }
+    ranked.sort_unstable_by(order);
+    Ok(ranked.into_iter().map(|(_, c)| c).collect())
 }
 
 /// [`assign`] on the given kernel table.
@@ -119,8 +132,8 @@ pub(crate) fn assign_with(
     check_finite("vectors", vectors, dims)?;
     check_finite("centroids", centroids, dims)?;
     let mut found = Assignment::new(n);
-    let cnorms = assign::squared_norms(kern, centroids, dims);
-    assign::nearest_all(kern, vectors, centroids, &cnorms, dims, threads, &mut found);
+    let panels = CentroidPanels::new(kern, centroids, dims);
+    assign::nearest_all(kern, vectors, centroids, &panels, threads, &mut found);
     Ok(found.labels)
 }
 
@@ -162,13 +175,12 @@ pub(crate) fn train_with(
     let mut found = Assignment::new(n);
     let mut history = Vec::with_capacity(max_iter);
     for iter in 0..max_iter {
-        let cnorms = assign::squared_norms(kern, &centroids, dims);
+        let panels = CentroidPanels::new(kern, &centroids, dims);
         assign::nearest_all(
             kern,
             points,
             &centroids,
-            &cnorms,
-            dims,
+            &panels,
             config.threads,
             &mut found,
         );

@@ -125,6 +125,48 @@ pub fn dot_i8_code_kernels() -> Vec<(&'static str, DotI8)> {
     v
 }
 
+/// `out[r] = q · rows[r]` for int8 codes stored back to back (`q.len()` bytes each,
+/// at most [`crate::MAX_DIMENSIONS`]), exact; `out` is cut to the rows present.
+pub type DotI8Rows = fn(q: &[i8], rows: &[i8], out: &mut [i32]);
+
+/// The [`DotI8Rows`] kernel for this CPU: AVX-512 VNNI where available (one masked
+/// load and `vpdpbusd` per 64 bytes of a row, no call per row), else a loop over
+/// the dispatched `dot_i8`. Chosen once per process.
+pub fn dot_i8_rows() -> DotI8Rows {
+    use std::sync::OnceLock;
+    static CHOSEN: OnceLock<DotI8Rows> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = vnni::detected_rows() {
+            return f;
+        }
+        dot_i8_rows_pairwise
+    })
+}
+
+/// The [`DotI8Rows`] kernels this CPU can run, with names: the reference first.
+pub fn dot_i8_rows_kernels() -> Vec<(&'static str, DotI8Rows)> {
+    let mut v: Vec<(&'static str, DotI8Rows)> = vec![("pairwise", dot_i8_rows_pairwise)];
+    #[cfg(target_arch = "x86_64")]
+    if let Some(f) = vnni::detected_rows() {
+        v.push(("avx512vnni", f));
+    }
+    v
+}
+
+/// [`DotI8Rows`] one pair at a time with the dispatched `dot_i8`.
+fn dot_i8_rows_pairwise(q: &[i8], rows: &[i8], out: &mut [i32]) {
+    if q.is_empty() {
+        out.fill(0);
+        return;
+    }
+    let dot = crate::dispatch::best().dot_i8;
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len())) {
+        // |q·x| <= 16384 * MAX_DIMENSIONS = 2^30 fits an i32.
+        *o = dot(q, row) as i32;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod vnni {
     use std::arch::x86_64::*;
@@ -140,6 +182,61 @@ mod vnni {
     fn dot(a: &[i8], b: &[i8]) -> i64 {
         // SAFETY: `dot` is handed out by `detected` only after the features were seen.
         unsafe { dot_vnni(a, b) }
+    }
+
+    /// The row kernel, if this CPU runs it.
+    pub(super) fn detected_rows() -> Option<super::DotI8Rows> {
+        detected().map(|_| rows as super::DotI8Rows)
+    }
+
+    fn rows(q: &[i8], rows: &[i8], out: &mut [i32]) {
+        if q.len() > crate::MAX_DIMENSIONS {
+            return super::dot_i8_rows_pairwise(q, rows, out);
+        }
+        // SAFETY: handed out by `detected_rows` only after the features were seen.
+        unsafe { rows_vnni(q, rows, out) }
+    }
+
+    /// As `dot_vnni`, but with the query as the unsigned side, `q·x = (q+128)·x -
+    /// 128·Σx` (`Σx` from a second `vpdpbusd` against ones), both folded lane-wise
+    /// before one horizontal sum per row. Each row's bytes are read by 64-byte
+    /// loads, the last one masked; a lane gains at most 4·255·128 per load, so
+    /// MAX_DIMENSIONS bytes (1,024 loads) stay far below i32 overflow.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn rows_vnni(q: &[i8], rows: &[i8], out: &mut [i32]) {
+        let d = q.len();
+        if d == 0 {
+            out.fill(0);
+            return;
+        }
+        let flip = _mm512_set1_epi8(i8::MIN);
+        let ones = _mm512_set1_epi8(1);
+        let chunks = d.div_ceil(64);
+        let last_mask: __mmask64 = if d.is_multiple_of(64) {
+            u64::MAX
+        } else {
+            (1u64 << (d % 64)) - 1
+        };
+        let mask = |c: usize| if c + 1 == chunks { last_mask } else { u64::MAX };
+        for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
+            let mut acc = _mm512_setzero_si512();
+            let mut sum = _mm512_setzero_si512();
+            for c in 0..chunks {
+                let m = mask(c);
+                // SAFETY: the mask covers bytes `64c..min(64c + 64, d)` of `q` and of
+                // `row`, both `d` long; masked-out lanes are not read.
+                let (qc, x) = unsafe {
+                    (
+                        _mm512_maskz_loadu_epi8(m, q.as_ptr().add(64 * c)),
+                        _mm512_maskz_loadu_epi8(m, row.as_ptr().add(64 * c)),
+                    )
+                };
+                // Masked-out bytes are 0 in `x`: they add nothing to either sum.
+                acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(qc, flip), x);
+                sum = _mm512_dpbusd_epi32(sum, ones, x);
+            }
+            *o = _mm512_reduce_add_epi32(_mm512_sub_epi32(acc, _mm512_slli_epi32::<7>(sum)));
+        }
     }
 
     /// `vpdpbusd` multiplies unsigned by signed bytes: with `a + 128` (the sign bit
@@ -172,12 +269,24 @@ mod vnni {
             total += i64::from(_mm512_reduce_add_epi32(acc))
                 - 128 * i64::from(_mm512_reduce_add_epi32(sum));
         }
-        let tail: i64 = a_tail
-            .iter()
-            .zip(b_tail)
-            .map(|(&x, &y)| i64::from(x) * i64::from(y))
-            .sum();
-        total + tail
+        if a_tail.is_empty() {
+            return total;
+        }
+        // The last `n % 64` bytes by one masked load each (short codes, like 50-d
+        // ones, are all tail): masked-out bytes are 0 on both sides and add nothing.
+        let mask: __mmask64 = (1u64 << a_tail.len()) - 1;
+        // SAFETY: the mask covers `a_tail.len()` bytes, all readable in both tails
+        // (same length); masked-out lanes are not read.
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_epi8(mask, a_tail.as_ptr()),
+                _mm512_maskz_loadu_epi8(mask, b_tail.as_ptr()),
+            )
+        };
+        let acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(x, flip), y);
+        let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, y);
+        total + i64::from(_mm512_reduce_add_epi32(acc))
+            - 128 * i64::from(_mm512_reduce_add_epi32(sum))
     }
 }
 
@@ -185,16 +294,57 @@ mod vnni {
 mod kernel_tests {
     use super::*;
 
-    #[test]
-    fn every_code_dot_kernel_matches_scalar() {
-        let mut seed = 99u64;
-        let mut next = || {
+    /// Pseudo-random int8 values (an LCG's high byte) from `seed`.
+    fn bytes(mut seed: u64) -> impl FnMut() -> i8 {
+        move || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 56) as u8 as i8
-        };
-        for n in [0usize, 1, 63, 64, 65, 768, 1000, 300_000] {
+        }
+    }
+
+    #[test]
+    fn every_row_kernel_matches_one_dot_per_row() {
+        let mut next = bytes(7);
+        for d in [1usize, 8, 50, 63, 64, 65, 128, 300, 768] {
+            for n in [0usize, 1, 5, 33] {
+                let q: Vec<i8> = (0..d).map(|_| next()).collect();
+                let rows: Vec<i8> = (0..n * d).map(|_| next()).collect();
+                let want: Vec<i32> = rows
+                    .chunks_exact(d)
+                    .map(|r| {
+                        q.iter()
+                            .zip(r)
+                            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                            .sum()
+                    })
+                    .collect();
+                for (name, f) in dot_i8_rows_kernels() {
+                    let mut out = vec![i32::MIN; n];
+                    f(&q, &rows, &mut out);
+                    assert_eq!(out, want, "{name} d={d} n={n}");
+                }
+                // Extremes: the largest products, and a ragged tail row ignored.
+                let lo = vec![i8::MIN; d];
+                let mut rows_lo = vec![i8::MIN; 2 * d];
+                rows_lo.push(5);
+                for (name, f) in dot_i8_rows_kernels() {
+                    let mut out = vec![0; 3];
+                    f(&lo, &rows_lo, &mut out);
+                    assert_eq!(out[..2], [16384 * d as i32; 2], "{name} d={d}");
+                    if d > 1 {
+                        assert_eq!(out[2], 0, "{name}: a partial row is no row");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_code_dot_kernel_matches_scalar() {
+        let mut next = bytes(99);
+        for n in [0usize, 1, 8, 50, 63, 64, 65, 127, 768, 1000, 300_000] {
             let a: Vec<i8> = (0..n).map(|_| next()).collect();
             let b: Vec<i8> = (0..n).map(|_| next()).collect();
             let want: i64 = a

@@ -1,66 +1,18 @@
 //! Nearest-centroid search for many vectors at once: a block of points against
-//! a cache-sized block of centroids, transposed once into a panel, through the
-//! outer-product kernel `dot_panel_f32`, ranked by the norm trick
-//! `||c||² - 2 x·c` (the point's own norm is the same for every centroid).
+//! each block of [`CentroidPanels`] through the outer-product kernel
+//! `dot_panel_f32`, ranked by the norm trick `||c||² - 2 x·c`.
 //! The chosen centroid's distance is then computed exactly with
 //! `l2_squared_f32`, so the inertia does not carry the trick's rounding.
 
 use std::ops::Range;
 
+use super::panels::CentroidPanels;
 use crate::kernels::Kernels;
-use crate::PANEL_COLS;
 
 /// Points per block: their dot products with one centroid block stay in L1.
 const POINT_BLOCK: usize = 64;
 /// At most this many threads, whatever the caller asks for.
 pub(crate) const MAX_THREADS: usize = 64;
-
-/// Centroids per block: about 128 KiB of them, a whole number of panel tiles.
-fn centroid_block(dims: usize) -> usize {
-    ((128 * 1024) / (dims.max(1) * 4) / PANEL_COLS).clamp(1, 16) * PANEL_COLS
-}
-
-/// The centroids transposed into blocks for `dot_panel_f32`: block `b` holds
-/// centroids `b * width ..` as `dims` rows of `width` floats (the last one zero
-/// padded), so a block of points meets them as an outer product with no
-/// horizontal sums (dimensions like 50 waste most of a pairwise dot kernel).
-struct Panels {
-    width: usize,
-    dims: usize,
-    data: Vec<f32>,
-}
-
-impl Panels {
-    fn new(centroids: &[f32], dims: usize) -> Self {
-        let width = centroid_block(dims);
-        let k = centroids.len() / dims.max(1);
-        let mut data = vec![0f32; k.div_ceil(width) * dims * width];
-        for (c, x) in centroids.chunks_exact(dims.max(1)).enumerate() {
-            let block = &mut data[(c / width) * dims * width..];
-            for (d, &v) in x.iter().enumerate() {
-                block[d * width + c % width] = v;
-            }
-        }
-        Self { width, dims, data }
-    }
-
-    fn blocks(&self) -> usize {
-        self.data.len() / (self.dims * self.width).max(1)
-    }
-
-    fn block(&self, b: usize) -> &[f32] {
-        let size = self.dims * self.width;
-        &self.data[b * size..(b + 1) * size]
-    }
-}
-
-/// `||c||²` for every centroid.
-pub(crate) fn squared_norms(kern: &Kernels, centroids: &[f32], dims: usize) -> Vec<f32> {
-    centroids
-        .chunks_exact(dims)
-        .map(|c| (kern.dot_f32)(c, c))
-        .collect()
-}
 
 /// The threads worth starting for `items` units of work: at least one, at
 /// most the request, the machine's cores and [`MAX_THREADS`], and no more
@@ -152,23 +104,22 @@ impl Best {
     }
 }
 
-/// Fills `into` for every point, on up to `threads` threads. `cnorms` are the
-/// centroids' squared norms. Ties go to the lower centroid index.
+/// Fills `into` for every point, on up to `threads` threads. `panels` hold
+/// `centroids`. Ties go to the lower centroid index.
 pub(crate) fn nearest_all(
     kern: &Kernels,
     points: &[f32],
     centroids: &[f32],
-    cnorms: &[f32],
-    dims: usize,
+    panels: &CentroidPanels,
     threads: usize,
     into: &mut Assignment,
 ) {
+    let dims = panels.dims();
     let (labels, dists) = (&mut into.labels[..], &mut into.dists[..]);
     let n = labels.len().min(dists.len()).min(points.len() / dims);
     let threads = thread_count(threads, n, 4 * POINT_BLOCK);
-    let panels = &Panels::new(centroids, dims);
     if threads <= 1 {
-        nearest_range(kern, points, centroids, panels, cnorms, labels, dists);
+        nearest_range(kern, points, centroids, panels, labels, dists);
         return;
     }
     std::thread::scope(|scope| {
@@ -180,7 +131,7 @@ pub(crate) fn nearest_all(
             labels = rest_l;
             dists = rest_d;
             let pts = &points[range.start * dims..range.end * dims];
-            scope.spawn(move || nearest_range(kern, pts, centroids, panels, cnorms, l, d));
+            scope.spawn(move || nearest_range(kern, pts, centroids, panels, l, d));
         }
     });
 }
@@ -190,15 +141,11 @@ fn nearest_range(
     kern: &Kernels,
     points: &[f32],
     centroids: &[f32],
-    panels: &Panels,
-    cnorms: &[f32],
+    panels: &CentroidPanels,
     labels: &mut [u32],
     dists: &mut [f32],
 ) {
-    let (dims, cb) = (panels.dims, panels.width);
-    // Centroid norms padded like the panels (+inf: a padding column never wins).
-    let mut norms = vec![f32::INFINITY; panels.data.len() / dims.max(1)];
-    norms[..cnorms.len()].copy_from_slice(cnorms);
+    let (dims, cb) = (panels.dims(), panels.width());
     let mut out = vec![0f32; POINT_BLOCK * cb];
     let mut best = [Best::EMPTY; POINT_BLOCK];
     let blocks = points
@@ -213,7 +160,7 @@ fn nearest_range(
             let out = &mut out[..np * cb];
             (kern.dot_panel_f32)(&pblock[..np * dims], panels.block(bi), dims, out);
             for (row, b) in out.chunks_exact(cb).zip(&mut best[..np]) {
-                b.scan(row, &norms[first..first + cb], first as u32);
+                b.scan(row, panels.block_norms(bi), first as u32);
             }
         }
         let best = best.map(|b| (0.0, b.winner()));
@@ -230,34 +177,6 @@ fn nearest_range(
             );
         }
     }
-}
-
-/// The `nprobe` centroids nearest to `query`, nearest first (ties by index).
-pub(crate) fn nearest_n(
-    kern: &Kernels,
-    query: &[f32],
-    centroids: &[f32],
-    dims: usize,
-    nprobe: usize,
-) -> Vec<u32> {
-    let nlist = centroids.len() / dims;
-    let mut dots = vec![0f32; nlist];
-    (kern.dot_block_f32)(query, centroids, dims, &mut dots);
-    let cnorms = squared_norms(kern, centroids, dims);
-    let mut scored: Vec<(f32, u32)> = dots
-        .iter()
-        .zip(&cnorms)
-        .enumerate()
-        .map(|(c, (&dot, &norm))| (norm - 2.0 * dot, c as u32))
-        .collect();
-    let order = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    let nprobe = nprobe.min(scored.len());
-    if nprobe < scored.len() && nprobe > 0 {
-        scored.select_nth_unstable_by(nprobe - 1, order);
-        scored.truncate(nprobe);
-    }
-    scored.sort_unstable_by(order);
-    scored.into_iter().take(nprobe).map(|(_, c)| c).collect()
 }
 
 #[cfg(test)]

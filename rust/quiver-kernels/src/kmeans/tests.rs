@@ -266,6 +266,39 @@ fn nearest_lists_ranks_like_brute_force() {
 }
 
 #[test]
+fn panel_scores_are_squared_distances_less_the_query_norm() {
+    // 200 dimensions make blocks of 160 columns: 400 centroids span three
+    // blocks, the last one padded.
+    for (dims, k) in [(200, 400), (50, 7), (3, 1)] {
+        let (centroids, _) = mixture(31, dims, &[k], 1.0, 1.0);
+        let (queries, _) = mixture(32, dims, &[5], 1.0, 1.0);
+        let scalar = dispatch::scalar();
+        for kern in dispatch::available() {
+            let panels = CentroidPanels::new(kern, &centroids, dims);
+            assert_eq!(panels.len(), k);
+            let mut scores = vec![f32::NAN; 3];
+            for q in queries.chunks_exact(dims) {
+                panels.scores(kern, q, &mut scores);
+                assert_eq!(scores.len(), k, "{}", kern.name);
+                let qn = (scalar.dot_f32)(q, q);
+                for (c, &s) in scores.iter().enumerate() {
+                    let want = (scalar.l2_squared_f32)(q, &centroids[c * dims..][..dims]);
+                    assert!(
+                        (s + qn - want).abs() <= 1e-3 * want.max(qn).max(1.0),
+                        "{} dims {dims} centroid {c}: {} vs {want}",
+                        kern.name,
+                        s + qn
+                    );
+                }
+            }
+            // A query of the wrong length scores nothing.
+            panels.scores(kern, &queries[..dims - 1], &mut scores);
+            assert!(scores.is_empty());
+        }
+    }
+}
+
+#[test]
 fn progress_runs_from_seeding_to_done() {
     let dims = 4;
     let (points, _) = mixture(1, dims, &[100; 3], 3.0, 1.0);

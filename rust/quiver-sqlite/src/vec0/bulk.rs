@@ -474,7 +474,7 @@ pub fn run_search(p: &PreparedSearch) -> SearchResult {
                 &p.queries,
                 p.k,
                 &p.filters,
-                p.nprobe,
+                (p.nprobe, p.oversample),
             )
             .or_else(|| {
                 rescore::knn_batch(

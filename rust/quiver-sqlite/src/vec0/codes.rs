@@ -1,8 +1,10 @@
-//! The quantized codes of one `indexed by rescore(...)` column, held in the table's
-//! cache entry beside the float vectors and kept in step with them: every path that
+//! Quantized codes of float vectors, by position. The codes of one
+//! `indexed by rescore(...)` column are held in the table's cache entry beside the
+//! float vectors (position = slot) and kept in step with them: every path that
 //! stores a float vector in the cache (loads and every write applied to a cached
 //! entry) encodes it here too, so codes follow INSERT, UPDATE, DELETE, ROLLBACK and
-//! savepoints exactly as the cached floats do.
+//! savepoints exactly as the cached floats do. A quantized ivf list holds its
+//! members' codes the same way (position = place in the list).
 
 use quiver_kernels::quant::{bit_code_bytes, quantize_bit, quantize_int8};
 
@@ -69,6 +71,16 @@ impl Codes {
         }
         for (i, x) in xs.chunks_exact(self.dims).enumerate() {
             self.encode(first + i, x);
+        }
+    }
+
+    /// Copies the code of slot `from` onto slot `to`.
+    pub fn copy_slot(&mut self, from: usize, to: usize) {
+        let b = self.code_bytes;
+        self.data.copy_within(from * b..(from + 1) * b, to * b);
+        if self.spec.quantizer == Quantizer::Int8 {
+            self.scale[to] = self.scale[from];
+            self.norm[to] = self.norm[from];
         }
     }
 

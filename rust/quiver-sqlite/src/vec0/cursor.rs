@@ -258,7 +258,7 @@ unsafe fn filter(
     // A rescore index answers every query the same way, the first included (so a
     // query's rows do not depend on whether it filled the cache); without one, a query
     // that read the chunks has its exact answer already, else the cache is scanned.
-    c.hits = if let Some(hits) = ivf::knn(&data, &req, t.nprobe.get()) {
+    c.hits = if let Some(hits) = ivf::knn(&data, &req, t.nprobe.get(), t.oversample.get()) {
         // Likewise an ivf index: every query probes the lists.
         hits
     } else if let Some(hits) = rescore::knn(&data, &req, t.oversample.get()) {

@@ -58,14 +58,18 @@ pub const DEFAULT_NPROBE: usize = 10;
 /// sqlite-vec's largest nlist.
 pub const MAX_NLIST: usize = 65536;
 
-/// `indexed by ivf(nlist=..., nprobe=..., quantizer=none, oversample=...)`.
+/// `indexed by ivf(nlist=..., nprobe=..., quantizer=none|int8|binary, oversample=...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ivf {
     pub nlist: usize,
     /// Lists a query probes unless the connection or the query says otherwise.
     pub nprobe: usize,
-    /// Accepted for sqlite-vec compatibility; only meaningful with a quantizer, and
-    /// only `quantizer=none` is supported.
+    /// How the lists hold their members' vectors: `None` as packed float32 copies
+    /// (exact distances), else as codes scanned for a shortlist that is rescored
+    /// exactly.
+    pub quantizer: Option<Quantizer>,
+    /// With a quantizer, candidates kept per result row before the exact rescoring
+    /// (sqlite-vec's default 1); without one it changes nothing.
     pub oversample: usize,
 }
 
@@ -118,7 +122,7 @@ pub fn parse_index(
     };
     match kind.as_str() {
         "rescore" => {}
-        "ivf" => return parse_ivf(name, params, float32).map(IndexSpec::Ivf),
+        "ivf" => return parse_ivf(name, params, float32, dims).map(IndexSpec::Ivf),
         "diskann" => {
             return Err(format!(
                 "vec0: column '{name}': 'indexed by {kind}' is not supported by sqlite-quiver; \
@@ -202,7 +206,7 @@ pub fn parse_index(
 }
 
 /// The options of `ivf(...)`.
-fn parse_ivf(name: &str, params: &str, float32: bool) -> Result<Ivf, String> {
+fn parse_ivf(name: &str, params: &str, float32: bool, dims: usize) -> Result<Ivf, String> {
     if !float32 {
         return Err(format!(
             "vec0: column '{name}': ivf indexes are only supported on float32 columns \
@@ -212,6 +216,7 @@ fn parse_ivf(name: &str, params: &str, float32: bool) -> Result<Ivf, String> {
     let mut nlist = DEFAULT_NLIST;
     let mut nprobe = None;
     let mut oversample = 1;
+    let mut quantizer = None;
     for param in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((key, value)) = param.split_once('=') else {
             return Err(format!(
@@ -236,22 +241,19 @@ fn parse_ivf(name: &str, params: &str, float32: bool) -> Result<Ivf, String> {
             "nlist" => nlist = number("nlist", 1, MAX_NLIST)?,
             "nprobe" => nprobe = Some(number("nprobe", 1, MAX_NLIST)?),
             "oversample" => oversample = number("oversample", 1, MAX_OVERSAMPLE)?,
-            "quantizer" => match value.to_ascii_lowercase().as_str() {
-                "none" => {}
-                q @ ("binary" | "bit" | "int8") => {
-                    return Err(format!(
-                        "vec0: column '{name}': ivf: quantizer={q} is not supported yet; use \
-                         quantizer=none (or 'indexed by rescore(quantizer={q})' for a \
-                         quantized scan)"
-                    ))
+            "quantizer" => {
+                quantizer = match value.to_ascii_lowercase().as_str() {
+                    "none" => None,
+                    "binary" | "bit" => Some(Quantizer::Bit),
+                    "int8" => Some(Quantizer::Int8),
+                    other => {
+                        return Err(format!(
+                            "vec0: column '{name}': ivf: unknown quantizer '{other}' \
+                             (expected none, int8 or binary)"
+                        ))
+                    }
                 }
-                other => {
-                    return Err(format!(
-                        "vec0: column '{name}': ivf: unknown quantizer '{other}' (expected \
-                         none)"
-                    ))
-                }
-            },
+            }
             other => {
                 return Err(format!(
                     "vec0: column '{name}': ivf: unknown option '{other}' (expected nlist, \
@@ -269,9 +271,16 @@ fn parse_ivf(name: &str, params: &str, float32: bool) -> Result<Ivf, String> {
         Some(p) => p,
         None => DEFAULT_NPROBE.min(nlist),
     };
+    if quantizer == Some(Quantizer::Bit) && !dims.is_multiple_of(8) {
+        return Err(format!(
+            "vec0: column '{name}': ivf(quantizer=binary) needs a multiple of 8 \
+             dimensions, got {dims}"
+        ));
+    }
     Ok(Ivf {
         nlist,
         nprobe,
+        quantizer,
         oversample,
     })
 }
@@ -319,6 +328,24 @@ mod tests {
                 ..
             })
         ));
+        let r = parse_index("e", "ivf(quantizer=int8, oversample=4)", true, 8).unwrap();
+        assert!(matches!(
+            r,
+            IndexSpec::Ivf(Ivf {
+                quantizer: Some(Quantizer::Int8),
+                oversample: 4,
+                ..
+            })
+        ));
+        let r = parse_index("e", "ivf(quantizer=binary)", true, 16).unwrap();
+        assert!(matches!(
+            r,
+            IndexSpec::Ivf(Ivf {
+                quantizer: Some(Quantizer::Bit),
+                oversample: 1,
+                ..
+            })
+        ));
         let r = parse_index("e", "ivf(nlist=4)", true, 8).unwrap();
         assert!(matches!(
             r,
@@ -353,7 +380,7 @@ mod tests {
             ("ivf(nlist=0)", true, 8, "nlist must be"),
             ("ivf(nlist=4, nprobe=5)", true, 8, "must not exceed nlist"),
             ("ivf(quantizer=pq)", true, 8, "unknown quantizer"),
-            ("ivf(quantizer=binary)", true, 8, "not supported yet"),
+            ("ivf(quantizer=binary)", true, 12, "multiple of 8"),
             ("ivf(foo=1)", true, 8, "unknown option"),
             ("ivf(nlist=4)", false, 8, "float32"),
             (

@@ -19,6 +19,10 @@
 //! pass or every list was probed, so a query returns `k` rows whenever `k` rows match;
 //! `nprobe = nlist` is the exact scan's answer. An untrained index is an exact scan.
 //!
+//! With `quantizer=int8|binary` the lists hold their members' codes (see `codes`)
+//! instead of float copies: a probe scores codes into a `k * oversample` shortlist,
+//! rescored exactly from the cached float vectors at the end.
+//!
 //! Lists are assigned by squared Euclidean distance to the centroids (vectors and
 //! centroids normalized first for cosine columns, where training is spherical).
 use std::collections::HashMap;
@@ -33,6 +37,7 @@ use super::ivf_data::Centroids;
 use super::ivf_data::{floats, normalized, IvfData, List, Lists, UNASSIGNED};
 use super::knn::{self, Filter, Hit, KnnRequest, QueryVector, TopK};
 use super::progress;
+use super::rescore::{self, CodeScorer};
 use super::shadow::{new_token, Shadow};
 use super::storage::Tokens;
 use crate::sqlite::error::sql_error;
@@ -398,8 +403,14 @@ fn set_centroid(
 
 /// The KNN of `req` through the ivf index of its column, or `None` when the column has
 /// none, it is not trained, or the query is not float32 (the caller scans exactly).
-/// `nprobe` overrides the column's for this query.
-pub fn knn(data: &TableData, req: &KnnRequest<'_>, nprobe: Option<usize>) -> Option<Vec<Hit>> {
+/// `nprobe` (and, on a quantized index, `oversample`) override the column's for this
+/// query.
+pub fn knn(
+    data: &TableData,
+    req: &KnnRequest<'_>,
+    nprobe: Option<usize>,
+    oversample: Option<usize>,
+) -> Option<Vec<Hit>> {
     let ivf = data.ivf.get(req.vector_column)?.as_ref()?;
     let QueryVector::Float32(q) = req.query else {
         return None;
@@ -410,7 +421,7 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>, nprobe: Option<usize>) -> Opt
     if req.k == 0 || data.n_slots == 0 {
         return Some(Vec::new());
     }
-    Some(search_one(data, ivf, req, q, nprobe))
+    Some(search_one(data, ivf, req, q, (nprobe, oversample)))
 }
 
 /// The column's float32 vectors and norms (cosine), `None` when not in memory.
@@ -429,6 +440,13 @@ fn lists_of<'a>(data: &TableData, ivf: &'a IvfData, column: usize) -> Option<&'a
     Some(ivf.lists(&data.live, vectors, norms, pack))
 }
 
+/// Whether `slot` holds a row (the lists hold live slots only; checked anyway, so a
+/// stale entry can never surface) that passes every filter of `req`.
+#[inline]
+fn passes(data: &TableData, req: &KnnRequest<'_>, slot: usize) -> bool {
+    data.live[slot] && req.filters.iter().all(|f| f.accepts(data, slot))
+}
+
 /// Pushes the members of `list` that are live and pass every filter and bound.
 fn scan_list(
     data: &TableData,
@@ -444,9 +462,6 @@ fn scan_list(
     let packed = list.vectors.len() == list.slots.len() * d;
     for (i, &s) in list.slots.iter().enumerate() {
         let slot = s as usize;
-        if !data.live[slot] || !req.filters.iter().all(|f| f.accepts(data, slot)) {
-            continue;
-        }
         let (x, x_norm) = if packed {
             let norm = list.norms.get(i).copied().unwrap_or(0.0);
             (&list.vectors[i * d..(i + 1) * d], norm)
@@ -455,7 +470,8 @@ fn scan_list(
             (&vectors[slot * d..(slot + 1) * d], norm)
         };
         let raw = knn::raw_f32(kernels, metric, q, q_norm, x, x_norm);
-        if !top.would_keep(raw) {
+        // The row's flags (a random read) only for rows that would make the top-k.
+        if !top.would_keep(raw) || !passes(data, req, slot) {
             continue;
         }
         if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(knn::finalize(metric, raw))) {
@@ -469,12 +485,43 @@ fn scan_list(
     }
 }
 
+/// Pushes the members of quantized `list` that are live and pass every filter, by
+/// their code distance (bounds are applied after the exact rescoring).
+fn scan_list_codes(
+    data: &TableData,
+    req: &KnnRequest<'_>,
+    scorer: &CodeScorer,
+    list: &List,
+    top: &mut TopK,
+    (estimates, dots): &mut (Vec<f32>, Vec<i32>),
+) {
+    let Some(codes) = &list.codes else {
+        return;
+    };
+    scorer.estimate_all(codes, list.len(), estimates, dots);
+    for (&estimate, &s) in estimates.iter().zip(&list.slots) {
+        // The codes are read in order; the row's flags (a random read) only for
+        // candidates that would make the shortlist.
+        let slot = s as usize;
+        if !top.would_keep(estimate) || !passes(data, req, slot) {
+            continue;
+        }
+        top.push(Hit {
+            distance: estimate,
+            rowid: data.rowids[slot],
+            slot: s,
+        });
+    }
+}
+
+/// One query: the unassigned rows and the nearest lists, more lists while fewer than
+/// `k` rows passed. `(nprobe, oversample)` override the column's.
 fn search_one(
     data: &TableData,
     ivf: &IvfData,
     req: &KnnRequest<'_>,
     q: &[f32],
-    nprobe: Option<usize>,
+    (nprobe, oversample): (Option<usize>, Option<usize>),
 ) -> Vec<Hit> {
     let (Some(lists), Some(table)) = (
         lists_of(data, ivf, req.vector_column),
@@ -486,27 +533,37 @@ fn search_one(
     let m = ranking.len();
     let mut probe = nprobe.unwrap_or(ivf.spec.nprobe).clamp(1, m.max(1));
     let q_norm = quiver_kernels::distance::norm_f32(q);
-    let mut top = TopK::new(req.k.max(1));
-    scan_list(data, req, (q, q_norm), table, lists.unassigned(), &mut top);
+    // A quantized index keeps a shortlist by code distance, rescored exactly at the end.
+    let quantized = ivf.spec.quantizer.map(|quantizer| {
+        let n = rescore::shortlist(req.k, ivf.spec.oversample, oversample);
+        (CodeScorer::new(quantizer, ivf.metric, q), n.max(1))
+    });
+    let mut scratch = (Vec::new(), Vec::new());
+    let mut scan = |list: &List, top: &mut TopK| match &quantized {
+        Some((scorer, _)) => scan_list_codes(data, req, scorer, list, top, &mut scratch),
+        None => scan_list(data, req, (q, q_norm), table, list, top),
+    };
+    let mut top = TopK::new(quantized.as_ref().map_or(req.k.max(1), |&(_, n)| n));
+    scan(lists.unassigned(), &mut top);
     let mut done = 0;
     loop {
         // Probe lists done..probe; the top-k runs over everything scanned so far.
         for p in ranking.nearest(probe).skip(done) {
-            scan_list(
-                data,
-                req,
-                (q, q_norm),
-                table,
-                lists.list(p as usize),
-                &mut top,
-            );
+            scan(lists.list(p as usize), &mut top);
         }
         done = probe;
         if top.len() >= req.k || probe >= m {
-            return knn::finish_hits(top, ivf.metric);
+            break;
         }
         probe = (probe * 2).min(m);
     }
+    let Some((_, shortlist)) = quantized else {
+        return knn::finish_hits(top, ivf.metric);
+    };
+    let candidates = top.finish();
+    // Complete when every list was probed and every passing row made the shortlist.
+    let complete = probe >= m && candidates.len() < shortlist;
+    rescore::rescore_shortlist(data, req, &candidates, complete)
 }
 
 /// Many queries through the ivf index (`None` without a trained one).
@@ -516,7 +573,7 @@ pub fn knn_batch(
     queries: &[QueryVector],
     k: usize,
     filters: &[Filter],
-    nprobe: Option<usize>,
+    (nprobe, oversample): (Option<usize>, Option<usize>),
 ) -> Option<Vec<Vec<Hit>>> {
     let ivf = data.ivf.get(vector_column)?.as_ref()?;
     if ivf.centroids.is_empty() {
@@ -542,7 +599,7 @@ pub fn knn_batch(
             filters,
             bounds: Default::default(),
         };
-        search_one(data, ivf, &req, qs[i], nprobe)
+        search_one(data, ivf, &req, qs[i], (nprobe, oversample))
     };
     let threads = knn::max_threads().min(queries.len()).max(1);
     if threads == 1 {
@@ -580,6 +637,8 @@ pub fn state_json(
                 "kind": "ivf",
                 "nlist": spec.nlist,
                 "nprobe": nprobe.unwrap_or(spec.nprobe),
+                "quantizer": spec.quantizer.map_or("none", |q| q.name()),
+                "oversample": spec.oversample,
                 "trained": false,
                 "rows": rows,
                 "rows_unassigned": rows,
@@ -615,6 +674,9 @@ pub fn state_json(
             "list_size_mean": mean,
             "memory_bytes": ivf.memory_bytes(),
             "lists_packed": lists.is_packed(),
+            "quantizer": spec.quantizer.map_or("none", |q| q.name()),
+            "oversample": spec.oversample,
+            "code_bytes_per_row": lists.code_bytes(),
             "streamed": false,
         })
         .to_string(),

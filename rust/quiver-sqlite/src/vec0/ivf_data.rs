@@ -5,12 +5,12 @@
 use std::sync::OnceLock;
 
 use quiver_kernels::dispatch;
-use quiver_kernels::kmeans;
-use quiver_kernels::PANEL_COLS;
+use quiver_kernels::kmeans::{self, CentroidPanels};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
 
-use super::index_spec::Ivf;
+use super::codes::Codes;
+use super::index_spec::{Ivf, Rescore};
 use super::shadow::Shadow;
 use crate::vec::metric::Metric;
 
@@ -24,34 +24,8 @@ pub struct Centroids {
     pub dims: usize,
     pub data: Vec<f32>,
     pub ids: Vec<u32>,
-    /// The centroids as a panel for ranking, built on first use.
-    panel: OnceLock<Panel>,
-}
-
-/// The centroids stored column-wise (`dims` rows of `width` floats, zero padded to
-/// a whole number of kernel tiles) with their squared norms (+inf in the padding):
-/// a query's distances to all of them are one `dot_panel_f32` call.
-#[derive(Clone)]
-struct Panel {
-    width: usize,
-    data: Vec<f32>,
-    norms: Vec<f32>,
-}
-
-impl Panel {
-    fn new(centroids: &[f32], dims: usize) -> Panel {
-        let m = centroids.len() / dims.max(1);
-        let width = m.div_ceil(PANEL_COLS) * PANEL_COLS;
-        let mut data = vec![0f32; dims * width];
-        let mut norms = vec![f32::INFINITY; width];
-        for (c, x) in centroids.chunks_exact(dims.max(1)).enumerate() {
-            for (d, &v) in x.iter().enumerate() {
-                data[d * width + c] = v;
-            }
-            norms[c] = quiver_kernels::distance::norm_f32(x).powi(2);
-        }
-        Panel { width, data, norms }
-    }
+    /// The centroids as panels for ranking, built on first use.
+    panels: OnceLock<CentroidPanels>,
 }
 
 /// The centroids in order of distance to one query, sorted only as far as a
@@ -129,15 +103,13 @@ impl Centroids {
         } else {
             q.to_vec()
         };
-        let panel = self.panel.get_or_init(|| Panel::new(&self.data, self.dims));
-        let mut dots = vec![0f32; panel.width];
-        (dispatch::best().dot_panel_f32)(&q, &panel.data, self.dims, &mut dots);
-        let scored = dots[..self.len()]
-            .iter()
-            .zip(&panel.norms)
-            .enumerate()
-            .map(|(p, (&dot, &norm))| (norm - 2.0 * dot, p as u32))
-            .collect();
+        let kern = dispatch::best();
+        let panels = self
+            .panels
+            .get_or_init(|| CentroidPanels::new(kern, &self.data, self.dims));
+        let mut scores = Vec::new();
+        panels.scores(kern, &q, &mut scores);
+        let scored = scores.into_iter().zip(0..).collect();
         Ranking { scored, sorted: 0 }
     }
 }
@@ -164,7 +136,8 @@ pub(super) fn floats(bytes: &[u8]) -> Vec<f32> {
 
 /// One inverted list: its member slots and a packed copy of their vectors (the
 /// IVF-Flat layout), so a probe reads one contiguous run instead of slots scattered
-/// over the table (random reads cost ~6x a sequential scan per vector).
+/// over the table (random reads cost ~6x a sequential scan per vector); or, on a
+/// quantized index, their codes in `slots` order.
 #[derive(Default)]
 pub struct List {
     pub slots: Vec<u32>,
@@ -173,6 +146,8 @@ pub struct List {
     pub vectors: Vec<f32>,
     /// Each member's norm (cosine columns only; empty otherwise).
     pub norms: Vec<f32>,
+    /// The members' codes (quantized indexes only).
+    pub codes: Option<Codes>,
 }
 
 impl List {
@@ -185,7 +160,12 @@ impl List {
     }
 
     fn bytes(&self) -> usize {
-        self.slots.capacity() * 4 + self.vectors.capacity() * 4 + self.norms.capacity() * 4 + 72
+        let codes = self.codes.as_ref().map_or(0, Codes::memory_bytes);
+        self.slots.capacity() * 4
+            + self.vectors.capacity() * 4
+            + self.norms.capacity() * 4
+            + codes
+            + 72
     }
 }
 
@@ -206,7 +186,7 @@ pub struct Lists {
     dims: usize,
     cosine: bool,
     /// Whether the lists hold packed copies of their vectors (else a probe reads
-    /// each member's vector from the table by slot).
+    /// each member's vector from the table by slot, or scans codes).
     packed: bool,
 }
 
@@ -224,6 +204,14 @@ impl Lists {
     /// Whether the lists hold packed copies of their members' vectors.
     pub fn is_packed(&self) -> bool {
         self.packed
+    }
+
+    /// Bytes of one member's code (0 unless quantized).
+    pub fn code_bytes(&self) -> usize {
+        self.lists
+            .first()
+            .and_then(|l| l.codes.as_ref())
+            .map_or(0, |c| c.code_bytes)
     }
 
     /// Members per centroid position.
@@ -249,6 +237,11 @@ impl Lists {
         }
         self.place[slot] = (li as u32, list.slots.len() as u32);
         list.slots.push(slot as u32);
+        if let Some(codes) = &mut list.codes {
+            let at = list.slots.len() - 1;
+            codes.resize(at + 1);
+            codes.encode(at, x);
+        }
         if self.packed {
             list.vectors.extend_from_slice(x);
             if self.cosine {
@@ -269,6 +262,12 @@ impl Lists {
         list.slots.swap_remove(at);
         if at != last {
             self.place[list.slots[at] as usize] = (li, at as u32);
+        }
+        if let Some(codes) = &mut list.codes {
+            if at != last {
+                codes.copy_slot(last, at);
+            }
+            codes.resize(last);
         }
         if self.packed {
             if at != last {
@@ -321,7 +320,8 @@ impl IvfData {
 
     /// The lists, built on first use from the live slots of `vectors` (the column's
     /// float32 vectors and, for cosine, norms), with packed copies of the vectors
-    /// when `pack` (the caller decides whether the memory is there).
+    /// when `pack` (the caller decides whether the memory is there) and the index is
+    /// not quantized (its lists hold codes instead).
     pub(super) fn lists(
         &self,
         live: &[bool],
@@ -338,15 +338,22 @@ impl IvfData {
                 }
             }
             let cosine = self.metric == Metric::Cosine;
+            let quantized = self.spec.quantizer.map(|quantizer| Rescore {
+                quantizer,
+                oversample: self.spec.oversample,
+            });
             let mut lists = Lists {
                 lists: (0..=self.centroids.len())
-                    .map(|_| List::default())
+                    .map(|_| List {
+                        codes: quantized.map(|q| Codes::new(q, dims, 0)),
+                        ..List::default()
+                    })
                     .collect(),
                 place: vec![NOWHERE; self.assign.len()],
                 position_of,
                 dims,
                 cosine,
-                packed: pack,
+                packed: pack && quantized.is_none(),
             };
             for (slot, &list) in self.assign.iter().enumerate() {
                 if !live.get(slot).copied().unwrap_or(false) {
@@ -371,9 +378,9 @@ impl IvfData {
         });
         let panel = self
             .centroids
-            .panel
+            .panels
             .get()
-            .map_or(0, |p| (p.data.capacity() + p.norms.capacity()) * 4);
+            .map_or(0, CentroidPanels::memory_bytes);
         self.assign.capacity() * 4
             + panel
             + self.centroids.data.capacity() * 4

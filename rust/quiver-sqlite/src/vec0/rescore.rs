@@ -14,7 +14,7 @@
 //! back to the exact scan.
 
 use quiver_kernels::dispatch::{self, Kernels};
-use quiver_kernels::quant::{dot_i8_codes, quantize_bit, quantize_int8};
+use quiver_kernels::quant::{dot_i8_codes, dot_i8_rows, quantize_bit, quantize_int8, DotI8Rows};
 
 use super::cache::TableData;
 use super::codes::{as_i8, Codes};
@@ -33,20 +33,96 @@ enum QueryCode {
     },
 }
 
-/// Scores rows' codes against one query.
-struct CodeScorer<'a> {
-    codes: &'a Codes,
+/// Scores codes against one query.
+pub(super) struct CodeScorer {
     query: QueryCode,
     metric: Metric,
     kernels: &'static Kernels,
     /// `dot_i8` for codes (AVX-512 VNNI where available).
     dot_i8: fn(&[i8], &[i8]) -> i64,
+    /// The same over many codes in one call.
+    dot_i8_rows: DotI8Rows,
 }
 
-impl CodeScorer<'_> {
+impl CodeScorer {
+    /// The scorer of query `q` for codes made by `quantizer`.
+    pub(super) fn new(quantizer: Quantizer, metric: Metric, q: &[f32]) -> CodeScorer {
+        let query = match quantizer {
+            Quantizer::Bit => {
+                let mut out = vec![0u8; quiver_kernels::quant::bit_code_bytes(q.len())];
+                quantize_bit(q, &mut out);
+                QueryCode::Bit(out)
+            }
+            Quantizer::Int8 => {
+                let mut code = vec![0i8; q.len()];
+                let scale = quantize_int8(q, &mut code);
+                QueryCode::Int8 {
+                    code,
+                    scale,
+                    norm: quiver_kernels::distance::norm_f32(q),
+                    floats: q.to_vec(),
+                }
+            }
+        };
+        CodeScorer {
+            query,
+            metric,
+            kernels: dispatch::best(),
+            dot_i8: dot_i8_codes(),
+            dot_i8_rows: dot_i8_rows(),
+        }
+    }
+
+    /// The code distances of positions `0..n` of `codes` into `out` (replaced);
+    /// `dots` is scratch. int8 codes go through one row-kernel call.
+    pub(super) fn estimate_all(
+        &self,
+        codes: &Codes,
+        n: usize,
+        out: &mut Vec<f32>,
+        dots: &mut Vec<i32>,
+    ) {
+        out.clear();
+        match &self.query {
+            QueryCode::Int8 {
+                code, scale, norm, ..
+            } if self.metric != Metric::L1 => {
+                dots.clear();
+                dots.resize(n, 0);
+                let rows = &codes.data[..n * codes.code_bytes];
+                (self.dot_i8_rows)(code, as_i8(rows), dots);
+                let per_row = codes.scale[..n].iter().zip(&codes.norm[..n]);
+                out.extend(
+                    dots.iter().zip(per_row).map(|(&d, (&sx, &nx))| {
+                        self.int8_distance(d as f32 * sx * scale, nx, *norm)
+                    }),
+                );
+            }
+            _ => out.extend((0..n).map(|i| self.estimate(codes, i))),
+        }
+    }
+
+    /// The metric's estimate from an int8 dot product and the exact norms.
     #[inline]
-    fn estimate(&self, slot: usize) -> f32 {
-        let c = self.codes.code(slot);
+    fn int8_distance(&self, dot: f32, nx: f32, nq: f32) -> f32 {
+        match self.metric {
+            Metric::L2 => nx * nx - 2.0 * dot,
+            Metric::Cosine => {
+                let denom = nx * nq;
+                if denom == 0.0 {
+                    1.0
+                } else {
+                    1.0 - dot / denom
+                }
+            }
+            _ => -dot,
+        }
+    }
+
+    /// The code distance of position `i` of `codes` (smaller is closer).
+    #[inline]
+    pub(super) fn estimate(&self, codes: &Codes, i: usize) -> f32 {
+        let c = codes.code(i);
         match &self.query {
             QueryCode::Bit(q) => (self.kernels.hamming)(q, c) as f32,
             QueryCode::Int8 {
@@ -55,7 +131,7 @@ impl CodeScorer<'_> {
                 norm,
                 floats,
             } => {
-                let sx = self.codes.scale[slot];
+                let sx = codes.scale[i];
                 if self.metric == Metric::L1 {
                     return as_i8(c)
                         .iter()
@@ -64,61 +140,29 @@ impl CodeScorer<'_> {
                         .sum();
                 }
                 let dot = (self.dot_i8)(code, as_i8(c)) as f32 * sx * scale;
-                let nx = self.codes.norm[slot];
-                match self.metric {
-                    Metric::L2 => nx * nx - 2.0 * dot,
-                    Metric::Cosine => {
-                        let denom = nx * norm;
-                        if denom == 0.0 {
-                            1.0
-                        } else {
-                            1.0 - dot / denom
-                        }
-                    }
-                    _ => -dot,
-                }
+                self.int8_distance(dot, codes.norm[i], *norm)
             }
         }
     }
 }
 
-fn code_scorer<'a>(codes: &'a Codes, metric: Metric, q: &[f32]) -> CodeScorer<'a> {
-    let query = match codes.spec.quantizer {
-        Quantizer::Bit => {
-            let mut out = vec![0u8; codes.code_bytes];
-            quantize_bit(q, &mut out);
-            QueryCode::Bit(out)
-        }
-        Quantizer::Int8 => {
-            let mut code = vec![0i8; codes.dims];
-            let scale = quantize_int8(q, &mut code);
-            QueryCode::Int8 {
-                code,
-                scale,
-                norm: quiver_kernels::distance::norm_f32(q),
-                floats: q.to_vec(),
-            }
-        }
-    };
-    CodeScorer {
-        codes,
-        query,
-        metric,
-        kernels: dispatch::best(),
-        dot_i8: dot_i8_codes(),
-    }
-}
-
-/// The shortlist size for `k` results.
-fn shortlist(k: usize, codes: &Codes, oversample: Option<usize>) -> usize {
+/// The shortlist size for `k` results: `k` times the query's oversample, else the
+/// column's `declared` one.
+pub(super) fn shortlist(k: usize, declared: usize, oversample: Option<usize>) -> usize {
     let os = oversample
-        .unwrap_or(codes.spec.oversample)
+        .unwrap_or(declared)
         .clamp(1, MAX_QUERY_OVERSAMPLE);
     k.saturating_mul(os)
 }
 
 /// The `n` passing rows with the smallest code distance.
-fn scan_codes(data: &TableData, sc: &CodeScorer<'_>, filters: &[Filter], n: usize) -> Vec<Hit> {
+fn scan_codes(
+    data: &TableData,
+    codes: &Codes,
+    sc: &CodeScorer,
+    filters: &[Filter],
+    n: usize,
+) -> Vec<Hit> {
     let scan = |(start, end): (usize, usize)| {
         let mut top = TopK::new(n);
         for slot in start..end.min(data.n_slots) {
@@ -126,14 +170,14 @@ fn scan_codes(data: &TableData, sc: &CodeScorer<'_>, filters: &[Filter], n: usiz
                 continue;
             }
             top.push(Hit {
-                distance: sc.estimate(slot),
+                distance: sc.estimate(codes, slot),
                 rowid: data.rowids[slot],
                 slot: slot as u32,
             });
         }
         top
     };
-    let threads = knn::thread_count(data.n_slots, sc.codes.code_bytes / 2, 1);
+    let threads = knn::thread_count(data.n_slots, codes.code_bytes / 2, 1);
     knn::scan_parallel(data.n_slots, threads, scan, TopK::merge).finish()
 }
 
@@ -149,10 +193,22 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>, oversample: Option<usize>) ->
         return Some(Vec::new());
     }
     let metric = data.columns[req.vector_column].metric;
-    let sc = code_scorer(codes, metric, q);
-    let n = shortlist(req.k, codes, oversample);
-    let candidates = scan_codes(data, &sc, req.filters, n);
-    let truncated = candidates.len() >= n;
+    let sc = CodeScorer::new(codes.spec.quantizer, metric, q);
+    let n = shortlist(req.k, codes.spec.oversample, oversample);
+    let candidates = scan_codes(data, codes, &sc, req.filters, n);
+    let complete = candidates.len() < n;
+    Some(rescore_shortlist(data, req, &candidates, complete))
+}
+
+/// The best `req.k` of `candidates` (a shortlist by code distance) rescored exactly
+/// from the float vectors, bounds applied. When the bounds leave fewer than `k` and
+/// the shortlist is not `complete` (rows outside it may pass), the exact scan's answer.
+pub(super) fn rescore_shortlist(
+    data: &TableData,
+    req: &KnnRequest<'_>,
+    candidates: &[Hit],
+    complete: bool,
+) -> Vec<Hit> {
     let hits = knn::rescore_slots(
         data,
         req.vector_column,
@@ -161,11 +217,10 @@ pub fn knn(data: &TableData, req: &KnnRequest<'_>, oversample: Option<usize>) ->
         req.k,
         req.bounds,
     );
-    if hits.len() < req.k && truncated && !req.bounds.is_empty() {
-        // The bounds removed shortlisted rows; rows outside the shortlist may pass.
-        return Some(knn::knn(data, req));
+    if hits.len() < req.k && !req.bounds.is_empty() && !complete {
+        return knn::knn(data, req);
     }
-    Some(hits)
+    hits
 }
 
 /// Many queries through the rescore index (`None` without one): the codes are walked
@@ -184,14 +239,14 @@ pub fn knn_batch(
     let scorers = queries
         .iter()
         .map(|q| match q {
-            QueryVector::Float32(q) => Some(code_scorer(codes, metric, q)),
+            QueryVector::Float32(q) => Some(CodeScorer::new(codes.spec.quantizer, metric, q)),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
     if k == 0 || data.n_slots == 0 {
         return Some(queries.iter().map(|_| Vec::new()).collect());
     }
-    let n = shortlist(k, codes, oversample);
+    let n = shortlist(k, codes.spec.oversample, oversample);
     let block = ((256 * 1024) / codes.code_bytes.max(1)).clamp(16, 4096);
     let scan = |(start, end): (usize, usize)| {
         let mut tops: Vec<TopK> = scorers.iter().map(|_| TopK::new(n)).collect();
@@ -206,7 +261,7 @@ pub fn knn_batch(
             for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
                 for &slot in &live {
                     top.push(Hit {
-                        distance: sc.estimate(slot),
+                        distance: sc.estimate(codes, slot),
                         rowid: data.rowids[slot],
                         slot: slot as u32,
                     });

@@ -163,11 +163,11 @@ unsafe fn update(
                 if shadow
                     .config
                     .vector_columns()
-                    .all(|(_, c)| c.index.is_none())
+                    .all(|(_, c)| c.index.is_none() && c.ivf.is_none_or(|i| i.quantizer.is_none()))
                 {
                     return Err(WriteError::Error(format!(
-                        "vec0: 'oversample=N' needs a column with 'indexed by rescore(...)'; \
-                         table '{}' has none",
+                        "vec0: 'oversample=N' needs a column with 'indexed by rescore(...)' \
+                         or 'indexed by ivf(quantizer=int8|binary, ...)'; table '{}' has none",
                         shadow.name
                     )));
                 }
