@@ -73,22 +73,21 @@ impl Best {
     /// norms `norms` (both a multiple of [`BEST_LANES`] long), scored `norm - 2·dot`.
     #[inline]
     fn scan(&mut self, dots: &[f32], norms: &[f32], first: u32) {
-        let chunks = dots
-            .chunks_exact(BEST_LANES)
-            .zip(norms.chunks_exact(BEST_LANES));
-        for (i, (dots, norms)) in chunks.enumerate() {
+        // Fixed-size arrays and locals: the loop compiles to a few vector ops per 16
+        // columns (with slices and fields it stayed scalar, as costly as the dots).
+        let (dots, _) = dots.as_chunks::<BEST_LANES>();
+        let (norms, _) = norms.as_chunks::<BEST_LANES>();
+        let (mut score, mut index) = (self.score, self.index);
+        for (i, (dots, norms)) in dots.iter().zip(norms).enumerate() {
             let base = first + (i * BEST_LANES) as u32;
             for l in 0..BEST_LANES {
-                let score = norms[l] - 2.0 * dots[l];
-                let better = score < self.score[l];
-                self.score[l] = if better { score } else { self.score[l] };
-                self.index[l] = if better {
-                    base + l as u32
-                } else {
-                    self.index[l]
-                };
+                let s = norms[l] - 2.0 * dots[l];
+                let better = s < score[l];
+                score[l] = if better { s } else { score[l] };
+                index[l] = if better { base + l as u32 } else { index[l] };
             }
         }
+        (self.score, self.index) = (score, index);
     }
 
     /// The best column: the lowest score, ties to the lower index (as a plain scan

@@ -40,8 +40,40 @@ pub(crate) fn normalize(kern: &Kernels, v: &mut [f32]) {
     }
 }
 
-/// Indices of the k-means++ picks.
+/// k-means++ draws from at most this many points per centroid (an evenly strided
+/// subset): each pick updates every candidate's distance, so seeding on the whole
+/// training sample cost O(k · n) distances, as much as several Lloyd iterations,
+/// for no better start (the iterations that follow see every point).
+pub(crate) const SEED_POINTS_PER_CENTROID: usize = 16;
+
+/// Indices of the k-means++ picks (into `points`).
 fn plus_plus(
+    kern: &Kernels,
+    points: &[f32],
+    dims: usize,
+    k: usize,
+    threads: usize,
+    rng: &mut SplitMix64,
+) -> Vec<usize> {
+    let n = points.len() / dims;
+    let m = k.saturating_mul(SEED_POINTS_PER_CENTROID).max(k);
+    if n > m {
+        let step = n as f64 / m as f64;
+        let rows: Vec<usize> = (0..m)
+            .map(|i| ((i as f64 * step) as usize).min(n - 1))
+            .collect();
+        let mut subset = Vec::with_capacity(m * dims);
+        for &r in &rows {
+            subset.extend_from_slice(&points[r * dims..(r + 1) * dims]);
+        }
+        let picked = plus_plus_all(kern, &subset, dims, k, threads, rng);
+        return picked.into_iter().map(|i| rows[i]).collect();
+    }
+    plus_plus_all(kern, points, dims, k, threads, rng)
+}
+
+/// k-means++ over every point of `points`.
+fn plus_plus_all(
     kern: &Kernels,
     points: &[f32],
     dims: usize,
@@ -119,6 +151,32 @@ fn lower_distances(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plus_plus_picks_distinct_points_from_a_strided_subset() {
+        // 3 well-separated blobs of 200 points each, k = 3: far more points than
+        // SEED_POINTS_PER_CENTROID * k, so the picks come from the subset, map back to
+        // indices of `points`, and land one per blob.
+        let dims = 2;
+        let mut points = Vec::new();
+        for (b, center) in [(0.0f32, 0.0f32), (100.0, 0.0), (0.0, 100.0)]
+            .iter()
+            .enumerate()
+        {
+            for i in 0..200 {
+                let jitter = ((i * 7 + b) % 11) as f32 * 0.01;
+                points.extend_from_slice(&[center.0 + jitter, center.1 - jitter]);
+            }
+        }
+        let kern = crate::dispatch::scalar();
+        let mut rng = SplitMix64::new(3);
+        let picked = plus_plus(kern, &points, dims, 3, 1, &mut rng);
+        assert_eq!(picked.len(), 3);
+        let mut blobs: Vec<usize> = picked.iter().map(|&i| i / 200).collect();
+        blobs.sort_unstable();
+        assert_eq!(blobs, [0, 1, 2], "{picked:?}");
+        assert!(picked.iter().all(|&i| i < 600));
+    }
 
     #[test]
     fn draw_follows_the_weights() {
