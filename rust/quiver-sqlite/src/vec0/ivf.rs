@@ -447,7 +447,8 @@ fn passes(data: &TableData, req: &KnnRequest<'_>, slot: usize) -> bool {
     data.live[slot] && req.filters.iter().all(|f| f.accepts(data, slot))
 }
 
-/// Pushes the members of `list` that are live and pass every filter and bound.
+/// Pushes the members of `list` that are live and pass every filter and bound;
+/// returns how many passed the filters (the list's size without filters).
 fn scan_list(
     data: &TableData,
     req: &KnnRequest<'_>,
@@ -455,13 +456,24 @@ fn scan_list(
     (vectors, norms): (&[f32], Option<&[f32]>),
     list: &List,
     top: &mut TopK,
-) {
+) -> usize {
     let kernels = dispatch::best();
     let metric = data.columns[req.vector_column].metric;
     let d = q.len();
     let packed = list.vectors.len() == list.slots.len() * d;
+    let filtered = !req.filters.is_empty();
+    let mut matched = 0;
     for (i, &s) in list.slots.iter().enumerate() {
         let slot = s as usize;
+        // A filtered query counts the rows that pass (see `search_one`), so it checks
+        // them first; otherwise the row's flags (a random read) are read only for rows
+        // that would make the top-k.
+        if filtered {
+            if !passes(data, req, slot) {
+                continue;
+            }
+            matched += 1;
+        }
         let (x, x_norm) = if packed {
             let norm = list.norms.get(i).copied().unwrap_or(0.0);
             (&list.vectors[i * d..(i + 1) * d], norm)
@@ -470,8 +482,7 @@ fn scan_list(
             (&vectors[slot * d..(slot + 1) * d], norm)
         };
         let raw = knn::raw_f32(kernels, metric, q, q_norm, x, x_norm);
-        // The row's flags (a random read) only for rows that would make the top-k.
-        if !top.would_keep(raw) || !passes(data, req, slot) {
+        if !top.would_keep(raw) || (!filtered && !passes(data, req, slot)) {
             continue;
         }
         if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(knn::finalize(metric, raw))) {
@@ -483,10 +494,16 @@ fn scan_list(
             slot: s,
         });
     }
+    if filtered {
+        matched
+    } else {
+        list.len()
+    }
 }
 
 /// Pushes the members of quantized `list` that are live and pass every filter, by
-/// their code distance (bounds are applied after the exact rescoring).
+/// their code distance (bounds are applied after the exact rescoring); returns how
+/// many passed the filters (the list's size without filters).
 fn scan_list_codes(
     data: &TableData,
     req: &KnnRequest<'_>,
@@ -494,16 +511,24 @@ fn scan_list_codes(
     list: &List,
     top: &mut TopK,
     (estimates, dots): &mut (Vec<f32>, Vec<i32>),
-) {
+) -> usize {
     let Some(codes) = &list.codes else {
-        return;
+        return 0;
     };
     scorer.estimate_all(codes, list.len(), estimates, dots);
+    let filtered = !req.filters.is_empty();
+    let mut matched = 0;
     for (&estimate, &s) in estimates.iter().zip(&list.slots) {
-        // The codes are read in order; the row's flags (a random read) only for
-        // candidates that would make the shortlist.
         let slot = s as usize;
-        if !top.would_keep(estimate) || !passes(data, req, slot) {
+        if filtered {
+            if !passes(data, req, slot) {
+                continue;
+            }
+            matched += 1;
+        }
+        // The codes are read in order; without filters the row's flags (a random
+        // read) only for candidates that would make the shortlist.
+        if !top.would_keep(estimate) || (!filtered && !passes(data, req, slot)) {
             continue;
         }
         top.push(Hit {
@@ -512,10 +537,17 @@ fn scan_list_codes(
             slot: s,
         });
     }
+    if filtered {
+        matched
+    } else {
+        list.len()
+    }
 }
 
 /// One query: the unassigned rows and the nearest lists, more lists while fewer than
-/// `k` rows passed. `(nprobe, oversample)` override the column's.
+/// `k` rows passed (with filters: while fewer passing rows were scored than an
+/// unfiltered query scores, or the exact scan when that is cheaper).
+/// `(nprobe, oversample)` override the column's.
 fn search_one(
     data: &TableData,
     ivf: &IvfData,
@@ -544,16 +576,40 @@ fn search_one(
         None => scan_list(data, req, (q, q_norm), table, list, top),
     };
     let mut top = TopK::new(quantized.as_ref().map_or(req.k.max(1), |&(_, n)| n));
-    scan(lists.unassigned(), &mut top);
+    let (mut scanned, mut matched) = (lists.unassigned().len(), 0);
+    matched += scan(lists.unassigned(), &mut top);
+    // Rows an unfiltered query with this nprobe scores (set after the first round).
+    let mut budget = None;
     let mut done = 0;
     loop {
         // Probe lists done..probe; the top-k runs over everything scanned so far.
         for p in ranking.nearest(probe).skip(done) {
-            scan(lists.list(p as usize), &mut top);
+            let list = lists.list(p as usize);
+            scanned += list.len();
+            matched += scan(list, &mut top);
         }
         done = probe;
-        if top.len() >= req.k || probe >= m {
+        let budget = *budget.get_or_insert(scanned);
+        if probe >= m {
             break;
+        }
+        if req.filters.is_empty() {
+            if top.len() >= req.k {
+                break;
+            }
+        } else {
+            // A filtered query scores as many passing rows as an unfiltered one scores
+            // rows, so its recall matches the unfiltered recall at this nprobe (the
+            // nearest passing rows lie farther out). When that would reach half of the
+            // table at the pass rate seen so far, the exact scan (filters first) is
+            // cheaper and exact.
+            if top.len() >= req.k && matched >= budget {
+                break;
+            }
+            let projected = budget as f64 * scanned as f64 / matched.max(1) as f64;
+            if projected >= data.by_rowid.len() as f64 / 2.0 {
+                return knn::knn(data, req);
+            }
         }
         probe = (probe * 2).min(m);
     }
