@@ -447,8 +447,49 @@ fn passes(data: &TableData, req: &KnnRequest<'_>, slot: usize) -> bool {
     data.live[slot] && req.filters.iter().all(|f| f.accepts(data, slot))
 }
 
-/// Pushes the members of `list` that are live and pass every filter and bound;
-/// returns how many passed the filters (the list's size without filters).
+/// The loop shared by both list scans: pushes the members of `list` that are live,
+/// pass every filter and whose distance (`distance(position in the list, slot)`)
+/// passes `bounded`; returns how many passed the filters (the list's size without
+/// filters). A filtered query counts the rows that pass (see `search_one`), so
+/// it checks them first; otherwise a row's flags (a random read) are read only for rows
+/// that would make the top-k.
+fn scan_members(
+    data: &TableData,
+    req: &KnnRequest<'_>,
+    list: &List,
+    top: &mut TopK,
+    mut distance: impl FnMut(usize, usize) -> f32,
+    bounded: impl Fn(f32) -> bool,
+) -> usize {
+    let filtered = !req.filters.is_empty();
+    let mut matched = 0;
+    for (i, &s) in list.slots.iter().enumerate() {
+        let slot = s as usize;
+        if filtered {
+            if !passes(data, req, slot) {
+                continue;
+            }
+            matched += 1;
+        }
+        let d = distance(i, slot);
+        if !top.would_keep(d) || (!filtered && !passes(data, req, slot)) || !bounded(d) {
+            continue;
+        }
+        top.push(Hit {
+            distance: d,
+            rowid: data.rowids[slot],
+            slot: s,
+        });
+    }
+    if filtered {
+        matched
+    } else {
+        list.len()
+    }
+}
+
+/// Pushes the members of `list` that are live and pass every filter and bound, by
+/// exact distance; returns how many passed the filters (see [`scan_members`]).
 fn scan_list(
     data: &TableData,
     req: &KnnRequest<'_>,
@@ -461,19 +502,7 @@ fn scan_list(
     let metric = data.columns[req.vector_column].metric;
     let d = q.len();
     let packed = list.vectors.len() == list.slots.len() * d;
-    let filtered = !req.filters.is_empty();
-    let mut matched = 0;
-    for (i, &s) in list.slots.iter().enumerate() {
-        let slot = s as usize;
-        // A filtered query counts the rows that pass (see `search_one`), so it checks
-        // them first; otherwise the row's flags (a random read) are read only for rows
-        // that would make the top-k.
-        if filtered {
-            if !passes(data, req, slot) {
-                continue;
-            }
-            matched += 1;
-        }
+    let distance = |i: usize, slot: usize| {
         let (x, x_norm) = if packed {
             let norm = list.norms.get(i).copied().unwrap_or(0.0);
             (&list.vectors[i * d..(i + 1) * d], norm)
@@ -481,29 +510,17 @@ fn scan_list(
             let norm = norms.map_or(0.0, |n| n[slot]);
             (&vectors[slot * d..(slot + 1) * d], norm)
         };
-        let raw = knn::raw_f32(kernels, metric, q, q_norm, x, x_norm);
-        if !top.would_keep(raw) || (!filtered && !passes(data, req, slot)) {
-            continue;
-        }
-        if !req.bounds.is_empty() && !req.bounds.accepts(f64::from(knn::finalize(metric, raw))) {
-            continue;
-        }
-        top.push(Hit {
-            distance: raw,
-            rowid: data.rowids[slot],
-            slot: s,
-        });
-    }
-    if filtered {
-        matched
-    } else {
-        list.len()
-    }
+        knn::raw_f32(kernels, metric, q, q_norm, x, x_norm)
+    };
+    let bounded = |raw: f32| {
+        req.bounds.is_empty() || req.bounds.accepts(f64::from(knn::finalize(metric, raw)))
+    };
+    scan_members(data, req, list, top, distance, bounded)
 }
 
 /// Pushes the members of quantized `list` that are live and pass every filter, by
 /// their code distance (bounds are applied after the exact rescoring); returns how
-/// many passed the filters (the list's size without filters).
+/// many passed the filters (see [`scan_members`]).
 fn scan_list_codes(
     data: &TableData,
     req: &KnnRequest<'_>,
@@ -515,33 +532,9 @@ fn scan_list_codes(
     let Some(codes) = &list.codes else {
         return 0;
     };
+    // Every code of the list in one kernel call, read in order.
     scorer.estimate_all(codes, list.len(), estimates, dots);
-    let filtered = !req.filters.is_empty();
-    let mut matched = 0;
-    for (&estimate, &s) in estimates.iter().zip(&list.slots) {
-        let slot = s as usize;
-        if filtered {
-            if !passes(data, req, slot) {
-                continue;
-            }
-            matched += 1;
-        }
-        // The codes are read in order; without filters the row's flags (a random
-        // read) only for candidates that would make the shortlist.
-        if !top.would_keep(estimate) || (!filtered && !passes(data, req, slot)) {
-            continue;
-        }
-        top.push(Hit {
-            distance: estimate,
-            rowid: data.rowids[slot],
-            slot: s,
-        });
-    }
-    if filtered {
-        matched
-    } else {
-        list.len()
-    }
+    scan_members(data, req, list, top, |i, _| estimates[i], |_| true)
 }
 
 /// One query: the unassigned rows and the nearest lists, more lists while fewer than
