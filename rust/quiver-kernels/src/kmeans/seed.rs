@@ -46,7 +46,8 @@ pub(crate) fn normalize(kern: &Kernels, v: &mut [f32]) {
 /// for no better start (the iterations that follow see every point).
 pub(crate) const SEED_POINTS_PER_CENTROID: usize = 16;
 
-/// Indices of the k-means++ picks (into `points`).
+/// Indices of the k-means++ picks (into `points`), drawn from an evenly strided
+/// subset of at most `SEED_POINTS_PER_CENTROID * k` points.
 fn plus_plus(
     kern: &Kernels,
     points: &[f32],
@@ -55,39 +56,35 @@ fn plus_plus(
     threads: usize,
     rng: &mut SplitMix64,
 ) -> Vec<usize> {
-    let n = points.len() / dims;
+    let all = points.len() / dims;
     let m = k.saturating_mul(SEED_POINTS_PER_CENTROID).max(k);
-    if n > m {
-        let step = n as f64 / m as f64;
-        let rows: Vec<usize> = (0..m)
-            .map(|i| ((i as f64 * step) as usize).min(n - 1))
-            .collect();
-        let mut subset = Vec::with_capacity(m * dims);
-        for &r in &rows {
-            subset.extend_from_slice(&points[r * dims..(r + 1) * dims]);
-        }
-        let picked = plus_plus_all(kern, &subset, dims, k, threads, rng);
-        return picked.into_iter().map(|i| rows[i]).collect();
-    }
-    plus_plus_all(kern, points, dims, k, threads, rng)
-}
-
-/// k-means++ over every point of `points`.
-fn plus_plus_all(
-    kern: &Kernels,
-    points: &[f32],
-    dims: usize,
-    k: usize,
-    threads: usize,
-    rng: &mut SplitMix64,
-) -> Vec<usize> {
-    let n = points.len() / dims;
+    // The rows drawn from (every row when there are few).
+    let rows: Vec<usize> = if all > m {
+        let step = all as f64 / m as f64;
+        (0..m)
+            .map(|i| ((i as f64 * step) as usize).min(all - 1))
+            .collect()
+    } else {
+        (0..all).collect()
+    };
+    let subset;
+    let points = if rows.len() < all {
+        subset = rows
+            .iter()
+            .flat_map(|&r| &points[r * dims..(r + 1) * dims])
+            .copied()
+            .collect::<Vec<f32>>();
+        &subset[..]
+    } else {
+        points
+    };
+    let n = rows.len();
     let mut picked = Vec::with_capacity(k);
     let mut mind = vec![f32::INFINITY; n];
     let threads = thread_count(threads, n, 4096);
     let mut next = rng.below(n);
     loop {
-        picked.push(next);
+        picked.push(rows[next]);
         if picked.len() == k {
             return picked;
         }
