@@ -144,6 +144,35 @@ def tiny_bert_onnx(config: dict | None = None, seed: int = 0) -> bytes:
     return _bert.bert_onnx(tiny_bert_weights(config, seed), config).SerializeToString()
 
 
+def cross_encoder_weights(config: dict, seed: int = 0, labels: int = 1) -> dict:
+    """A tiny BertForSequenceClassification's weights, named as HuggingFace saves them
+    (``bert.`` prefix on the encoder and pooler, ``classifier.`` outside it)."""
+    rng = np.random.default_rng(seed + 1000)
+    h = config["hidden_size"]
+    w = {"bert." + k: v for k, v in tiny_bert_weights(config, seed).items()}
+    w["bert.pooler.dense.weight"] = (rng.normal(size=(h, h)) * 0.3).astype(np.float32)
+    w["bert.pooler.dense.bias"] = (rng.normal(size=h) * 0.05).astype(np.float32)
+    w["classifier.weight"] = (rng.normal(size=(labels, h)) * 0.5).astype(np.float32)
+    w["classifier.bias"] = (rng.normal(size=labels) * 0.1).astype(np.float32)
+    return w
+
+
+def cross_encoder_folder(path: str, seed: int = 0, labels: int = 1, **config_extra) -> dict:
+    """Writes a HuggingFace cross-encoder folder (config.json, model.safetensors,
+    tokenizer.json); returns the weights."""
+    from sqlite_quiver import _bert
+
+    config = tiny_bert_config(architectures=["BertForSequenceClassification"], **config_extra)
+    weights = cross_encoder_weights(config, seed, labels)
+    os.makedirs(path, exist_ok=True)
+    _bert.write_safetensors(os.path.join(path, "model.safetensors"), weights)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f)
+    with open(os.path.join(path, "tokenizer.json"), "wb") as f:
+        f.write(tokenizer_json())
+    return weights
+
+
 def sentence_transformer_folder(
     path: str, config: dict | None = None, seed: int = 0, pooling: str = "mean", max_seq: int = 48
 ) -> dict:
@@ -210,6 +239,24 @@ def _gelu(x):
 
 def bert_reference(weights: dict, config: dict, ids: list, pooling: str = "mean", normalize=True):
     """One text (token ids) through BERT in float64 numpy: its pooled vector."""
+    x = bert_hidden(weights, config, ids)
+    vec = x.mean(0) if pooling == "mean" else x[0]
+    if normalize:
+        vec = vec / np.linalg.norm(vec)
+    return vec
+
+
+def cross_encoder_reference(weights: dict, config: dict, ids: list, types: list) -> float:
+    """One (query, document) pair (token ids and type ids) through
+    BertForSequenceClassification in float64 numpy: its one logit."""
+    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    x = bert_hidden(weights, config, ids, types)
+    pooled = np.tanh(w["bert.pooler.dense.weight"] @ x[0] + w["bert.pooler.dense.bias"])
+    return float((w["classifier.weight"] @ pooled + w["classifier.bias"])[0])
+
+
+def bert_hidden(weights: dict, config: dict, ids: list, types: list | None = None):
+    """The last hidden states (tokens x hidden) of BERT for one row of token ids."""
     w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
     w = {k[5:] if k.startswith("bert.") else k: v for k, v in w.items()}
     n = len(ids)
@@ -218,7 +265,7 @@ def bert_reference(weights: dict, config: dict, ids: list, pooling: str = "mean"
     x = (
         w["embeddings.word_embeddings.weight"][ids]
         + w["embeddings.position_embeddings.weight"][:n]
-        + w["embeddings.token_type_embeddings.weight"][0]
+        + w["embeddings.token_type_embeddings.weight"][types if types is not None else 0]
     )
     x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
     d = x.shape[1] // heads
@@ -248,10 +295,7 @@ def bert_reference(weights: dict, config: dict, ids: list, pooling: str = "mean"
             w[f"{p}.output.LayerNorm.bias"],
             eps,
         )
-    vec = x.mean(0) if pooling == "mean" else x[0]
-    if normalize:
-        vec = vec / np.linalg.norm(vec)
-    return vec
+    return x
 
 
 def cosine(a, b) -> float:

@@ -3,8 +3,8 @@ graphs built with the ``onnx`` package's helpers from safetensors weights, witho
 
 The graph takes ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64
 ``[batch, sequence]``) and gives ``last_hidden_state`` (float32 ``[batch, sequence,
-hidden]``); pooling is done by sqlite-quiver. Used by
-``sqlite_quiver.ml.save_sentence_transformer``.
+hidden]``; pooling is done by sqlite-quiver), or a cross-encoder's ``logits``. Used by
+``sqlite_quiver.ml.save_sentence_transformer`` and ``save_cross_encoder``.
 """
 
 from __future__ import annotations
@@ -112,9 +112,13 @@ def _strip_prefix(weights: dict) -> dict:
     return weights
 
 
-def bert_onnx(weights: dict, config: dict) -> Any:
+def bert_onnx(weights: dict, config: dict, classifier: bool = False) -> Any:
     """An ``onnx.ModelProto`` of a BERT encoder from its weights (HuggingFace names,
     with or without a ``bert.`` prefix) and its ``config.json`` as a dict.
+
+    With ``classifier=True`` it is a ``BertForSequenceClassification`` (a cross-encoder):
+    the pooler (``tanh(dense(first token))``) and the ``classifier`` linear layer follow
+    the encoder, and the output is ``logits`` (float32 ``[batch, num_labels]``).
 
     >>> bert_onnx({}, {"model_type": "roberta"})
     Traceback (most recent call last):
@@ -137,6 +141,9 @@ def bert_onnx(weights: dict, config: dict) -> Any:
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError("only absolute position embeddings are supported")
     w = _strip_prefix(weights)
+    # The classifier of a sequence-classification model sits outside the ``bert.``
+    # prefix.
+    w.update({k: v for k, v in weights.items() if k.startswith("classifier.")})
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
     layers = int(config["num_hidden_layers"])
@@ -277,7 +284,16 @@ def bert_onnx(weights: dict, config: dict) -> Any:
         h = activation(linear(x, p + ".intermediate.dense", f"l{i}_i"), f"l{i}_act")
         out = linear(h, p + ".output.dense", f"l{i}_o")
         x = layer_norm(node("Add", [out, x], f"l{i}_ores"), p + ".output.LayerNorm", f"l{i}_out")
-    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+    if classifier:
+        first = node("Gather", [x, const("zero_index", np.int64(0))], "first_token", axis=1)
+        pooled = node("Tanh", [linear(first, "pooler.dense", "pooler_dense")], "pooled")
+        x = linear(pooled, "classifier", "classifier_out")
+        out_name = "logits"
+        out_shape = ["batch", int(get("classifier.weight").shape[0])]
+    else:
+        out_name = "last_hidden_state"
+        out_shape = ["batch", "sequence", hidden]
+    nodes.append(helper.make_node("Identity", [x], [out_name], name="output"))
     ids = [
         helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
         for n in ("input_ids", "attention_mask", "token_type_ids")
@@ -288,11 +304,7 @@ def bert_onnx(weights: dict, config: dict) -> Any:
         nodes,
         "bert",
         ids,
-        [
-            helper.make_tensor_value_info(
-                "last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", hidden]
-            )
-        ],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -43,6 +43,9 @@ __all__ = [
     "onnxruntime_library",
     "preload",
     "save_model",
+    "rerank",
+    "save_cross_encoder",
+    "save_reranker",
     "save_sentence_transformer",
     "save_text_model",
     "settings",
@@ -535,11 +538,33 @@ def save_text_model(
     name = _check_name(name)
     if pooling not in _POOLINGS:
         raise ValueError(f"pooling must be one of {_POOLINGS}, got {pooling!r}")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
+    _check_max_length(max_length)
     for label, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix)):
         if not isinstance(value, str):
             raise TypeError(f"{label} must be a string, got {type(value).__name__}")
+    config = {
+        "pooling": pooling,
+        "normalize": bool(normalize),
+        "max_length": max_length,
+        "query_prefix": query_prefix,
+        "document_prefix": document_prefix,
+        "truncate": bool(truncate),
+        "output": output,
+    }
+    return _save_text(conn, name, model, tokenizer, config, metrics, activate)
+
+
+def _save_text(
+    conn: Any,
+    name: str,
+    model: Any,
+    tokenizer: Any,
+    config: dict,
+    metrics: dict | None,
+    activate: bool,
+) -> int:
+    """Loads and runs the text model (a bad graph, tokenizer or setting is an error and
+    nothing is written), then stores it as the next version of ``name``."""
     if metrics is not None and not isinstance(metrics, dict):
         raise TypeError(f"metrics must be a dict (stored as JSON), got {type(metrics).__name__}")
     data, _source = _model_bytes(model)
@@ -550,15 +575,6 @@ def save_text_model(
             f"the model is {len(data)} bytes, above the limit of {limit} bytes "
             "(raise it with sqlite_quiver.ml.configure(max_model_bytes=...))"
         )
-    config = {
-        "pooling": pooling,
-        "normalize": bool(normalize),
-        "max_length": max_length,
-        "query_prefix": query_prefix,
-        "document_prefix": document_prefix,
-        "truncate": bool(truncate),
-        "output": output,
-    }
     _point_runtime()
     try:
         dimension, inputs, outputs, _digest = _quiver.ml_text_inspect(data, tok, json.dumps(config))
@@ -583,6 +599,168 @@ def save_text_model(
             "config": config_json,
         },
     )
+
+
+def _check_max_length(max_length: Any) -> int:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
+    return max_length
+
+
+def save_reranker(
+    conn: Any,
+    name: str,
+    model: Union[bytes, str, os.PathLike, Any],
+    tokenizer: Union[bytes, str, os.PathLike],
+    *,
+    max_length: int = 512,
+    truncate: bool = True,
+    sigmoid: bool = False,
+    output: str | None = None,
+    metrics: dict | None = None,
+    activate: bool = True,
+) -> int:
+    """Store a cross-encoder (reranker) as the next version of ``name``; return the
+    version. ``model`` is an ONNX graph (bytes, a path or an ``onnx.ModelProto``) taking
+    ``input_ids``, ``attention_mask`` and optionally ``token_type_ids`` (int64 ``[batch,
+    sequence]``) and giving one score per row (float32 ``[batch, 1]``; ``output`` names
+    it, default the first output); ``tokenizer`` is its ``tokenizer.json`` (bytes or a
+    path), whose pair encoding (``[CLS] query [SEP] document [SEP]``, token type ids 0
+    and 1) builds each row. Pairs longer than ``max_length`` tokens are cut (the longer
+    text first), or refused when ``truncate=False``. ``sigmoid=True`` maps scores to
+    0..1 (as sentence-transformers' CrossEncoder does for one-label models); ranks do
+    not change either way.
+
+    The model is loaded and run before anything is written. Then
+    ``ml_rerank('name', query, document)`` works in SQL and :func:`rerank` in Python.
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.save_reranker(conn, "r", b"not onnx", b"{}")
+    Traceback (most recent call last):
+    ValueError: not a usable text model: the tokenizer is not a usable tokenizer.json: ...
+    """
+    name = _check_name(name)
+    config = {
+        "task": "rerank",
+        "pooling": "pooled",
+        "normalize": False,
+        "max_length": _check_max_length(max_length),
+        "truncate": bool(truncate),
+        "sigmoid": bool(sigmoid),
+        "output": output,
+    }
+    return _save_text(conn, name, model, tokenizer, config, metrics, activate)
+
+
+def save_cross_encoder(
+    conn: Any,
+    name: str,
+    path: Union[str, os.PathLike],
+    *,
+    max_length: int | None = None,
+    sigmoid: bool | None = None,
+    metrics: dict | None = None,
+    activate: bool = True,
+) -> int:
+    """Store a HuggingFace / sentence-transformers cross-encoder folder
+    (``config.json`` with ``BertForSequenceClassification`` and one label,
+    ``model.safetensors``, ``tokenizer.json``) as the next version of ``name``; return
+    the version. The weights are converted to an ONNX graph with the ``onnx`` package,
+    without torch (BERT-family models: ms-marco MiniLM cross-encoders, BGE rerankers of
+    the BERT kind). ``max_length`` defaults to the model's position limit; ``sigmoid``
+    defaults to what the folder's ``config.json`` records for sentence-transformers
+    (raw scores when it records nothing).
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.save_cross_encoder(conn, "r", "/nonexistent")
+    Traceback (most recent call last):
+    FileNotFoundError: /nonexistent/config.json is missing
+    """
+    from . import _bert
+
+    root = os.fspath(path)
+    config = _read_json(os.path.join(root, "config.json"))
+    architectures = config.get("architectures") or []
+    if "BertForSequenceClassification" not in architectures:
+        raise ValueError(
+            f"{root}/config.json: architectures {architectures} is not a cross-encoder "
+            "sqlite-quiver can convert: BertForSequenceClassification is supported"
+        )
+    if config.get("model_type") not in _bert.SUPPORTED:
+        _bert.bert_onnx({}, config)
+    weights_path = os.path.join(root, "model.safetensors")
+    if not os.path.exists(weights_path):
+        raise FileNotFoundError(
+            f"{weights_path} is missing (only safetensors weights are read; "
+            "pytorch_model.bin needs torch)"
+        )
+    weights = _bert.read_safetensors(weights_path)
+    labels = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else None
+    if labels != 1:
+        raise ValueError(
+            f"{root}: a reranker has one output label (a relevance score); this model has "
+            f"{labels if labels is not None else 'no classifier.weight, so no'} labels"
+        )
+    graph = _bert.bert_onnx(weights, config, classifier=True)
+    if sigmoid is None:
+        activation = (config.get("sentence_transformers") or {}).get("activation_fn") or ""
+        sigmoid = activation.endswith("Sigmoid")
+    limit = int(config.get("max_position_embeddings", 512))
+    return save_reranker(
+        conn,
+        name,
+        graph,
+        os.path.join(root, "tokenizer.json"),
+        max_length=min(max_length or limit, limit),
+        sigmoid=sigmoid,
+        metrics=metrics,
+        activate=activate,
+    )
+
+
+def rerank(
+    conn: Any,
+    name: str,
+    query: str,
+    documents: Any,
+    *,
+    progress: Any = False,
+) -> Any:
+    """Relevance scores of ``documents`` (a list of strings) for ``query`` by the
+    reranker ``name`` (or ``name@version``) of ``conn``'s registry: a float32
+    ``numpy.ndarray`` of ``len(documents)`` scores, higher is more relevant. Pairs run
+    in batches of similar lengths with the GIL released; ``progress`` as in
+    :func:`embed` (stage ``"rerank"``). ``numpy.argsort(-scores)`` is the new order.
+
+    >>> import sqlite3, sqlite_quiver
+    >>> from sqlite_quiver import ml
+    >>> conn = sqlite3.connect(":memory:"); sqlite_quiver.load(conn)
+    >>> ml.rerank(conn, "reranker", "question", ["doc"])
+    Traceback (most recent call last):
+    ValueError: no model registry in this database ...
+    """
+    import numpy as np
+
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a str, got {type(query).__name__}")
+    items = _text_list(documents)
+    _point_runtime()
+    report = _progress.callback(progress)
+    parts = []
+    try:
+        for start in range(0, max(len(items), 1), _EMBED_CHUNK):
+            chunk = items[start : start + _EMBED_CHUNK]
+            data = _quiver.ml_rerank_texts(conn, name, query, chunk)
+            parts.append(np.frombuffer(data, dtype=np.float32))
+            if report is not None:
+                report("rerank", start + len(chunk), len(items))
+    finally:
+        _progress.close(report)
+    return np.concatenate(parts).copy()
 
 
 def _text_list(texts: Any) -> list:

@@ -98,6 +98,7 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ml::ml_native_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_text_inspect, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_embed_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(ml::ml_rerank_texts, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_text_preload, m)?)?;
     m.add_function(wrap_pyfunction!(ml::ml_tokenize_texts, m)?)?;
     m.add_function(wrap_pyfunction!(vec0::vec0_insert, m)?)?;

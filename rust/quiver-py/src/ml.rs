@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use quiver_sqlite::ml::model::Model;
 use quiver_sqlite::ml::registry::{self, TextLookup};
-use quiver_sqlite::ml::text::{self, Kind, TextConfig, TextModel};
+use quiver_sqlite::ml::text::{self, Kind, Task, TextConfig, TextModel};
 use quiver_sqlite::ml::{runtime, MlError};
 
 use crate::connection::with_connection;
@@ -124,7 +124,10 @@ pub fn ml_text_inspect(
     let inspected = py.detach(move || -> std::result::Result<_, MlError> {
         let parsed = TextConfig::from_json(&config)?;
         let m = TextModel::load(&model, &tokenizer, parsed)?;
-        m.embed(&["probe"], Kind::Document)?;
+        match m.config.task {
+            Task::Embed => m.embed(&["probe"], Kind::Document).map(drop)?,
+            Task::Rerank => m.rerank("", &[""]).map(drop)?,
+        }
         Ok((
             m.dimension,
             m.input_schema.clone(),
@@ -173,6 +176,21 @@ pub fn ml_embed_texts(
     let vectors = py.detach(|| model.embed(&texts, kind))?;
     let bytes = PyBytes::new(py, &quiver_kernels::codec::f32_to_blob(&vectors));
     Ok((bytes.unbind(), model.dimension))
+}
+
+/// Scores `documents` against `query` with the registry's reranker `name` of `conn`:
+/// float32 bytes, one score per document. The GIL is released while scoring.
+#[pyfunction]
+pub fn ml_rerank_texts(
+    py: Python<'_>,
+    conn: &Bound<'_, PyAny>,
+    name: &str,
+    query: String,
+    documents: Vec<String>,
+) -> Result<Py<PyBytes>> {
+    let model = text_model(py, conn, name)?;
+    let scores = py.detach(|| model.rerank(&query, &documents))?;
+    Ok(PyBytes::new(py, &quiver_kernels::codec::f32_to_blob(&scores)).unbind())
 }
 
 /// Token ids of each text as the text model `name` of `conn` sees them (prefix added,

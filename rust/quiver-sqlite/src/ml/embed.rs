@@ -14,22 +14,31 @@ use super::text::{Kind, TextModel};
 use crate::sqlite::error::{arg_error, sql_error};
 use crate::vec::vector::{describe_value, SUBTYPE_FLOAT32};
 
-/// The text argument (index 1): Some(text), None for NULL, an error for other types.
-fn text_arg<'a>(ctx: &'a Context<'_>, function: &str) -> Result<Option<&'a str>> {
-    match ctx.get_raw(1) {
+/// The text argument at `index`: Some(text), None for NULL, an error for other types.
+pub(crate) fn text_arg_at<'a>(
+    ctx: &'a Context<'_>,
+    function: &str,
+    index: usize,
+) -> Result<Option<&'a str>> {
+    match ctx.get_raw(index) {
         ValueRef::Null => Ok(None),
         ValueRef::Text(t) => std::str::from_utf8(t)
             .map(Some)
-            .map_err(|_| arg_error(function, 1, "the text is not valid UTF-8")),
+            .map_err(|_| arg_error(function, index, "the text is not valid UTF-8")),
         other => Err(arg_error(
             function,
-            1,
+            index,
             format!(
                 "expected text, got {} (cast it with CAST(x AS TEXT) if that is meant)",
                 describe_value(other)
             ),
         )),
     }
+}
+
+/// The text argument (index 1).
+fn text_arg<'a>(ctx: &'a Context<'_>, function: &str) -> Result<Option<&'a str>> {
+    text_arg_at(ctx, function, 1)
 }
 
 /// The optional kind argument (index 2): 'query' or 'document' (the default).

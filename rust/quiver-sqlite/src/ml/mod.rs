@@ -1,7 +1,8 @@
 //! ONNX inference from SQL: the runtime (ONNX Runtime loaded at run time through the
 //! `ort` crate's `load-dynamic`), cached models, the model registry lookup, the scalar
 //! functions `ml_predict` / `ml_predict_proba` / `ml_predict_proba_vec` and the batch
-//! table-valued function `ml_predict_batch`.
+//! table-valued function `ml_predict_batch`; text models (`text`): `ml_embed`,
+//! `ml_embed_batch`, `ml_rerank`.
 
 pub mod batch;
 pub mod embed;
@@ -15,6 +16,7 @@ pub mod nd_functions;
 pub mod predictions;
 pub mod proto;
 pub mod registry;
+pub mod rerank;
 pub mod runtime;
 pub(crate) mod table_fn;
 pub mod text;
@@ -88,6 +90,7 @@ fn registry_message(e: &rusqlite::Error) -> String {
 pub fn register(conn: &Connection) -> Result<()> {
     functions::register(conn)?;
     embed::register(conn)?;
+    rerank::register(conn)?;
     embed_batch::load_module(conn)?;
     batch::load_module(conn)
 }

@@ -2,7 +2,9 @@
 //! optionally `token_type_ids`), its HuggingFace `tokenizer.json` (the `tokenizers`
 //! crate, pure Rust) and a config (pooling, normalization, max_length, prefixes). They
 //! turn text into float32 vectors for `ml_embed`, `ml_embed_batch` and
-//! `sqlite_quiver.ml.embed`.
+//! `sqlite_quiver.ml.embed`; or, saved with the task `rerank`, a cross-encoder that
+//! scores (query, document) pairs for `ml_rerank` and `sqlite_quiver.ml.rerank`
+//! (the tokenizer's pair encoding: both texts in one sequence, token type ids 0 and 1).
 //!
 //! Texts are tokenized, sorted by token count and run in batches of similar lengths, so
 //! padding stays small; results come back in input order. Mean pooling only averages
@@ -80,6 +82,15 @@ pub enum Pooling {
     Pooled,
 }
 
+/// What a text model is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Text -> vector (`ml_embed`).
+    Embed,
+    /// (query, document) -> one relevance score (`ml_rerank`).
+    Rerank,
+}
+
 /// Which prefix a text gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -111,6 +122,10 @@ pub struct TextConfig {
     pub output: Option<String>,
     /// The vector size recorded when the model was saved (checked on load).
     pub dimension: Option<usize>,
+    pub task: Task,
+    /// Rerank only: scores go through the logistic function (0..1), as
+    /// sentence-transformers' CrossEncoder gives them for one-label models.
+    pub sigmoid: bool,
 }
 
 /// Longest max_length accepted (a row of that many tokens is allocated per text).
@@ -171,10 +186,33 @@ impl TextConfig {
                     bad(format!("'dimension' must be a positive integer, got {v}"))
                 })? as usize),
             };
+        let task = match string("task", "embed")?.as_str() {
+            "embed" => Task::Embed,
+            "rerank" => Task::Rerank,
+            other => {
+                return Err(bad(format!(
+                    "'task' must be 'embed' or 'rerank', got '{other}'"
+                )))
+            }
+        };
+        let sigmoid = boolean("sigmoid", false)?;
+        let normalize = boolean("normalize", task == Task::Embed)?;
+        if task == Task::Rerank && (pooling != Pooling::Pooled || normalize) {
+            return Err(bad(
+                "a reranker gives one score per pair: it needs pooling 'pooled' and \
+                 normalize false"
+                    .into(),
+            ));
+        }
+        if sigmoid && task != Task::Rerank {
+            return Err(bad("'sigmoid' applies to rerank models only".into()));
+        }
         Ok(TextConfig {
+            task,
+            sigmoid,
             dimension,
             pooling,
-            normalize: boolean("normalize", true)?,
+            normalize,
             max_length,
             query_prefix: string("query_prefix", "")?,
             document_prefix: string("document_prefix", "")?,
@@ -342,10 +380,17 @@ impl TextModel {
             output_schema,
         };
         // A probe: the dimension, and a clear error now rather than at query time.
-        let probe = m.run_ids(&[&[0]])?;
+        let probe = m.run_ids(&[&[0]], &[])?;
         m.dimension = probe.len();
         if m.dimension == 0 {
             return Err(MlError::BadText("the model gives empty vectors".into()));
+        }
+        if m.config.task == Task::Rerank && m.dimension != 1 {
+            return Err(MlError::BadText(format!(
+                "a reranker gives one score per (query, document) pair; output '{}' gives \
+                 {} values per pair",
+                m.output, m.dimension
+            )));
         }
         if let Some(d) = m.config.dimension.filter(|&d| d != m.dimension) {
             return Err(MlError::BadText(format!(
@@ -356,20 +401,21 @@ impl TextModel {
         let vocab = m.counter.get_vocab_size(true);
         if vocab > 0 {
             let last = (vocab - 1) as u32;
-            m.run_ids(&[&[last]]).map_err(|e| {
+            m.run_ids(&[&[last]], &[]).map_err(|e| {
                 MlError::BadText(format!(
                     "the ONNX inputs do not match the tokenizer: its vocabulary has {vocab} \
                      tokens but the model refuses token id {last} ({e})"
                 ))
             })?;
         }
-        m.run_ids(&[&vec![0; m.config.max_length]]).map_err(|e| {
-            MlError::BadText(format!(
-                "the model does not accept max_length = {} tokens (lower max_length to the \
+        m.run_ids(&[&vec![0; m.config.max_length]], &[])
+            .map_err(|e| {
+                MlError::BadText(format!(
+                    "the model does not accept max_length = {} tokens (lower max_length to the \
                  model's max_position_embeddings or less): {e}",
-                m.config.max_length
-            ))
-        })?;
+                    m.config.max_length
+                ))
+            })?;
         Ok(m)
     }
 
@@ -462,13 +508,67 @@ impl TextModel {
 
     /// Embeds `texts`: `texts.len() * dimension` floats, in input order.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S], kind: Kind) -> Result<Vec<f32>, MlError> {
+        if self.config.task == Task::Rerank {
+            return Err(MlError::WrongKind(
+                "this text model is a reranker (a cross-encoder: it scores (query, \
+                 document) pairs with ml_rerank / sqlite_quiver.ml.rerank), not an \
+                 embedding model"
+                    .into(),
+            ));
+        }
         let encodings = self.encode_many(texts, kind)?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        self.embed_ids(&ids)
+        self.run_sorted(&ids, &[])
     }
 
-    /// Embeds texts given as token ids (each with its special tokens).
-    pub fn embed_ids(&self, ids: &[&[u32]]) -> Result<Vec<f32>, MlError> {
+    /// Relevance scores of `documents` for `query` (a reranker's raw score, or its
+    /// sigmoid when the model was saved so), in input order; higher is more relevant.
+    /// Each pair is one sequence `[CLS] query [SEP] document [SEP]`, cut to max_length
+    /// (longest text first) or refused when the model does not truncate.
+    pub fn rerank<S: AsRef<str>>(&self, query: &str, documents: &[S]) -> Result<Vec<f32>, MlError> {
+        if self.config.task != Task::Rerank {
+            return Err(MlError::WrongKind(
+                "this text model is an embedding model (ml_embed), not a reranker; save \
+                 a cross-encoder with sqlite_quiver.ml.save_reranker or \
+                 save_cross_encoder"
+                    .into(),
+            ));
+        }
+        let pairs: Vec<(&str, &str)> = documents.iter().map(|d| (query, d.as_ref())).collect();
+        let encodings: Vec<Encoding> =
+            if pairs.len() < PARALLEL_TOKENIZE_MIN || !parallel_pool_usable() {
+                pairs
+                    .iter()
+                    .map(|&p| {
+                        self.ids_tokenizer()
+                            .encode_fast(p, true)
+                            .map_err(tokenize_error)
+                            .and_then(|e| self.check_length(e))
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                self.ids_tokenizer()
+                    .encode_batch_fast(pairs, true)
+                    .map_err(tokenize_error)?
+                    .into_iter()
+                    .map(|e| self.check_length(e))
+                    .collect::<Result<_, _>>()?
+            };
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let types: Vec<&[u32]> = encodings.iter().map(|e| e.get_type_ids()).collect();
+        let mut scores = self.run_sorted(&ids, &types)?;
+        if self.config.sigmoid {
+            scores
+                .iter_mut()
+                .for_each(|s| *s = 1.0 / (1.0 + (-*s).exp()));
+        }
+        Ok(scores)
+    }
+
+    /// Runs rows of token ids (each with its special tokens; `types` their token type
+    /// ids, or empty for all zeros) in batches of similar lengths: `dimension` floats
+    /// per row, in input order.
+    fn run_sorted(&self, ids: &[&[u32]], types: &[&[u32]]) -> Result<Vec<f32>, MlError> {
         let d = self.dimension;
         let mut out = vec![0f32; ids.len() * d];
         let mut order: Vec<usize> = (0..ids.len()).collect();
@@ -484,7 +584,12 @@ impl TextModel {
                 end += 1;
             }
             let batch: Vec<&[u32]> = order[start..end].iter().map(|&i| ids[i]).collect();
-            let vectors = self.run_ids(&batch)?;
+            let batch_types: Vec<&[u32]> = if types.is_empty() {
+                Vec::new()
+            } else {
+                order[start..end].iter().map(|&i| types[i]).collect()
+            };
+            let vectors = self.run_ids(&batch, &batch_types)?;
             for (k, &i) in order[start..end].iter().enumerate() {
                 out[i * d..(i + 1) * d].copy_from_slice(&vectors[k * d..(k + 1) * d]);
             }
@@ -493,9 +598,10 @@ impl TextModel {
         Ok(out)
     }
 
-    /// One ONNX Runtime run over a batch of token id rows (padded with 0 here):
-    /// pooled (and normalized) vectors, row-major.
-    fn run_ids(&self, rows: &[&[u32]]) -> Result<Vec<f32>, MlError> {
+    /// One ONNX Runtime run over a batch of token id rows (padded with 0 here; `types`
+    /// the rows' token type ids, or empty for all zeros): pooled (and normalized)
+    /// vectors, row-major.
+    fn run_ids(&self, rows: &[&[u32]], types: &[&[u32]]) -> Result<Vec<f32>, MlError> {
         let n = rows.len();
         let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![0i64; n * seq];
@@ -509,7 +615,12 @@ impl TextModel {
                 mask[r * seq] = 1;
             }
         }
-        let types = vec![0i64; n * seq];
+        let mut type_ids = vec![0i64; n * seq];
+        for (r, row) in types.iter().enumerate() {
+            for (j, &t) in row.iter().enumerate() {
+                type_ids[r * seq + j] = i64::from(t);
+            }
+        }
         let shape = [n as i64, seq as i64];
         let run = |e: ort::Error| MlError::Run(e.to_string());
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::new();
@@ -517,7 +628,7 @@ impl TextModel {
             let data: &[i64] = match role {
                 Input::Ids => &ids,
                 Input::Mask => &mask,
-                Input::TypeIds => &types,
+                Input::TypeIds => &type_ids,
             };
             let t = TensorRef::from_array_view((shape, data))
                 .map_err(run)?
@@ -561,6 +672,10 @@ impl TextModel {
         }
         Ok(vectors)
     }
+}
+
+fn tokenize_error(e: impl std::fmt::Display) -> MlError {
+    MlError::Features(format!("cannot tokenize the text: {e}"))
 }
 
 /// Pooled vectors (row-major) from the output of a batch of `n` rows of `seq` tokens;
@@ -623,6 +738,13 @@ mod tests {
             (Pooling::Cls, false, 8)
         );
         assert_eq!((c.query_prefix.as_str(), c.dimension), ("q: ", Some(4)));
+        assert_eq!(c.task, Task::Embed);
+        let c = TextConfig::from_json(r#"{"task":"rerank","pooling":"pooled","sigmoid":true}"#)
+            .unwrap();
+        assert_eq!(
+            (c.task, c.normalize, c.sigmoid),
+            (Task::Rerank, false, true)
+        );
         for (bad, want) in [
             ("[]", "expected a JSON object"),
             (
@@ -635,6 +757,22 @@ mod tests {
             ),
             (r#"{"normalize":1}"#, "'normalize' must be true or false"),
             ("{", "not JSON"),
+            (
+                r#"{"task":"classify"}"#,
+                "'task' must be 'embed' or 'rerank'",
+            ),
+            (
+                r#"{"task":"rerank","pooling":"mean"}"#,
+                "needs pooling 'pooled' and normalize false",
+            ),
+            (
+                r#"{"task":"rerank","pooling":"pooled","normalize":true}"#,
+                "needs pooling 'pooled' and normalize false",
+            ),
+            (
+                r#"{"sigmoid":true}"#,
+                "'sigmoid' applies to rerank models only",
+            ),
         ] {
             let e = TextConfig::from_json(bad).unwrap_err().to_string();
             assert!(e.contains(want), "{bad}: {e}");
