@@ -186,6 +186,27 @@ def test_recall_floor_and_exact_at_full_probe(conn, trained_5000):
     assert [[r[0] for r in knn(conn, "t", q, 10)] for q in Q] == [list(r) for r in one]
 
 
+@pytest.mark.parametrize("quantizer", ["", ", quantizer=int8, oversample=4"])
+def test_batched_search_equals_one_query_at_a_time(conn, trained_5000, quantizer):
+    # Batched unfiltered queries are searched together, grouped by list (in blocks of
+    # 2,048 queries): ids and distances must be what each query gets alone in SQL,
+    # including queries whose probed lists hold fewer than k rows (they probe more).
+    X, Q = trained_5000
+    make(conn, X, "emb float[{d}] indexed by ivf(nlist=32, nprobe=3" + quantizer + ")")
+    cmd(conn, "t", "compute-centroids")
+    rng = np.random.default_rng(11)
+    many = (X[rng.choice(len(X), 2100)] + 0.3 * rng.standard_normal((2100, 32))).astype(np.float32)
+    for k, nprobe in ((10, 3), (400, 1)):
+        cmd(conn, "t", f"nprobe={nprobe}")
+        ids, dists = sqlite_quiver.search(conn, "t", many, k=k, nprobe=nprobe)
+        picks = list(range(0, 2100, 97)) + [2047, 2048, 2099]
+        for i in picks:
+            rows = knn(conn, "t", many[i], k)
+            assert list(ids[i]) == [r[0] for r in rows], (k, i)
+            np.testing.assert_allclose(dists[i], [r[1] for r in rows], rtol=1e-6, atol=1e-6)
+        assert (ids[:, -1] > 0).all()  # never short: every query found k rows
+
+
 @pytest.mark.parametrize("quantizer", ["", ", quantizer=int8", ", quantizer=binary, oversample=4"])
 def test_filters_never_short(conn, trained_5000, quantizer):
     X, Q = trained_5000
