@@ -82,23 +82,36 @@ impl CodeScorer {
         out: &mut Vec<f32>,
         dots: &mut Vec<i32>,
     ) {
+        self.estimate_range(codes, 0..n, out, dots);
+    }
+
+    /// The code distances of positions `range` of `codes` into `out` (replaced, one
+    /// per position in order); `dots` is scratch.
+    pub(super) fn estimate_range(
+        &self,
+        codes: &Codes,
+        range: std::ops::Range<usize>,
+        out: &mut Vec<f32>,
+        dots: &mut Vec<i32>,
+    ) {
         out.clear();
         match &self.query {
             QueryCode::Int8 {
                 code, scale, norm, ..
             } if self.metric != Metric::L1 => {
                 dots.clear();
-                dots.resize(n, 0);
-                let rows = &codes.data[..n * codes.code_bytes];
+                dots.resize(range.len(), 0);
+                let b = codes.code_bytes;
+                let rows = &codes.data[range.start * b..range.end * b];
                 (self.dot_i8_rows)(code, as_i8(rows), dots);
-                let per_row = codes.scale[..n].iter().zip(&codes.norm[..n]);
+                let per_row = codes.scale[range.clone()].iter().zip(&codes.norm[range]);
                 out.extend(
                     dots.iter().zip(per_row).map(|(&d, (&sx, &nx))| {
                         self.int8_distance(d as f32 * sx * scale, nx, *norm)
                     }),
                 );
             }
-            _ => out.extend((0..n).map(|i| self.estimate(codes, i))),
+            _ => out.extend(range.map(|i| self.estimate(codes, i))),
         }
     }
 
@@ -155,6 +168,35 @@ pub(super) fn shortlist(k: usize, declared: usize, oversample: Option<usize>) ->
     k.saturating_mul(os)
 }
 
+/// Slots whose codes are scored in one kernel call (a few KB of estimates).
+const CODE_BLOCK: usize = 1024;
+
+/// Pushes the live slots of `start..end` that pass `filters` into `top` by code
+/// distance, scoring a block of codes per kernel call; a slot's flags and filters are
+/// read only when its estimate would make the top.
+fn push_code_block(
+    data: &TableData,
+    codes: &Codes,
+    sc: &CodeScorer,
+    filters: &[Filter],
+    (start, end): (usize, usize),
+    top: &mut TopK,
+    (estimates, dots): &mut (Vec<f32>, Vec<i32>),
+) {
+    sc.estimate_range(codes, start..end, estimates, dots);
+    for (slot, &d) in (start..end).zip(estimates.iter()) {
+        if !top.would_keep(d) || !data.live[slot] || !filters.iter().all(|f| f.accepts(data, slot))
+        {
+            continue;
+        }
+        top.push(Hit {
+            distance: d,
+            rowid: data.rowids[slot],
+            slot: slot as u32,
+        });
+    }
+}
+
 /// The `n` passing rows with the smallest code distance.
 fn scan_codes(
     data: &TableData,
@@ -165,15 +207,11 @@ fn scan_codes(
 ) -> Vec<Hit> {
     let scan = |(start, end): (usize, usize)| {
         let mut top = TopK::new(n);
-        for slot in start..end.min(data.n_slots) {
-            if !data.live[slot] || !filters.iter().all(|f| f.accepts(data, slot)) {
-                continue;
-            }
-            top.push(Hit {
-                distance: sc.estimate(codes, slot),
-                rowid: data.rowids[slot],
-                slot: slot as u32,
-            });
+        let mut scratch = (Vec::new(), Vec::new());
+        let end = end.min(data.n_slots);
+        for b in (start..end).step_by(CODE_BLOCK) {
+            let block = (b, (b + CODE_BLOCK).min(end));
+            push_code_block(data, codes, sc, filters, block, &mut top, &mut scratch);
         }
         top
     };
@@ -247,27 +285,20 @@ pub fn knn_batch(
         return Some(queries.iter().map(|_| Vec::new()).collect());
     }
     let n = shortlist(k, codes.spec.oversample, oversample);
+    // Blocks that stay in the core's cache while every query scores them.
     let block = ((256 * 1024) / codes.code_bytes.max(1)).clamp(16, 4096);
     let scan = |(start, end): (usize, usize)| {
         let mut tops: Vec<TopK> = scorers.iter().map(|_| TopK::new(n)).collect();
-        let mut live: Vec<usize> = Vec::with_capacity(block);
-        let mut b = start;
-        while b < end {
+        let mut scratch = (Vec::new(), Vec::new());
+        let end = end.min(data.n_slots);
+        for b in (start..end).step_by(block) {
             let e = (b + block).min(end);
-            live.clear();
-            live.extend(
-                (b..e).filter(|&s| data.live[s] && filters.iter().all(|f| f.accepts(data, s))),
-            );
             for (sc, top) in scorers.iter().zip(tops.iter_mut()) {
-                for &slot in &live {
-                    top.push(Hit {
-                        distance: sc.estimate(codes, slot),
-                        rowid: data.rowids[slot],
-                        slot: slot as u32,
-                    });
+                for c in (b..e).step_by(CODE_BLOCK) {
+                    let part = (c, (c + CODE_BLOCK).min(e));
+                    push_code_block(data, codes, sc, filters, part, top, &mut scratch);
                 }
             }
-            b = e;
         }
         tops
     };
