@@ -79,7 +79,13 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 }
 
 impl Filter {
+    #[inline]
     fn test(&self, v: &Value) -> bool {
+        // The common case first: an integer column against one integer (`bucket < 10`,
+        // `part = 3`), without the general comparison's type classes.
+        if let ([Value::Integer(c)], Value::Integer(x)) = (self.values.as_slice(), v) {
+            return self.op.holds(x.cmp(c));
+        }
         let null = matches!(v, Value::Null);
         match self.op {
             Op::IsNull => null,
@@ -801,6 +807,46 @@ fn knn_batch_f32(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_fast_path_agrees_with_the_general_comparison() {
+        // An integer constant takes the fast path; the same number as a REAL takes
+        // the general one (SQLite compares 3 and 3.0 as equal).
+        let ops = [
+            Op::Eq,
+            Op::Ne,
+            Op::Lt,
+            Op::Le,
+            Op::Gt,
+            Op::Ge,
+            Op::Is,
+            Op::IsNot,
+        ];
+        let values = [
+            Value::Integer(-5),
+            Value::Integer(2),
+            Value::Integer(3),
+            Value::Integer(4),
+            Value::Integer(i64::MAX),
+            Value::Null,
+            Value::Real(3.0),
+            Value::Text("3".into()),
+        ];
+        for op in ops {
+            let fast = Filter {
+                target: Target::Rowid,
+                op,
+                values: vec![Value::Integer(3)],
+            };
+            let general = Filter {
+                values: vec![Value::Real(3.0)],
+                ..fast.clone()
+            };
+            for v in &values {
+                assert_eq!(fast.test(v), general.test(v), "{op:?} {v:?}");
+            }
+        }
+    }
 
     #[test]
     fn top_k_matches_a_full_sort_with_rowid_ties() {
